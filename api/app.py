@@ -1,0 +1,109 @@
+"""The ASGI application factory and its lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+
+from api.graphql import OperationLog, graphql_app
+from api.logs import configure_logging
+from api.metrics import metrics_endpoint
+from api.settings import Settings
+from resolvers.context import Services
+from resolvers.tokens import TokenService
+from schema.root import build_schema
+from storage import users
+from storage.connections import open_mongo, open_redis
+
+log = logging.getLogger("chattergram.app")
+
+
+def dev_jwt_secret(data_dir: Path) -> str:
+    """A random secret generated once and kept under DATA_DIR, so dev tokens survive restarts."""
+    path = data_dir / "jwt_secret"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:  # O_EXCL: of several workers starting at once, exactly one writes the secret
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # the writer may not have finished yet
+            secret = path.read_text().strip()
+            if secret:
+                return secret
+            time.sleep(0.02)
+        raise RuntimeError(f"{path} is empty; delete it to generate a new dev secret") from None
+    secret = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w") as file:
+        file.write(secret)
+    return secret
+
+
+def jwt_secret(settings: Settings) -> str:
+    if settings.jwt_secret:
+        return settings.jwt_secret
+    return dev_jwt_secret(settings.data_dir)
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """Ready when Redis and MongoDB both answer a ping."""
+    services: Services = request.state.services
+    checks: dict[str, str] = {}
+    try:
+        await services.redis.ping()
+        checks["redis"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        checks["redis"] = type(exc).__name__
+    try:
+        await request.state.mongo.admin.command("ping")
+        checks["mongodb"] = "ok"
+    except Exception as exc:  # noqa: BLE001
+        checks["mongodb"] = type(exc).__name__
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ok" if ready else "unavailable", **checks}, status_code=200 if ready else 503)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    if not settings.redis_url or not settings.mongodb_url:
+        raise ValueError("REDIS_URL and MONGODB_URL must be set (chattergram serve starts embedded servers when they are not)")
+    tokens = TokenService(secret=jwt_secret(settings), ttl_seconds=settings.jwt_ttl_seconds)
+    schema = build_schema(extensions=[OperationLog])
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
+        redis = await open_redis(settings.redis_url)  # type: ignore[arg-type]
+        try:
+            mongo = await open_mongo(settings.mongodb_url, settings.mongodb_database)  # type: ignore[arg-type]
+            try:
+                await users.reconcile_mirror(redis)
+                services = Services(redis=redis, tokens=tokens)
+                log.info("chattergram ready")
+                yield {"services": services, "mongo": mongo, "settings": settings}
+            finally:
+                await mongo.close()
+        finally:
+            await redis.aclose()
+
+    graphql = graphql_app(schema, graphiql=settings.graphiql)
+    routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,151 @@
+"""The `chattergram` command: serve, services, export-schema."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from api.services import EmbeddedServerError, EmbeddedServices, embedded_services
+
+
+def _fail(message: str) -> int:
+    print(f"chattergram: {message}", file=sys.stderr)
+    return 2
+
+
+def _settings_or_exit() -> "Settings | int":  # noqa: F821 - imported lazily
+    from api.settings import Settings
+
+    try:
+        return Settings()
+    except (ValidationError, ValueError) as exc:
+        return _fail(str(exc).splitlines()[0] if not isinstance(exc, ValidationError) else str(exc))
+
+
+def _uvicorn(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="chattergram-metrics-")
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def serve(args: argparse.Namespace) -> int:
+    from api.app import dev_jwt_secret
+
+    embedded = not os.environ.get("REDIS_URL") or not os.environ.get("MONGODB_URL")
+    if not embedded:
+        settings = _settings_or_exit()
+        if isinstance(settings, int):
+            return settings
+        _uvicorn(args.host, args.port, args.workers)
+        return 0
+    data_dir = Path(os.environ.get("DATA_DIR", "data")).resolve()
+    try:
+        with embedded_services(data_dir) as services:
+            print(f"embedded Redis at {services.redis_url}, MongoDB at {services.mongodb_url}", file=sys.stderr)
+            os.environ.setdefault("REDIS_URL", services.redis_url)
+            os.environ.setdefault("MONGODB_URL", services.mongodb_url)
+            os.environ["DEV_MODE"] = "true"
+            os.environ["DATA_DIR"] = str(data_dir)
+            dev_jwt_secret(data_dir)  # generated once, before the workers start
+            settings = _settings_or_exit()
+            if isinstance(settings, int):
+                return settings
+            _uvicorn(args.host, args.port, args.workers)
+    except EmbeddedServerError as exc:
+        return _fail(str(exc))
+    return 0
+
+
+def services(args: argparse.Namespace) -> int:
+    data_dir = Path(os.environ.get("DATA_DIR", "data")).resolve()
+    stop = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        with embedded_services(data_dir, redis_port=args.redis_port, mongo_port=args.mongo_port) as running:
+            print(f"REDIS_URL={running.redis_url}", flush=True)
+            print(f"MONGODB_URL={running.mongodb_url}", flush=True)
+            return _supervise(running, lambda: stop)
+    except EmbeddedServerError as exc:
+        return _fail(str(exc))
+
+
+def _supervise(running: EmbeddedServices, stopping: "callable[[], bool]") -> int:  # noqa: F821
+    while not stopping():
+        for server in (running.redis, running.mongo):
+            if not server.alive():
+                return _fail(f"{server.name} exited unexpectedly (code {server.process.returncode}); see {server.log_file}")
+        time.sleep(0.2)
+    return 0
+
+
+def export_schema(args: argparse.Namespace) -> int:
+    from schema.root import schema
+
+    sdl = schema.as_str() + "\n"
+    path = Path(args.path)
+    if args.check:
+        current = path.read_text() if path.exists() else ""
+        if current != sdl:
+            return _fail(f"{path} is stale: run 'chattergram export-schema' and commit it")
+        return 0
+    path.write_text(sdl)
+    print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chattergram", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("serve", help="serve the API (starts embedded servers when REDIS_URL/MONGODB_URL are unset)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1)
+    p.set_defaults(handler=serve)
+
+    p = commands.add_parser("services", help="run only the embedded Redis and MongoDB-wire servers")
+    p.add_argument("--redis-port", type=int, default=None)
+    p.add_argument("--mongo-port", type=int, default=None)
+    p.set_defaults(handler=services)
+
+    p = commands.add_parser("export-schema", help="write schema.graphql (or --check that it is current)")
+    p.add_argument("--check", action="store_true")
+    p.add_argument("--path", default="schema.graphql")
+    p.set_defaults(handler=export_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

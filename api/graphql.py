@@ -1,0 +1,85 @@
+"""The GraphQL endpoint: Strawberry's ASGI view with our context, logging and metrics."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.extensions import SchemaExtension
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+
+from api.metrics import record_operation
+from resolvers.context import Context, Services
+from resolvers.tokens import bearer_token
+
+log = logging.getLogger("chattergram.request")
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_MAX_METRIC_NAMES = 256
+_seen_names: set[str] = set()
+
+
+def metric_operation_name(name: str | None) -> str:
+    """Operation names are client-chosen: bound the label's cardinality."""
+    if not name:
+        return "anonymous"
+    if not _NAME.match(name):
+        return "invalid"
+    if name not in _seen_names:
+        if len(_seen_names) >= _MAX_METRIC_NAMES:
+            return "other"
+        _seen_names.add(name)
+    return name
+
+
+class OperationLog(SchemaExtension):
+    """One log line and one metric sample per operation: name, user, duration, outcome."""
+
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        elapsed = time.perf_counter() - started
+        ctx = self.execution_context
+        errors = getattr(ctx.result, "errors", None) or ctx.pre_execution_errors or []
+        codes = sorted({(e.extensions or {}).get("code", "ERROR") for e in errors})
+        outcome = "ok" if not codes else ",".join(codes)
+        op_type = ctx.operation_type.value if ctx.operation_type else "unknown"
+        name = metric_operation_name(ctx.operation_name)
+        context = ctx.context
+        viewer = context.viewer_id if isinstance(context, Context) else None
+        record_operation(name, op_type, "ok" if not codes else "error", elapsed)
+        log.info(
+            "graphql %s %s",
+            op_type,
+            ctx.operation_name or "anonymous",
+            extra={
+                "operation": ctx.operation_name,
+                "type": op_type,
+                "user": viewer,
+                "duration_ms": round(elapsed * 1000, 2),
+                "outcome": outcome,
+            },
+        )
+
+
+class ChattergramGraphQL(GraphQL[Context, None]):
+    async def get_context(self, request: Request | WebSocket, response: Response | None = None) -> Context:  # type: ignore[override]
+        services: Services = request.state.services
+        token = bearer_token(request.headers.get("authorization"))
+        return Context(services=services, request=request, response=response, token=token)
+
+
+def graphql_app(schema: Any, *, graphiql: bool) -> ChattergramGraphQL:
+    return ChattergramGraphQL(
+        schema,
+        graphql_ide="graphiql" if graphiql else None,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+        multipart_uploads_enabled=True,
+    )

@@ -1,0 +1,55 @@
+"""The one settings object, read from the environment (and `.env`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_JWT_SECRET_LENGTH = 32
+
+
+class InsecureConfiguration(ValueError):
+    """The settings would run the app in an unsafe way outside development."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    redis_url: str | None = None
+    mongodb_url: str | None = None
+    data_dir: Path = Path("data")
+    # Dev mode is switched on by `chattergram serve` when it starts the embedded servers.
+    dev_mode: bool = False
+
+    jwt_secret: str | None = None
+    jwt_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    # Graphiql and field suggestions in error messages; on by default, hardened later.
+    graphiql: bool = True
+
+    @model_validator(mode="after")
+    def _check_secret(self) -> "Settings":
+        if self.dev_mode:
+            return self
+        if not self.jwt_secret:
+            raise InsecureConfiguration(
+                "JWT_SECRET is required outside dev mode "
+                f"(use at least {MIN_JWT_SECRET_LENGTH} random characters)"
+            )
+        if len(self.jwt_secret) < MIN_JWT_SECRET_LENGTH:
+            raise InsecureConfiguration(
+                f"JWT_SECRET must be at least {MIN_JWT_SECRET_LENGTH} characters long"
+            )
+        return self
+
+    @property
+    def mongodb_database(self) -> str:
+        """Database named by the path of MONGODB_URL, `chattergram` when it has none."""
+        path = urlsplit(self.mongodb_url or "").path.strip("/")
+        return path or "chattergram"

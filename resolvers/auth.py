@@ -1,0 +1,89 @@
+"""Use cases: register and log in."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from resolvers.context import Context
+from resolvers.errors import Conflict, InvalidInput, NotAuthenticated
+from resolvers.passwords import hash_password, password_matches
+from resolvers.users import to_public_users
+from schema.types import AuthPayload
+from storage import users
+from storage.errors import EmailTaken, UsernameTaken
+from storage.users import StoredUser
+
+USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
+# Deliberately simple: one @, a dotted domain, no spaces; RFC 5321 length limit.
+EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+MAX_EMAIL_LENGTH = 254
+MIN_PASSWORD, MAX_PASSWORD = 8, 128
+MAX_LOGIN_LENGTH = MAX_EMAIL_LENGTH
+BAD_CREDENTIALS = "Invalid login or password"
+
+
+def validate_username(username: str) -> str:
+    if not USERNAME_PATTERN.match(username):
+        raise InvalidInput(
+            "username must be 3-32 characters of letters, digits, '_', '.' or '-'",
+            field="username",
+        )
+    return username
+
+
+def validate_email(email: str) -> str:
+    email = email.strip()
+    if len(email) > MAX_EMAIL_LENGTH or not EMAIL_PATTERN.match(email):
+        raise InvalidInput("email is not a valid email address", field="email")
+    return email
+
+
+def validate_password(password: str) -> str:
+    length = len(unicodedata.normalize("NFC", password))
+    if not MIN_PASSWORD <= length <= MAX_PASSWORD:
+        raise InvalidInput(
+            f"password must be {MIN_PASSWORD}-{MAX_PASSWORD} characters", field="password"
+        )
+    return password
+
+
+async def _payload(ctx: Context, user: StoredUser) -> AuthPayload:
+    token, expires_at = ctx.services.tokens.issue(user.id)
+    public = (await to_public_users(ctx, [user]))[0]
+    return AuthPayload(token=token, expires_at=expires_at, user=public)
+
+
+async def register(ctx: Context, *, username: str, email: str, password: str) -> AuthPayload:
+    username = validate_username(username)
+    email = validate_email(email)
+    password = validate_password(password)
+    try:
+        user = await users.create_user(
+            username=username, email=email, password_hash=await hash_password(password)
+        )
+    except UsernameTaken:
+        raise Conflict("username is already taken", field="username") from None
+    except EmailTaken:
+        raise Conflict("email is already registered", field="email") from None
+    return await _payload(ctx, user)
+
+
+async def authenticate(login: str, password: str) -> StoredUser:
+    """The user these credentials belong to; one error for unknown user and wrong password."""
+    login = login.strip()
+    credentials = (
+        await users.find_credentials(login) if 0 < len(login) <= MAX_LOGIN_LENGTH else None
+    )
+    # Hash checked even for an unknown login, so response time does not reveal which it was.
+    verdict = await password_matches(
+        credentials.password_hash if credentials else None, password[: MAX_PASSWORD * 4]
+    )
+    # `is not True`: only an awaited, positive verdict passes (a coroutine object would not).
+    if verdict is not True or credentials is None:
+        raise NotAuthenticated(BAD_CREDENTIALS)
+    return credentials.user
+
+
+async def login(ctx: Context, *, login: str, password: str) -> AuthPayload:
+    return await _payload(ctx, await authenticate(login, password))

@@ -1,0 +1,28 @@
+"""Opaque pagination cursors: base64url of `<kind>:<position>`, validated on the way in."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from resolvers.errors import InvalidInput
+
+MAX_CURSOR_LENGTH = 200
+
+
+def encode_cursor(kind: str, position: str) -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{position}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, kind: str, *, field: str) -> str:
+    """The position inside a cursor of `kind`, or BAD_USER_INPUT naming `field`."""
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise InvalidInput("Malformed cursor", field=field)
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidInput("Malformed cursor", field=field) from None
+    found_kind, sep, position = raw.partition(":")
+    if not sep or found_kind != kind or not position:
+        raise InvalidInput("Malformed cursor", field=field)
+    return position

@@ -1,0 +1,61 @@
+"""JWT access tokens: HS256 only, `exp`, `iat` and `sub` required."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+
+ALGORITHM = "HS256"
+
+
+class InvalidToken(Exception):
+    """The token is missing, malformed, expired, or not signed by us."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    user_id: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class TokenService:
+    secret: str
+    ttl_seconds: int
+
+    def issue(self, user_id: str, *, now: datetime | None = None) -> tuple[str, datetime]:
+        issued = (now or datetime.now(UTC)).replace(microsecond=0)
+        expires = issued + timedelta(seconds=self.ttl_seconds)
+        token = jwt.encode(
+            {"sub": user_id, "iat": issued, "exp": expires}, self.secret, algorithm=ALGORITHM
+        )
+        return token, expires
+
+    def verify(self, token: str) -> TokenClaims:
+        try:
+            claims = jwt.decode(
+                token,
+                self.secret,
+                algorithms=[ALGORITHM],
+                options={"require": ["exp", "iat", "sub"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise InvalidToken("token expired") from exc
+        except jwt.PyJWTError as exc:
+            raise InvalidToken("invalid token") from exc
+        sub = claims["sub"]
+        if not isinstance(sub, str) or not sub:
+            raise InvalidToken("invalid token")
+        return TokenClaims(user_id=sub, expires_at=datetime.fromtimestamp(claims["exp"], UTC))
+
+
+def bearer_token(value: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value (or of a bare token)."""
+    if not value:
+        return None
+    scheme, _, rest = value.strip().partition(" ")
+    if rest and scheme.lower() == "bearer":
+        return rest.strip() or None
+    return None if rest else scheme

@@ -1,0 +1,65 @@
+"""Use cases: who am I, list users."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from resolvers.context import Context
+from resolvers.cursors import decode_cursor, encode_cursor
+from resolvers.errors import InvalidInput, NotAuthenticated
+from schema.types import PageInfo, User, UserConnection, UserEdge
+from storage import presence, users
+from storage.ids import is_valid_id
+from storage.users import StoredUser
+
+MAX_PAGE_SIZE = 200
+USER_CURSOR = "user"
+
+
+async def to_public_users(ctx: Context, stored: Sequence[StoredUser]) -> list[User]:
+    """Schema users with their online flags, fetched in one Redis round-trip."""
+    online = await presence.online_among(ctx.services.redis, [u.id for u in stored])
+    return [
+        User(
+            id=u.id,  # type: ignore[arg-type]
+            username=u.username,
+            online=u.id in online,
+            last_seen_at=u.last_seen_at,
+            created_at=u.created_at,
+        )
+        for u in stored
+    ]
+
+
+async def me(ctx: Context) -> User:
+    viewer_id = ctx.require_viewer()
+    stored = await users.get_user(viewer_id)
+    if stored is None:  # a valid token of an account that no longer exists
+        raise NotAuthenticated("Authentication required: unknown user")
+    return (await to_public_users(ctx, [stored]))[0]
+
+
+async def list_users(ctx: Context, *, online_only: bool, first: int, after: str | None) -> UserConnection:
+    ctx.require_viewer()
+    if not 0 <= first <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"first must be between 0 and {MAX_PAGE_SIZE}", field="first")
+    after_id = None
+    if after is not None:
+        after_id = decode_cursor(after, USER_CURSOR, field="after")
+        if not is_valid_id(after_id):
+            raise InvalidInput("Malformed cursor", field="after")
+    only_ids = await presence.online_user_ids(ctx.services.redis) if online_only else None
+    page = await users.list_users(first=first + 1, after=after_id, only_ids=only_ids)
+    has_next = len(page) > first
+    page = page[:first]
+    public = await to_public_users(ctx, page)
+    edges = [UserEdge(cursor=encode_cursor(USER_CURSOR, u.id), node=u) for u in public]
+    return UserConnection(
+        edges=edges,
+        page_info=PageInfo(
+            has_previous_page=after_id is not None,
+            has_next_page=has_next,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+    )

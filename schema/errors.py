@@ -1,0 +1,48 @@
+"""The one place where exceptions become GraphQL errors with `extensions.code`.
+
+Client errors keep their message and code. GraphQL syntax, validation and variable errors
+are the client's too (BAD_USER_INPUT). Anything else is masked as INTERNAL_SERVER_ERROR
+with an error id; the full exception is logged under that id and never reaches the client.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from graphql import GraphQLError
+
+from resolvers.errors import ClientError
+
+log = logging.getLogger("chattergram.errors")
+
+INTERNAL_MESSAGE = "Internal server error"
+
+
+def translate_error(error: GraphQLError, operation_name: str | None = None) -> None:
+    """Rewrite `error` in place into what the client may see."""
+    original = error.original_error
+    # Strawberry wraps some resolver errors; unwrap to the root cause.
+    while isinstance(original, GraphQLError) and original.original_error is not None:
+        original = original.original_error
+    if isinstance(original, ClientError):
+        error.message = original.message
+        error.extensions = {"code": original.code, **original.extensions}
+    elif original is None or isinstance(original, GraphQLError):
+        extensions = dict(error.extensions or {})
+        extensions.setdefault("code", "BAD_USER_INPUT")
+        error.extensions = extensions
+    else:
+        error_id = uuid.uuid4().hex[:16]
+        log.error(
+            "unexpected error in %s (error id %s)",
+            operation_name or "anonymous operation",
+            error_id,
+            exc_info=original,
+            extra={"error_id": error_id, "operation": operation_name},
+        )
+        error.message = f"{INTERNAL_MESSAGE} (error id {error_id})"
+        error.extensions = {"code": "INTERNAL_SERVER_ERROR", "errorId": error_id}
+    error.original_error = None
+    error.__cause__ = None
+    error.__traceback__ = None

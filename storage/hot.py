@@ -1,0 +1,46 @@
+"""The Redis hot copy (redis-om JSON models, indexed by RediSearch).
+
+Models are declared here and bound to the app's Redis client by `bind_models`, never to
+a connection made at import time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aredis_om import Field, JsonModel
+from aredis_om.model.migrations.schema.legacy_migrator import SchemaDetector
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+KEY_PREFIX = "cg"
+
+
+class UserHot(JsonModel, index=True):
+    """Mirror of a user for fast reads; `pk` is the user id."""
+
+    username: str = Field(index=True, full_text_search=True)
+    username_lower: str = Field(index=True)
+    created_at: datetime
+    last_seen_at: datetime | None = None
+
+    class Meta:
+        global_key_prefix = KEY_PREFIX
+        model_key_prefix = "user"
+
+
+HOT_MODELS: list[type[JsonModel]] = [UserHot]
+
+
+def bind_models(redis: Redis) -> None:
+    for model in HOT_MODELS:
+        model._meta.database = redis  # type: ignore[attr-defined]
+
+
+async def ensure_indexes(redis: Redis) -> None:
+    """Create or update the RediSearch indexes; tolerate a concurrent instance doing the same."""
+    try:
+        await SchemaDetector(conn=redis).run()
+    except ResponseError as exc:
+        if "already exists" not in str(exc).lower():
+            raise

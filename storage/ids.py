@@ -1,0 +1,33 @@
+"""Identifiers: ULIDs (26 Crockford base32 characters), sortable by creation time."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_ID_PATTERN = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
+
+
+def new_id(now_ms: int | None = None) -> str:
+    """A new ULID: 48 bits of milliseconds then 80 random bits."""
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def is_valid_id(value: str) -> bool:
+    return bool(_ID_PATTERN.match(value))
+
+
+def id_timestamp_ms(value: str) -> int:
+    """Milliseconds since the epoch encoded in a ULID's first 10 characters."""
+    ms = 0
+    for char in value[:10]:
+        ms = ms * 32 + _ALPHABET.index(char)
+    return ms

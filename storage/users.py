@@ -1,0 +1,147 @@
+"""Users: MongoDB is the record, Redis a mirror for fast reads (rebuilt from MongoDB)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from aredis_om import NotFoundError
+from pymongo.errors import DuplicateKeyError
+from redis.asyncio import Redis
+
+from storage.cold import UserDoc
+from storage.errors import EmailTaken, UsernameTaken
+from storage.hot import UserHot
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredUser:
+    id: str
+    username: str
+    created_at: datetime
+    last_seen_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    user: StoredUser
+    password_hash: str
+
+
+def _from_doc(doc: UserDoc) -> StoredUser:
+    return StoredUser(
+        id=doc.id, username=doc.username, created_at=doc.created_at, last_seen_at=doc.last_seen_at
+    )
+
+
+def _from_hot(hot: UserHot) -> StoredUser:
+    return StoredUser(
+        id=hot.pk, username=hot.username, created_at=hot.created_at, last_seen_at=hot.last_seen_at
+    )
+
+
+def _hot_copy(user: StoredUser) -> UserHot:
+    return UserHot(
+        pk=user.id,
+        username=user.username,
+        username_lower=user.username.lower(),
+        created_at=user.created_at,
+        last_seen_at=user.last_seen_at,
+    )
+
+
+async def create_user(*, username: str, email: str, password_hash: str) -> StoredUser:
+    """Insert the user in MongoDB (the unique indexes arbitrate races), then mirror it."""
+    doc = UserDoc(
+        username=username,
+        username_lower=username.lower(),
+        email=email,
+        email_lower=email.lower(),
+        password_hash=password_hash,
+    )
+    try:
+        await doc.insert()
+    except DuplicateKeyError as exc:
+        details = str(exc.details or exc)
+        if "email_lower" in details:
+            raise EmailTaken from None
+        raise UsernameTaken from None
+    user = _from_doc(doc)
+    await _hot_copy(user).save()
+    return user
+
+
+async def find_credentials(login: str) -> Credentials | None:
+    """The user whose username or email equals `login` ignoring case, with its hash."""
+    key = login.lower()
+    field = UserDoc.email_lower if "@" in key else UserDoc.username_lower
+    doc = await UserDoc.find_one(field == key)
+    if doc is None:
+        return None
+    return Credentials(user=_from_doc(doc), password_hash=doc.password_hash)
+
+
+async def get_user(user_id: str) -> StoredUser | None:
+    """From the Redis mirror; on a miss from MongoDB, re-mirroring what was missing."""
+    try:
+        return _from_hot(await UserHot.get(user_id))
+    except NotFoundError:
+        pass
+    doc = await UserDoc.get(user_id)
+    if doc is None:
+        return None
+    user = _from_doc(doc)
+    await _hot_copy(user).save()
+    return user
+
+
+async def get_users(user_ids: Sequence[str]) -> dict[str, StoredUser]:
+    found: dict[str, StoredUser] = {}
+    for user_id in dict.fromkeys(user_ids):
+        user = await get_user(user_id)
+        if user is not None:
+            found[user_id] = user
+    return found
+
+
+async def list_users(*, first: int, after: str | None, only_ids: set[str] | None = None) -> list[StoredUser]:
+    """Users in creation order (ids are ULIDs), `first` of them after id `after`."""
+    query: dict[str, object] = {}
+    if after is not None:
+        query["_id"] = {"$gt": after}
+    if only_ids is not None:
+        ids = sorted(i for i in only_ids if after is None or i > after)
+        query["_id"] = {"$in": ids}
+    docs = await UserDoc.find(query).sort("_id").limit(first).to_list()
+    return [_from_doc(doc) for doc in docs]
+
+
+async def reconcile_mirror(redis: Redis, batch_size: int = 500) -> int:
+    """Re-create every Redis user mirror that is missing (e.g. after Redis lost its data).
+
+    Never deletes anything; returns how many users were re-mirrored.
+    """
+    restored = 0
+    last_id: str | None = None
+    while True:
+        query = {"_id": {"$gt": last_id}} if last_id else {}
+        docs = await UserDoc.find(query).sort("_id").limit(batch_size).to_list()
+        if not docs:
+            break
+        last_id = docs[-1].id
+        keys = [UserHot.make_primary_key(doc.id) for doc in docs]
+        async with redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.exists(key)
+            present = await pipe.execute()
+        for doc, exists in zip(docs, present, strict=True):
+            if not exists:
+                await _hot_copy(_from_doc(doc)).save()
+                restored += 1
+    if restored:
+        log.info("re-mirrored users from MongoDB", extra={"restored": restored})
+    return restored

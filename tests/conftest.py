@@ -1,0 +1,76 @@
+"""Real servers for the whole suite: embedded Redis (Search + JSON) and the MongoDB-wire
+server, started once per session by the same launcher `chattergram services` uses, and one
+running app shared by tests that need no special set-up."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.services import EmbeddedServices, embedded_services
+from tests.utils.app_server import TEST_JWT_SECRET, AppServer
+from tests.utils.graphql import GraphQLClient
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServices]:
+    with embedded_services(tmp_path_factory.mktemp("services")) as running:
+        yield running
+
+
+def mongodb_url(services: EmbeddedServices, database: str) -> str:
+    base = services.mongodb_url.rsplit("/", 1)[0]
+    return f"{base}/{database}"
+
+
+@pytest.fixture(scope="session")
+def app_factory(services: EmbeddedServices, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., AppServer]]:
+    """Build (not start) app servers; every one is stopped at the end of the session."""
+    created: list[AppServer] = []
+
+    def make(*, database: str | None = None, redis_url: str | None = None, workers: int = 1,
+             **env: str) -> AppServer:
+        logs = tmp_path_factory.mktemp("app")
+        server = AppServer(
+            env={
+                "REDIS_URL": redis_url or services.redis_url,
+                "MONGODB_URL": mongodb_url(services, database or f"test_{uuid.uuid4().hex[:8]}"),
+                "JWT_SECRET": TEST_JWT_SECRET,
+                "DATA_DIR": str(logs / "data"),
+                "LOG_LEVEL": "INFO",
+                **env,
+            },
+            log_path=logs / "app.log",
+            workers=workers,
+        )
+        created.append(server)
+        return server
+
+    yield make
+    for server in created:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def app(app_factory: Callable[..., AppServer]) -> AppServer:
+    return app_factory(database="chattergram_shared").start()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+async def gql(app: AppServer, http: httpx.AsyncClient) -> GraphQLClient:
+    return GraphQLClient(http, app.graphql_url)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[1]
