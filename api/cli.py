@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -19,13 +20,22 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _settings_or_exit() -> "Settings | int":  # noqa: F821 - imported lazily
+def _check_settings() -> int:
+    """0 when the environment makes valid settings; otherwise say why and return 2."""
     from api.settings import Settings
 
     try:
-        return Settings()
-    except (ValidationError, ValueError) as exc:
-        return _fail(str(exc).splitlines()[0] if not isinstance(exc, ValidationError) else str(exc))
+        Settings()
+    except ValidationError as exc:
+        reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        return _fail(f"invalid configuration: {reasons}")
+    return 0
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    """SIGTERM/SIGINT outside uvicorn's own handling (before it starts, or re-raised by it after
+    a graceful shutdown): leave through SystemExit so context managers stop what they started."""
+    raise SystemExit(0)
 
 
 def _uvicorn(host: str, port: int, workers: int) -> None:
@@ -52,11 +62,13 @@ def _uvicorn(host: str, port: int, workers: int) -> None:
 def serve(args: argparse.Namespace) -> int:
     from api.app import dev_jwt_secret
 
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGINT, _exit_on_signal)
+
     embedded = not os.environ.get("REDIS_URL") or not os.environ.get("MONGODB_URL")
     if not embedded:
-        settings = _settings_or_exit()
-        if isinstance(settings, int):
-            return settings
+        if status := _check_settings():
+            return status
         _uvicorn(args.host, args.port, args.workers)
         return 0
     data_dir = Path(os.environ.get("DATA_DIR", "data")).resolve()
@@ -68,9 +80,8 @@ def serve(args: argparse.Namespace) -> int:
             os.environ["DEV_MODE"] = "true"
             os.environ["DATA_DIR"] = str(data_dir)
             dev_jwt_secret(data_dir)  # generated once, before the workers start
-            settings = _settings_or_exit()
-            if isinstance(settings, int):
-                return settings
+            if status := _check_settings():
+                return status
             _uvicorn(args.host, args.port, args.workers)
     except EmbeddedServerError as exc:
         return _fail(str(exc))
@@ -96,7 +107,7 @@ def services(args: argparse.Namespace) -> int:
         return _fail(str(exc))
 
 
-def _supervise(running: EmbeddedServices, stopping: "callable[[], bool]") -> int:  # noqa: F821
+def _supervise(running: EmbeddedServices, stopping: Callable[[], bool]) -> int:
     while not stopping():
         for server in (running.redis, running.mongo):
             if not server.alive():

@@ -12,10 +12,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 MIN_JWT_SECRET_LENGTH = 32
 
 
-class InsecureConfiguration(ValueError):
-    """The settings would run the app in an unsafe way outside development."""
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
 
@@ -38,12 +34,12 @@ class Settings(BaseSettings):
         if self.dev_mode:
             return self
         if not self.jwt_secret:
-            raise InsecureConfiguration(
+            raise ValueError(
                 "JWT_SECRET is required outside dev mode "
                 f"(use at least {MIN_JWT_SECRET_LENGTH} random characters)"
             )
         if len(self.jwt_secret) < MIN_JWT_SECRET_LENGTH:
-            raise InsecureConfiguration(
+            raise ValueError(
                 f"JWT_SECRET must be at least {MIN_JWT_SECRET_LENGTH} characters long"
             )
         return self

@@ -16,7 +16,7 @@ from api.services import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CHATTERGRAM = Path(sys.executable).with_name("chattergram")
-TEST_JWT_SECRET = "test-secret-" + "x" * 40
+TEST_JWT_SECRET = "test-secret-" + "x" * 60
 
 
 @dataclass
@@ -25,6 +25,7 @@ class AppServer:
     log_path: Path
     port: int = field(default_factory=free_port)
     workers: int = 1
+    base_env: dict[str, str] | None = None  # default: this process's environment
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -40,7 +41,7 @@ class AppServer:
         return f"ws://127.0.0.1:{self.port}/graphql"
 
     def start(self, timeout: float = 60.0) -> "AppServer":
-        env = {**os.environ, **self.env}
+        env = {**(os.environ if self.base_env is None else self.base_env), **self.env}
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [str(CHATTERGRAM), "serve", "--port", str(self.port), "--workers", str(self.workers)],
