@@ -22,8 +22,13 @@ from api.settings import Settings
 from resolvers.context import Services
 from resolvers.tokens import TokenService
 from schema.root import build_schema
-from storage import users
+from storage import archive, users
 from storage.connections import open_mongo, open_redis
+from storage.maintenance import HotWindowKeeper
+from storage.messages import MessageStore
+from storage.outbox import Persister
+from storage.presence import PresenceTracker
+from storage.pubsub import PubSubHub
 
 log = logging.getLogger("chattergram.app")
 
@@ -85,18 +90,42 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
-        redis = await open_redis(settings.redis_url)  # type: ignore[arg-type]
-        try:
+        async with contextlib.AsyncExitStack() as stack:
+            redis = await open_redis(settings.redis_url)  # type: ignore[arg-type]
+            stack.push_async_callback(redis.aclose)
             mongo = await open_mongo(settings.mongodb_url, settings.mongodb_database)  # type: ignore[arg-type]
-            try:
-                await users.reconcile_mirror(redis)
-                services = Services(redis=redis, tokens=tokens)
-                log.info("chattergram ready")
-                yield {"services": services, "mongo": mongo, "settings": settings}
-            finally:
-                await mongo.close()
-        finally:
-            await redis.aclose()
+            stack.push_async_callback(mongo.close)
+
+            keeper = HotWindowKeeper(
+                redis,
+                window_seconds=settings.hot_window_days * 86400,
+                interval_seconds=settings.hot_window_trim_seconds,
+            )
+            await users.reconcile_mirror(redis)
+            await archive.hydrate_hot_window(redis, window_start_ms=keeper.window_start_ms())
+
+            persister = Persister(redis, claim_idle_ms=int(settings.outbox_claim_idle_seconds * 1000))
+            persister.start()
+            stack.push_async_callback(persister.stop)
+            keeper.start()
+            stack.push_async_callback(keeper.stop)
+            hub = PubSubHub(redis)
+            hub.start()
+            stack.push_async_callback(hub.stop)
+            presence = PresenceTracker(
+                redis,
+                ttl_seconds=settings.presence_ttl_seconds,
+                heartbeat_seconds=settings.presence_heartbeat_seconds,
+                on_offline=users.set_last_seen,
+            )
+            presence.start()
+            stack.push_async_callback(presence.stop)
+
+            services = Services(
+                redis=redis, tokens=tokens, messages=MessageStore(redis), hub=hub, presence=presence
+            )
+            log.info("chattergram ready")
+            yield {"services": services, "mongo": mongo, "settings": settings}
 
     graphql = graphql_app(schema, graphiql=settings.graphiql)
     routes = [

@@ -15,9 +15,13 @@ from strawberry.asgi import GraphQL
 from strawberry.extensions import SchemaExtension
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
+from strawberry.types.unset import UNSET, UnsetType
+
 from api.metrics import record_operation
+from api.websocket import LegacyWSHandler, TransportWSHandler, open_session
 from resolvers.context import Context, Services
 from resolvers.tokens import bearer_token
+from resolvers.users import make_user_loader
 
 log = logging.getLogger("chattergram.request")
 
@@ -70,10 +74,24 @@ class OperationLog(SchemaExtension):
 
 
 class ChattergramGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+
     async def get_context(self, request: Request | WebSocket, response: Response | None = None) -> Context:  # type: ignore[override]
         services: Services = request.state.services
-        token = bearer_token(request.headers.get("authorization"))
-        return Context(services=services, request=request, response=response, token=token)
+        # On WebSocket the token comes later, in connection_init (see api.websocket).
+        token = None if isinstance(request, WebSocket) else bearer_token(request.headers.get("authorization"))
+        return Context(
+            services=services,
+            request=request,
+            response=response,
+            token=token,
+            user_loader=make_user_loader(services),
+        )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:  # type: ignore[override]
+        await open_session(context)
+        return UNSET
 
 
 def graphql_app(schema: Any, *, graphiql: bool) -> ChattergramGraphQL:

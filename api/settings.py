@@ -24,6 +24,14 @@ class Settings(BaseSettings):
     jwt_secret: str | None = None
     jwt_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
 
+    # Messages newer than this stay in Redis too (fractions allowed, e.g. for tests).
+    hot_window_days: float = Field(default=90.0, gt=0)
+    hot_window_trim_seconds: float = Field(default=60.0, gt=0)
+    # Outbox entries a dead consumer left pending are taken over after this idle time.
+    outbox_claim_idle_seconds: float = Field(default=30.0, gt=0)
+    presence_ttl_seconds: float = Field(default=30.0, gt=0)
+    presence_heartbeat_seconds: float = Field(default=10.0, gt=0)
+
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
     # Graphiql and field suggestions in error messages; on by default, hardened later.

@@ -9,6 +9,9 @@ from redis.asyncio import Redis
 
 from resolvers.errors import NotAuthenticated
 from resolvers.tokens import InvalidToken, TokenClaims, TokenService
+from storage.messages import MessageStore
+from storage.presence import PresenceTracker
+from storage.pubsub import PubSubHub
 
 
 @dataclass(frozen=True)
@@ -17,6 +20,9 @@ class Services:
 
     redis: Redis
     tokens: TokenService
+    messages: MessageStore
+    hub: PubSubHub
+    presence: PresenceTracker
 
 
 @dataclass
@@ -25,16 +31,26 @@ class Context:
     request: Any  # starlette Request or WebSocket
     response: Any = None
     token: str | None = None
+    user_loader: Any = None  # DataLoader of schema users, batched per event-loop tick
+    connection_params: dict[str, Any] | None = None  # WebSocket connection_init payload
+    session_connection_id: str | None = None  # presence entry of this WebSocket
+    session_watchdog: Any = None  # task closing the WebSocket when the token expires
     _claims: TokenClaims | None = field(default=None, repr=False)
     _auth_error: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if self.token is None:
-            return
+        self.authenticate(self.token)
+
+    def authenticate(self, token: str | None) -> TokenClaims | None:
+        """Verify `token` and make its user the viewer (or remember why it failed)."""
+        self.token, self._claims, self._auth_error = token, None, None
+        if token is None:
+            return None
         try:
-            self._claims = self.services.tokens.verify(self.token)
+            self._claims = self.services.tokens.verify(token)
         except InvalidToken as exc:
             self._auth_error = str(exc)
+        return self._claims
 
     @property
     def viewer_id(self) -> str | None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from resolvers.context import Context
+from redis.asyncio import Redis
+from strawberry.dataloader import DataLoader
+
+from resolvers.context import Context, Services
 from resolvers.cursors import decode_cursor, encode_cursor
 from resolvers.errors import InvalidInput, NotAuthenticated
 from schema.types import PageInfo, User, UserConnection, UserEdge
@@ -17,8 +20,12 @@ USER_CURSOR = "user"
 
 
 async def to_public_users(ctx: Context, stored: Sequence[StoredUser]) -> list[User]:
+    return await public_users(ctx.services.redis, stored)
+
+
+async def public_users(redis: Redis, stored: Sequence[StoredUser]) -> list[User]:
     """Schema users with their online flags, fetched in one Redis round-trip."""
-    online = await presence.online_among(ctx.services.redis, [u.id for u in stored])
+    online = await presence.online_among(redis, [u.id for u in stored])
     return [
         User(
             id=u.id,  # type: ignore[arg-type]
@@ -29,6 +36,17 @@ async def to_public_users(ctx: Context, stored: Sequence[StoredUser]) -> list[Us
         )
         for u in stored
     ]
+
+
+def make_user_loader(services: Services) -> DataLoader[str, User | None]:
+    """Batches the user lookups of one execution (message senders and receivers)."""
+
+    async def load(user_ids: list[str]) -> list[User | None]:
+        found = await users.get_users(user_ids)
+        public = {u.id: u for u in await public_users(services.redis, list(found.values()))}
+        return [public.get(user_id) for user_id in user_ids]
+
+    return DataLoader(load_fn=load, cache=False)
 
 
 async def me(ctx: Context) -> User:

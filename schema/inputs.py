@@ -18,3 +18,16 @@ class RegisterInput:
 class LoginInput:
     login: str
     password: str
+
+
+@strawberry.input(description="A message to send. The sender is always the authenticated user.")
+class SendMessageInput:
+    receiver_id: strawberry.ID = strawberry.field(description="The receiver; yourself is allowed.")
+    text: str | None = strawberry.field(
+        default=None, description="1-4,000 characters after trimming (Unicode NFC)."
+    )
+    client_id: str | None = strawberry.field(
+        default=None,
+        description="Your idempotency key (1-128 characters): resending it returns the first "
+        "message instead of creating a second.",
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Annotated
 
 import strawberry
@@ -10,12 +10,20 @@ from graphql import GraphQLError
 from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.types import ExecutionContext, Info
 
-from resolvers import auth, users
+from resolvers import auth, messages, subscriptions, users
 from resolvers.context import Context
 from schema.errors import translate_error
 from schema.scalars import SCALAR_OVERRIDES
-from schema.inputs import LoginInput, RegisterInput
-from schema.types import AuthPayload, User, UserConnection
+from schema.inputs import LoginInput, RegisterInput, SendMessageInput
+from schema.types import (
+    AuthPayload,
+    Message,
+    MessageConnection,
+    MessageEvent,
+    PresenceEvent,
+    User,
+    UserConnection,
+)
 
 ContextInfo = Info[Context, None]
 
@@ -43,6 +51,26 @@ class Query:
             after=after,
         )
 
+    @strawberry.field(
+        description="Messages between you and `partnerId`, oldest first within a page. Page "
+        "back with `before: pageInfo.startCursor`; `last` is at most 200. Pages run seamlessly "
+        "from the recent (Redis) window into the archive (MongoDB)."
+    )
+    async def history(
+        self,
+        info: ContextInfo,
+        partner_id: strawberry.ID,
+        last: int | None = 50,
+        before: str | None = None,
+    ) -> MessageConnection:
+        return await messages.history(
+            info.context, partner_id=partner_id, last=50 if last is None else last, before=before
+        )
+
+    @strawberry.field(description="One message, if you sent or received it (NOT_FOUND otherwise).")
+    async def message(self, info: ContextInfo, id: strawberry.ID) -> Message | None:
+        return await messages.message(info.context, message_id=id)
+
 
 @strawberry.type
 class Mutation:
@@ -59,6 +87,31 @@ class Mutation:
     async def login(self, info: ContextInfo, input: LoginInput) -> AuthPayload:
         return await auth.login(info.context, login=input.login, password=input.password)
 
+    @strawberry.mutation(
+        description="Send a message as the authenticated user. Returns once the message is "
+        "durable; both participants receive a CREATED event."
+    )
+    async def send_message(self, info: ContextInfo, input: SendMessageInput) -> Message:
+        return await messages.send_message(
+            info.context, receiver_id=input.receiver_id, text=input.text, client_id=input.client_id
+        )
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Every message you send or receive: CREATED, then UPDATED when it changes "
+        "(a voice transcript lands)."
+    )
+    async def message_events(self, info: ContextInfo) -> AsyncGenerator[MessageEvent, None]:
+        async for event in subscriptions.message_events(info.context):
+            yield event
+
+    @strawberry.subscription(description="Users going online and offline.")
+    async def presence(self, info: ContextInfo) -> AsyncGenerator[PresenceEvent, None]:
+        async for event in subscriptions.presence(info.context):
+            yield event
+
 
 class ChattergramSchema(strawberry.Schema):
     def process_errors(
@@ -74,6 +127,7 @@ def build_schema(extensions: Sequence[type[SchemaExtension] | SchemaExtension] =
     return ChattergramSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         scalar_overrides=SCALAR_OVERRIDES,
         extensions=[ParserCache(maxsize=1024), ValidationCache(maxsize=1024), *extensions],
     )

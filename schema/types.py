@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum
 
 import strawberry
 
@@ -48,3 +49,80 @@ class UserEdge:
 class UserConnection:
     edges: list[UserEdge]
     page_info: PageInfo
+
+
+@strawberry.enum(description="What a message carries.")
+class MessageKind(Enum):
+    TEXT = "TEXT"
+    VOICE = "VOICE"
+
+
+@strawberry.enum(description="Where a voice message's transcription stands.")
+class TranscriptionStatus(Enum):
+    PENDING = "PENDING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+
+@strawberry.type(description="A message between two users; only they can read it.")
+class Message:
+    id: strawberry.ID
+    client_id: str | None = strawberry.field(
+        description="The sender's idempotency key, as given to sendMessage."
+    )
+    kind: MessageKind
+    sender_id: strawberry.ID
+    receiver_id: strawberry.ID
+    text: str = strawberry.field(
+        description='The typed text, or the transcript of a voice message ("" while pending).'
+    )
+    sent_at: datetime
+    transcription_status: TranscriptionStatus | None = strawberry.field(
+        default=None, description="VOICE only."
+    )
+
+    @strawberry.field
+    async def sender(self, info: strawberry.Info) -> User:
+        return await _load_user(info, str(self.sender_id))
+
+    @strawberry.field
+    async def receiver(self, info: strawberry.Info) -> User:
+        return await _load_user(info, str(self.receiver_id))
+
+
+async def _load_user(info: strawberry.Info, user_id: str) -> User:
+    user = await info.context.user_loader.load(user_id)
+    if user is None:  # users are never deleted; a dangling id is a bug, not a client error
+        raise LookupError(f"user {user_id} of a message is missing")
+    return user  # type: ignore[no-any-return]
+
+
+@strawberry.type
+class MessageEdge:
+    cursor: str
+    node: Message
+
+
+@strawberry.type
+class MessageConnection:
+    edges: list[MessageEdge]
+    page_info: PageInfo
+
+
+@strawberry.enum
+class MessageEventType(Enum):
+    CREATED = "CREATED"
+    UPDATED = "UPDATED"
+
+
+@strawberry.type(description="A message the viewer sent or received was created or updated.")
+class MessageEvent:
+    type: MessageEventType
+    message: Message
+
+
+@strawberry.type(description="A user went online or offline.")
+class PresenceEvent:
+    user: User
+    online: bool
+    at: datetime

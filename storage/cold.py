@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from beanie import Document, Indexed
 from pydantic import Field
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from storage.ids import new_id
 
@@ -31,4 +32,25 @@ class UserDoc(Document):
         name = "users"
 
 
-DOCUMENT_MODELS: list[type[Document]] = [UserDoc]
+class MessageDoc(Document):
+    """A message as archived; `_id` is the message id the API returns (a ULID string).
+
+    Written only by the persister (idempotent upserts from the Redis outbox)."""
+
+    id: str  # type: ignore[assignment]
+    client_id: str | None = None
+    kind: str
+    sender_id: str
+    receiver_id: str
+    conversation: str
+    text: str
+    sent_at: datetime
+
+    class Settings:
+        name = "messages"
+        indexes = [
+            IndexModel([("conversation", ASCENDING), ("_id", DESCENDING)], name="conversation_history"),
+        ]
+
+
+DOCUMENT_MODELS: list[type[Document]] = [UserDoc, MessageDoc]

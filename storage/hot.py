@@ -29,7 +29,25 @@ class UserHot(JsonModel, index=True):
         model_key_prefix = "user"
 
 
-HOT_MODELS: list[type[JsonModel]] = [UserHot]
+class MessageHot(JsonModel, index=True):
+    """A message in the hot window; `pk` is the message id. Written as raw JSON by the
+    atomic send script in `storage.messages` (same shape as this model), indexed here."""
+
+    client_id: str | None = None
+    kind: str = Field(index=True)
+    sender_id: str = Field(index=True)
+    receiver_id: str = Field(index=True)
+    participants: list[str] = Field(index=True)
+    conversation: str = Field(index=True)
+    text: str = Field(index=True, full_text_search=True)
+    sent_at_ms: int = Field(index=True, sortable=True)
+
+    class Meta:
+        global_key_prefix = KEY_PREFIX
+        model_key_prefix = "message"
+
+
+HOT_MODELS: list[type[JsonModel]] = [UserHot, MessageHot]
 
 
 def bind_models(redis: Redis) -> None:

@@ -10,10 +10,26 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _ID_PATTERN = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
 
 
+_last_value = 0
+
+
 def new_id(now_ms: int | None = None) -> str:
-    """A new ULID: 48 bits of milliseconds then 80 random bits."""
+    """A new ULID: 48 bits of milliseconds then 80 random bits.
+
+    Monotonic within this process: an id made in the same millisecond as the previous one
+    (or while the clock steps back) is the previous one plus one, so ids keep send order.
+    """
+    global _last_value
     ms = int(time.time() * 1000) if now_ms is None else now_ms
     value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    if now_ms is None and value >> 80 <= _last_value >> 80:
+        value = _last_value + 1
+    if now_ms is None:
+        _last_value = value
+    return _encode(value)
+
+
+def _encode(value: int) -> str:
     chars = []
     for _ in range(26):
         chars.append(_ALPHABET[value & 31])
@@ -31,3 +47,8 @@ def id_timestamp_ms(value: str) -> int:
     for char in value[:10]:
         ms = ms * 32 + _ALPHABET.index(char)
     return ms
+
+
+def first_id_at(ms: int) -> str:
+    """The smallest ULID of millisecond `ms`: every id made at or after `ms` sorts >= it."""
+    return _encode(ms << 80)

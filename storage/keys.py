@@ -2,6 +2,10 @@
 
 from storage.hot import KEY_PREFIX
 
+OUTBOX_STREAM = f"{KEY_PREFIX}:outbox"
+OUTBOX_GROUP = "persisters"
+PRESENCE_CHANNEL = f"{KEY_PREFIX}:events:presence"
+
 
 def online_users() -> str:
     """Sorted set: user id -> epoch ms until which the user counts as online."""
@@ -11,3 +15,28 @@ def online_users() -> str:
 def user_connections(user_id: str) -> str:
     """Sorted set: connection id -> epoch ms until which that WebSocket counts as open."""
     return f"{KEY_PREFIX}:presence:conns:{user_id}"
+
+
+def user_events(user_id: str) -> str:
+    """Pub/sub channel of one user's message events."""
+    return f"{KEY_PREFIX}:events:user:{user_id}"
+
+
+def conversation_id(a: str, b: str) -> str:
+    """The same id for both directions of a conversation."""
+    return f"{a}:{b}" if a <= b else f"{b}:{a}"
+
+
+def conversation_messages(conversation: str) -> str:
+    """Sorted set of the hot message ids of one conversation (all score 0: ordered by id)."""
+    return f"{KEY_PREFIX}:conv:{conversation}"
+
+
+def hot_messages() -> str:
+    """Sorted set of every message id in the hot window (ordered by id, i.e. by time)."""
+    return f"{KEY_PREFIX}:messages:hot"
+
+
+def client_id(sender_id: str, client_id: str) -> str:
+    """Idempotency key: a sender's clientId -> the message id it created."""
+    return f"{KEY_PREFIX}:clientid:{sender_id}:{client_id}"

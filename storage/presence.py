@@ -1,17 +1,89 @@
-"""Who is online: read side. A user is online while one of their connections is unexpired."""
+"""Who is online. A user is online while at least one of their WebSocket connections, on
+any instance, is unexpired. Each instance heartbeats its own connections; a crashed
+instance stops heartbeating and its connections expire after the TTL, when any instance's
+sweeper announces the user offline. The Lua scripts make each online/offline transition
+happen (and be published) exactly once.
+
+Redis layout: `presence:conns:<user>` sorted set conn id -> expiry ms;
+`presence:online` sorted set user id -> latest expiry ms. (The scripts touch per-user keys
+they compute, which is fine on a single Redis, not on a cluster.)
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
+import orjson
 from redis.asyncio import Redis
 
 from storage import keys
 
+log = logging.getLogger(__name__)
+
+_CONNECT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+local before = redis.call('ZCARD', KEYS[1])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], 'GT', ARGV[2], ARGV[4])
+if before == 0 then
+  redis.call('PUBLISH', KEYS[3], ARGV[5])
+  return 1
+end
+return 0
+"""
+
+_DISCONNECT = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+if redis.call('ZCARD', KEYS[1]) == 0 and redis.call('ZREM', KEYS[2], ARGV[3]) == 1 then
+  redis.call('PUBLISH', KEYS[3], ARGV[4])
+  return 1
+end
+return 0
+"""
+
+_SWEEP = """
+local users = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 200)
+local gone = {}
+for _, uid in ipairs(users) do
+  local conns = ARGV[2] .. uid
+  redis.call('ZREMRANGEBYSCORE', conns, '-inf', ARGV[1])
+  local newest = redis.call('ZRANGE', conns, -1, -1, 'WITHSCORES')
+  if newest[2] then
+    redis.call('ZADD', KEYS[1], newest[2], uid)
+  else
+    redis.call('ZREM', KEYS[1], uid)
+    table.insert(gone, uid)
+  end
+end
+return gone
+"""
+
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceChange:
+    user_id: str
+    online: bool
+    at_ms: int
+
+    def encode(self) -> bytes:
+        return orjson.dumps({"user_id": self.user_id, "online": self.online, "at_ms": self.at_ms})
+
+    @classmethod
+    def decode(cls, raw: str | bytes) -> "PresenceChange":
+        data = orjson.loads(raw)
+        return cls(user_id=data["user_id"], online=data["online"], at_ms=data["at_ms"])
 
 
 async def online_among(redis: Redis, user_ids: Sequence[str]) -> set[str]:
@@ -25,3 +97,96 @@ async def online_among(redis: Redis, user_ids: Sequence[str]) -> set[str]:
 async def online_user_ids(redis: Redis) -> set[str]:
     members = await redis.zrangebyscore(keys.online_users(), now_ms(), "+inf")
     return set(members)
+
+
+OfflineHook = Callable[[str, int], Awaitable[None]]
+
+
+class PresenceTracker:
+    """This instance's open connections: registers, heartbeats and sweeps them."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        ttl_seconds: float = 30.0,
+        heartbeat_seconds: float = 10.0,
+        on_offline: OfflineHook | None = None,
+    ) -> None:
+        self.redis = redis
+        self.ttl_ms = int(ttl_seconds * 1000)
+        self.heartbeat_seconds = heartbeat_seconds
+        self.on_offline = on_offline
+        self._connect = redis.register_script(_CONNECT)
+        self._disconnect = redis.register_script(_DISCONNECT)
+        self._sweep = redis.register_script(_SWEEP)
+        self._local: dict[str, str] = {}  # connection id -> user id
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def local_connections(self) -> int:
+        return len(self._local)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="presence-heartbeat")
+
+    async def stop(self) -> None:
+        """Close this instance's connections in Redis (a graceful shutdown is not a crash)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for connection_id, user_id in list(self._local.items()):
+            with contextlib.suppress(Exception):
+                await self.disconnect(user_id, connection_id)
+
+    async def connect(self, user_id: str) -> str:
+        connection_id = uuid.uuid4().hex
+        self._local[connection_id] = user_id
+        await self._register(user_id, connection_id)
+        return connection_id
+
+    async def _register(self, user_id: str, connection_id: str) -> None:
+        now = now_ms()
+        await self._connect(
+            keys=[keys.user_connections(user_id), keys.online_users(), keys.PRESENCE_CHANNEL],
+            args=[connection_id, now + self.ttl_ms, now, user_id,
+                  PresenceChange(user_id, True, now).encode()],
+        )
+
+    async def disconnect(self, user_id: str, connection_id: str) -> None:
+        self._local.pop(connection_id, None)
+        now = now_ms()
+        went_offline = await self._disconnect(
+            keys=[keys.user_connections(user_id), keys.online_users(), keys.PRESENCE_CHANNEL],
+            args=[connection_id, now, user_id, PresenceChange(user_id, False, now).encode()],
+        )
+        if went_offline and self.on_offline is not None:
+            await self.on_offline(user_id, now)
+
+    async def heartbeat(self) -> None:
+        for connection_id, user_id in list(self._local.items()):
+            await self._register(user_id, connection_id)
+
+    async def sweep(self) -> list[str]:
+        """Announce offline the users whose connections all expired (crashed instances)."""
+        now = now_ms()
+        gone: list[str] = await self._sweep(
+            keys=[keys.online_users()], args=[now, keys.user_connections("")]
+        )
+        for user_id in gone:
+            await self.redis.publish(keys.PRESENCE_CHANNEL, PresenceChange(user_id, False, now).encode())
+            if self.on_offline is not None:
+                await self.on_offline(user_id, now)
+        return gone
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            try:
+                await self.heartbeat()
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - Redis hiccup: try again next beat
+                log.warning("presence heartbeat failed", extra={"error": repr(exc)})

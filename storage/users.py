@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from aredis_om import NotFoundError
 from pymongo.errors import DuplicateKeyError
@@ -100,10 +100,17 @@ async def get_user(user_id: str) -> StoredUser | None:
 
 
 async def get_users(user_ids: Sequence[str]) -> dict[str, StoredUser]:
+    """Many users in one Redis round-trip; misses fall back to `get_user`."""
+    unique = list(dict.fromkeys(user_ids))
+    if not unique:
+        return {}
+    redis: Redis = UserHot.db()
+    raw = await redis.json().mget([UserHot.make_primary_key(i) for i in unique], "$")
     found: dict[str, StoredUser] = {}
-    for user_id in dict.fromkeys(user_ids):
-        user = await get_user(user_id)
-        if user is not None:
+    for user_id, doc in zip(unique, raw, strict=True):
+        if doc:
+            found[user_id] = _from_hot(UserHot.model_validate(doc[0]))
+        elif (user := await get_user(user_id)) is not None:
             found[user_id] = user
     return found
 
@@ -145,3 +152,14 @@ async def reconcile_mirror(redis: Redis, batch_size: int = 500) -> int:
     if restored:
         log.info("re-mirrored users from MongoDB", extra={"restored": restored})
     return restored
+
+
+async def set_last_seen(user_id: str, at_ms: int) -> None:
+    """Record when the user's last connection closed, in MongoDB and the mirror."""
+    at = datetime.fromtimestamp(at_ms / 1000, UTC)
+    doc = await UserDoc.get(user_id)
+    if doc is None:
+        return
+    await doc.set({UserDoc.last_seen_at: at})
+    doc.last_seen_at = at
+    await _hot_copy(_from_doc(doc)).save()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 import websockets
 
 from tests.utils.app_server import AppServer
@@ -54,9 +55,12 @@ async def test_graphiql_and_get_queries(app: AppServer, http: httpx.AsyncClient,
     assert "token" not in mutation_via_get.text
 
 
-async def test_both_websocket_protocols_are_accepted(app: AppServer) -> None:
-    for protocol, ack in (("graphql-transport-ws", "connection_ack"), ("graphql-ws", "connection_ack")):
+@pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
+async def test_both_websocket_protocols_are_accepted(app: AppServer, gql: GraphQLClient, protocol: str) -> None:
+    user = await register(gql)
+    for payload in ({"Authorization": f"Bearer {user.token}"}, {"authorization": f"bearer {user.token}"},
+                    {"token": user.token}):
         async with websockets.connect(app.ws_url, subprotocols=[protocol]) as ws:  # type: ignore[list-item]
             assert ws.subprotocol == protocol
-            await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
-            assert json.loads(await ws.recv())["type"] == ack
+            await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+            assert json.loads(await ws.recv())["type"] == "connection_ack"

@@ -70,3 +70,37 @@ async def register(gql: GraphQLClient, username: str | None = None, email: str |
     data = await gql.ok(REGISTER, {"input": {"username": username, "email": email, "password": password}})
     payload = data["register"]
     return TestUser(payload["user"]["id"], username, email, password, payload["token"])
+
+
+SEND = """
+mutation Send($input: SendMessageInput!) {
+  sendMessage(input: $input) { id clientId kind text senderId receiverId sentAt sender { id } receiver { id } }
+}"""
+HISTORY = """
+query History($partnerId: ID!, $last: Int, $before: String) {
+  history(partnerId: $partnerId, last: $last, before: $before) {
+    edges { cursor node { id text senderId receiverId sentAt } }
+    pageInfo { hasPreviousPage hasNextPage startCursor endCursor }
+  }
+}"""
+MESSAGE = "query M($id: ID!) { message(id: $id) { id text senderId receiverId } }"
+
+
+async def send(gql: GraphQLClient, sender: TestUser, receiver: TestUser, text: str,
+               client_id: str | None = None) -> dict[str, Any]:
+    variables = {"input": {"receiverId": receiver.id, "text": text, "clientId": client_id}}
+    return (await gql.ok(SEND, variables, token=sender.token))["sendMessage"]
+
+
+async def all_history(gql: GraphQLClient, viewer: TestUser, partner: TestUser, page: int = 50) -> list[dict[str, Any]]:
+    """Every message of a conversation, paging back `page` at a time; oldest first."""
+    pages: list[list[dict[str, Any]]] = []
+    before = None
+    while True:
+        data = (await gql.ok(HISTORY, {"partnerId": partner.id, "last": page, "before": before},
+                             token=viewer.token))["history"]
+        pages.append([edge["node"] for edge in data["edges"]])
+        if not data["pageInfo"]["hasPreviousPage"]:
+            break
+        before = data["pageInfo"]["startCursor"]
+    return [message for chunk in reversed(pages) for message in chunk]

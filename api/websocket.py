@@ -1,0 +1,103 @@
+"""WebSocket sessions: authenticate in connection_init, track presence, expire with the token.
+
+Both subscription protocols go through here. A bad token closes the socket with 4403 before
+any operation runs (the legacy `graphql-ws` protocol would close with 1011; we use 4403 for
+both). A token that expires while connected closes the socket with 4403 so clients log in
+again. Whatever way the socket ends, its presence entry and expiry timer are released.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.types.unset import UnsetType
+
+from resolvers.context import Context
+from resolvers.tokens import bearer_token
+
+log = logging.getLogger("chattergram.websocket")
+
+CLOSE_FORBIDDEN = 4403
+
+
+def token_from_params(params: dict[str, Any] | None) -> str | None:
+    """`{"Authorization": "Bearer <t>"}` (any case) or `{"token": "<t>"}`."""
+    if not isinstance(params, dict):
+        return None
+    for key, value in params.items():
+        if isinstance(key, str) and key.lower() == "authorization" and isinstance(value, str):
+            return bearer_token(value)
+    token = params.get("token")
+    return token if isinstance(token, str) and token else None
+
+
+async def open_session(context: Context) -> None:
+    """Authenticate the connection, mark the user online, arm the expiry timer."""
+    claims = context.authenticate(token_from_params(context.connection_params))
+    if claims is None:
+        raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": "invalid or missing token"})
+    services = context.services
+    context.session_connection_id = await services.presence.connect(claims.user_id)
+    delay = (claims.expires_at - datetime.now(UTC)).total_seconds()
+    context.session_watchdog = asyncio.create_task(_close_when_expired(context, max(delay, 0)))
+
+
+async def close_session(context: Context) -> None:
+    watchdog = getattr(context, "session_watchdog", None)
+    if watchdog is not None:
+        watchdog.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watchdog
+    connection_id = getattr(context, "session_connection_id", None)
+    if connection_id is not None and context.viewer_id is not None:
+        context.session_connection_id = None
+        await context.services.presence.disconnect(context.viewer_id, connection_id)
+
+
+async def _close_when_expired(context: Context, delay: float) -> None:
+    await asyncio.sleep(delay)
+    log.info("closing WebSocket: token expired", extra={"user": context.viewer_id})
+    with contextlib.suppress(Exception):
+        await context.request.close(code=CLOSE_FORBIDDEN, reason="Token expired")
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    async def handle(self) -> None:
+        try:
+            await super().handle()
+        finally:
+            await close_session(self.context)
+
+
+class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    async def handle(self) -> None:
+        try:
+            await super().handle()
+        finally:
+            await close_session(self.context)
+
+    async def handle_connection_init(self, message: Any) -> None:
+        payload = message.get("payload")
+        self.context.connection_params = payload if isinstance(payload, dict) else None
+        try:
+            ack = await self.view.on_ws_connect(self.context)
+        except ConnectionRejectionError as exc:
+            await self.send_message({"type": "connection_error", "payload": exc.payload})
+            await self.websocket.close(code=CLOSE_FORBIDDEN, reason="Forbidden")
+            return
+        if isinstance(ack, UnsetType) or ack is None:
+            await self.send_message({"type": "connection_ack"})
+        else:
+            await self.send_message({"type": "connection_ack", "payload": ack})
+        self.connection_acknowledged = True
+        if self.keep_alive:
+            self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())

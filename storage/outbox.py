@@ -1,0 +1,140 @@
+"""Durable write-behind: the persister copies the Redis outbox stream into MongoDB.
+
+Every API process runs one persister in the consumer group `persisters`. An entry is
+acknowledged (and deleted) only after MongoDB confirmed the upsert, so a crash between
+the two replays the entry — harmless, the upsert is idempotent. Entries left pending by a
+dead consumer are taken over with XAUTOCLAIM once idle for `claim_idle_ms`. While MongoDB
+is down the persister backs off and retries; the entries wait in Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from storage import archive, keys
+from storage.messages import MessageStore
+
+log = logging.getLogger(__name__)
+
+# (entry id, fields); fields is None for an entry deleted while pending.
+StreamEntry = tuple[str, dict[str, str] | None]
+
+
+def consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+async def ensure_group(redis: Redis) -> None:
+    try:
+        await redis.xgroup_create(keys.OUTBOX_STREAM, keys.OUTBOX_GROUP, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+class Persister:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        batch_size: int = 500,
+        block_ms: int = 1000,
+        claim_idle_ms: int = 30_000,
+        max_backoff_seconds: float = 5.0,
+    ) -> None:
+        self.redis = redis
+        self.store = MessageStore(redis)
+        self.consumer = consumer_name()
+        self.batch_size = batch_size
+        self.block_ms = block_ms
+        self.claim_idle_ms = claim_idle_ms
+        self.max_backoff_seconds = max_backoff_seconds
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="outbox-persister")
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Finish the batch in hand (up to `timeout`), then stop."""
+        self._stopping.set()
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        except TimeoutError:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def run(self) -> None:
+        await ensure_group(self.redis)
+        backoff = 0.1
+        while not self._stopping.is_set():
+            try:
+                await self.drain_once()
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - MongoDB or Redis outage: wait and retry
+                log.warning("persister retrying after error", extra={"error": repr(exc), "backoff_s": backoff})
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), backoff)
+                except TimeoutError:
+                    pass
+                backoff = min(backoff * 2, self.max_backoff_seconds)
+
+    async def drain_once(self) -> int:
+        """Persist one batch: our own pending entries first, then claimed, then new ones."""
+        entries = await self._read("0")  # delivered to us before but not acknowledged
+        if not entries:
+            entries = await self._claim()
+        if not entries:
+            entries = await self._read(">", block=True)
+        if entries:
+            await self.persist(entries)
+        return len(entries)
+
+    async def _read(self, start: str, *, block: bool = False) -> list[StreamEntry]:
+        response = await self.redis.xreadgroup(
+            keys.OUTBOX_GROUP,
+            self.consumer,
+            {keys.OUTBOX_STREAM: start},
+            count=self.batch_size,
+            block=self.block_ms if block else None,
+        )
+        if not response:
+            return []
+        return list(response[0][1])
+
+    async def _claim(self) -> list[StreamEntry]:
+        _, claimed, *_ = await self.redis.xautoclaim(
+            keys.OUTBOX_STREAM,
+            keys.OUTBOX_GROUP,
+            self.consumer,
+            min_idle_time=self.claim_idle_ms,
+            start_id="0-0",
+            count=self.batch_size,
+        )
+        if claimed:
+            log.info("claimed outbox entries of a dead consumer", extra={"count": len(claimed)})
+        return list(claimed)
+
+    async def persist(self, entries: Sequence[StreamEntry]) -> None:
+        ids = list(dict.fromkeys(fields["id"] for _, fields in entries if fields))
+        messages = await self.store.get_many(ids)  # the latest state of each message
+        await archive.upsert_messages(messages)
+        entry_ids = [entry_id for entry_id, _ in entries]
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(keys.OUTBOX_STREAM, keys.OUTBOX_GROUP, *entry_ids)
+            pipe.xdel(keys.OUTBOX_STREAM, *entry_ids)
+            await pipe.execute()
