@@ -12,6 +12,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -30,6 +31,16 @@ GRAPHQL_LATENCY = Histogram(
     ["operation", "type"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+LOCAL_SUBSCRIPTIONS = Gauge(
+    "chattergram_local_subscriptions",
+    "Pub/sub subscriptions held by this instance's WebSocket operations.",
+    multiprocess_mode="livesum",
+)
+LOCAL_CONNECTIONS = Gauge(
+    "chattergram_local_websocket_connections",
+    "Authenticated WebSocket connections open on this instance.",
+    multiprocess_mode="livesum",
+)
 
 
 def record_operation(operation: str, op_type: str, outcome: str, seconds: float) -> None:
@@ -38,6 +49,9 @@ def record_operation(operation: str, op_type: str, outcome: str, seconds: float)
 
 
 async def metrics_endpoint(request: Request) -> Response:
+    services = request.state.services
+    LOCAL_SUBSCRIPTIONS.set(services.hub.local_subscriptions)
+    LOCAL_CONNECTIONS.set(services.presence.local_connections)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
