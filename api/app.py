@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 interval_seconds=settings.hot_window_trim_seconds,
             )
             await users.reconcile_mirror(redis)
+            await archive.rebuild_archive_markers(redis, window_start_ms=keeper.window_start_ms())
             await archive.hydrate_hot_window(redis, window_start_ms=keeper.window_start_ms())
 
             persister = Persister(redis, claim_idle_ms=int(settings.outbox_claim_idle_seconds * 1000))

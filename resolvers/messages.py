@@ -91,7 +91,9 @@ async def history(ctx: Context, *, partner_id: str, last: int, before: str | Non
 
     Redis always holds the newest part of a conversation (trimming goes oldest first and
     stops at anything not yet archived), so continuing in MongoDB strictly below the oldest
-    id Redis returned can neither skip nor repeat a message.
+    id Redis returned can neither skip nor repeat a message. MongoDB is asked only for
+    conversations marked as having archive-only messages, so recent conversations read
+    from Redis alone (and stay readable while MongoDB is down).
     """
     viewer_id = ctx.require_viewer()
     partner_id = parse_id(partner_id, field="partnerId")
@@ -106,7 +108,9 @@ async def history(ctx: Context, *, partner_id: str, last: int, before: str | Non
     store = ctx.services.messages
     ids = await store.page_ids(conversation, before=before_id, limit=last + 1)
     newest_first = await store.get_many(ids)
-    if len(newest_first) < last + 1:
+    if len(newest_first) < last + 1 and await archive.has_archived_only_messages(
+        ctx.services.redis, conversation
+    ):
         floor = newest_first[-1].id if newest_first else before_id
         newest_first += await archive.page(conversation, before=floor, limit=last + 1 - len(newest_first))
     has_previous = len(newest_first) > last

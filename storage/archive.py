@@ -105,6 +105,34 @@ async def hydrate_hot_window(redis: Redis, *, window_start_ms: int, batch_size: 
     return restored
 
 
+async def rebuild_archive_markers(redis: Redis, *, window_start_ms: int, batch_size: int = 1000) -> int:
+    """After Redis lost its data (or on a new Redis), mark every conversation that has
+    messages older than the hot window: those exist only in MongoDB. Runs once per Redis
+    dataset; afterwards trimming keeps the markers."""
+    if await redis.exists(keys.archive_markers_ready()):
+        return 0
+    collection = MessageDoc.get_pymongo_collection()
+    cursor = await collection.aggregate([
+        {"$match": {"_id": {"$lt": first_id_at(window_start_ms)}}},
+        {"$group": {"_id": "$conversation"}},
+    ])
+    marked = 0
+    batch: list[str] = []
+    async for row in cursor:
+        batch.append(row["_id"])
+        if len(batch) >= batch_size:
+            marked += await redis.sadd(keys.archived_conversations(), *batch)
+            batch = []
+    if batch:
+        marked += await redis.sadd(keys.archived_conversations(), *batch)
+    await redis.set(keys.archive_markers_ready(), "1")
+    return marked
+
+
+async def has_archived_only_messages(redis: Redis, conversation: str) -> bool:
+    return bool(await redis.sismember(keys.archived_conversations(), conversation))
+
+
 async def trim_hot_window(redis: Redis, *, window_start_ms: int, batch_size: int = 500) -> int:
     """Remove from Redis the messages older than the window that MongoDB has, oldest first,
     stopping at the first one not archived yet: what stays in Redis is always the newest
@@ -116,22 +144,33 @@ async def trim_hot_window(redis: Redis, *, window_start_ms: int, batch_size: int
         if not ids:
             break
         archived = await archived_ids(ids)
+        async with redis.pipeline(transaction=False) as pipe:
+            for message_id in ids:
+                pipe.exists(message_key(message_id))
+            has_document = dict(zip(ids, await pipe.execute(), strict=True))
         safe: list[str] = []
+        orphans: list[str] = []  # an id without a document has nothing left to archive
         for message_id in ids:
-            if message_id not in archived:
+            if message_id in archived:
+                safe.append(message_id)
+            elif not has_document[message_id]:
+                orphans.append(message_id)
+            else:
                 break
-            safe.append(message_id)
+        if orphans:
+            await redis.zrem(keys.hot_messages(), *orphans)
         if safe:
             conversations = await redis.json().mget([message_key(i) for i in safe], "$.conversation")
             async with redis.pipeline(transaction=True) as pipe:
                 for message_id, conversation in zip(safe, conversations, strict=True):
                     if conversation:
+                        pipe.sadd(keys.archived_conversations(), conversation[0])
                         pipe.zrem(keys.conversation_messages(conversation[0]), message_id)
                     pipe.delete(message_key(message_id))
                     pipe.zrem(keys.hot_messages(), message_id)
                 await pipe.execute()
             removed += len(safe)
-        if len(safe) < len(ids):
+        if len(safe) + len(orphans) < len(ids):
             break  # the rest waits for the persister
     if removed:
         log.info("trimmed the hot window", extra={"removed": removed})

@@ -5,13 +5,22 @@ from __future__ import annotations
 from beanie import init_beanie
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 
 from storage.cold import DOCUMENT_MODELS
 from storage.hot import bind_models, ensure_indexes
 
 
 async def open_redis(url: str, *, max_connections: int = 64) -> Redis:
-    redis = Redis.from_url(url, decode_responses=True, max_connections=max_connections)
+    # Retries reach the pooled connections only when passed here explicitly: a restarted
+    # Redis then costs a reconnect, not a failed request per stale connection.
+    redis = Redis.from_url(
+        url,
+        decode_responses=True,
+        max_connections=max_connections,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 8),
+    )
     await redis.ping()
     bind_models(redis)
     await ensure_indexes(redis)

@@ -37,6 +37,17 @@ def hot_messages() -> str:
     return f"{KEY_PREFIX}:messages:hot"
 
 
+def archived_conversations() -> str:
+    """Set of the conversations that have messages only in the MongoDB archive (trimmed
+    out of the hot window); history consults MongoDB only for these."""
+    return f"{KEY_PREFIX}:archive:conversations"
+
+
+def archive_markers_ready() -> str:
+    """Set once `archived_conversations` was rebuilt from MongoDB for this Redis dataset."""
+    return f"{KEY_PREFIX}:archive:markers-ready"
+
+
 def client_id(sender_id: str, client_id: str) -> str:
     """Idempotency key: a sender's clientId -> the message id it created."""
     return f"{KEY_PREFIX}:clientid:{sender_id}:{client_id}"

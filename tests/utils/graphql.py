@@ -51,7 +51,7 @@ class GraphQLClient:
 
 
 @dataclass
-class TestUser:
+class Account:
     id: str
     username: str
     email: str
@@ -64,12 +64,12 @@ def unique_name(prefix: str = "u") -> str:
 
 
 async def register(gql: GraphQLClient, username: str | None = None, email: str | None = None,
-                   password: str = PASSWORD) -> TestUser:
+                   password: str = PASSWORD) -> Account:
     username = username or unique_name()
     email = email or f"{username}@example.com"
     data = await gql.ok(REGISTER, {"input": {"username": username, "email": email, "password": password}})
     payload = data["register"]
-    return TestUser(payload["user"]["id"], username, email, password, payload["token"])
+    return Account(payload["user"]["id"], username, email, password, payload["token"])
 
 
 SEND = """
@@ -86,13 +86,13 @@ query History($partnerId: ID!, $last: Int, $before: String) {
 MESSAGE = "query M($id: ID!) { message(id: $id) { id text senderId receiverId } }"
 
 
-async def send(gql: GraphQLClient, sender: TestUser, receiver: TestUser, text: str,
+async def send(gql: GraphQLClient, sender: Account, receiver: Account, text: str,
                client_id: str | None = None) -> dict[str, Any]:
     variables = {"input": {"receiverId": receiver.id, "text": text, "clientId": client_id}}
     return (await gql.ok(SEND, variables, token=sender.token))["sendMessage"]
 
 
-async def all_history(gql: GraphQLClient, viewer: TestUser, partner: TestUser, page: int = 50) -> list[dict[str, Any]]:
+async def all_history(gql: GraphQLClient, viewer: Account, partner: Account, page: int = 50) -> list[dict[str, Any]]:
     """Every message of a conversation, paging back `page` at a time; oldest first."""
     pages: list[list[dict[str, Any]]] = []
     before = None
