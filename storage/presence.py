@@ -43,7 +43,6 @@ _DISCONNECT = """
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
 if redis.call('ZCARD', KEYS[1]) == 0 and redis.call('ZREM', KEYS[2], ARGV[3]) == 1 then
-  redis.call('PUBLISH', KEYS[3], ARGV[4])
   return 1
 end
 return 0
@@ -158,11 +157,18 @@ class PresenceTracker:
         self._local.pop(connection_id, None)
         now = now_ms()
         went_offline = await self._disconnect(
-            keys=[keys.user_connections(user_id), keys.online_users(), keys.PRESENCE_CHANNEL],
-            args=[connection_id, now, user_id, PresenceChange(user_id, False, now).encode()],
+            keys=[keys.user_connections(user_id), keys.online_users()], args=[connection_id, now, user_id]
         )
-        if went_offline and self.on_offline is not None:
-            await self.on_offline(user_id, now)
+        if went_offline:
+            await self._announce_offline(user_id, now)
+
+    async def _announce_offline(self, user_id: str, at_ms: int) -> None:
+        """lastSeenAt first, so whoever reacts to the event reads it updated."""
+        try:
+            if self.on_offline is not None:
+                await self.on_offline(user_id, at_ms)
+        finally:
+            await self.redis.publish(keys.PRESENCE_CHANNEL, PresenceChange(user_id, False, at_ms).encode())
 
     async def heartbeat(self) -> None:
         for connection_id, user_id in list(self._local.items()):
@@ -175,9 +181,7 @@ class PresenceTracker:
             keys=[keys.online_users()], args=[now, keys.user_connections("")]
         )
         for user_id in gone:
-            await self.redis.publish(keys.PRESENCE_CHANNEL, PresenceChange(user_id, False, now).encode())
-            if self.on_offline is not None:
-                await self.on_offline(user_id, now)
+            await self._announce_offline(user_id, now)
         return gone
 
     async def _run(self) -> None:

@@ -4,7 +4,6 @@ running app shared by tests that need no special set-up."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -27,18 +26,32 @@ def mongodb_url(services: EmbeddedServices, database: str) -> str:
     return f"{base}/{database}"
 
 
+def shared_mongodb_url(services: EmbeddedServices) -> str:
+    return mongodb_url(services, SHARED_DATABASE)
+
+
+SHARED_DATABASE = "chattergram_shared"
+
+
 @pytest.fixture(scope="session")
 def app_factory(services: EmbeddedServices, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., AppServer]]:
-    """Build (not start) app servers; every one is stopped at the end of the session."""
+    """Build (not start) app servers; every one is stopped at the end of the session.
+
+    Apps on the session's Redis all use the session's database: one Redis serves one
+    deployment (its outbox is drained by every instance into that deployment's MongoDB).
+    A test that needs another database brings its own Redis too.
+    """
     created: list[AppServer] = []
 
-    def make(*, database: str | None = None, redis_url: str | None = None, workers: int = 1,
+    def make(*, redis_url: str | None = None, mongodb_url: str | None = None, workers: int = 1,
              **env: str) -> AppServer:
+        if (redis_url is None) != (mongodb_url is None):
+            raise ValueError("give both redis_url and mongodb_url (a deployment of its own) or neither")
         logs = tmp_path_factory.mktemp("app")
         server = AppServer(
             env={
                 "REDIS_URL": redis_url or services.redis_url,
-                "MONGODB_URL": mongodb_url(services, database or f"test_{uuid.uuid4().hex[:8]}"),
+                "MONGODB_URL": mongodb_url or shared_mongodb_url(services),
                 "JWT_SECRET": TEST_JWT_SECRET,
                 "DATA_DIR": str(logs / "data"),
                 "LOG_LEVEL": "INFO",
@@ -57,7 +70,7 @@ def app_factory(services: EmbeddedServices, tmp_path_factory: pytest.TempPathFac
 
 @pytest.fixture(scope="session")
 def app(app_factory: Callable[..., AppServer]) -> AppServer:
-    return app_factory(database="chattergram_shared").start()
+    return app_factory().start()
 
 
 @pytest.fixture

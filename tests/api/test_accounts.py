@@ -8,7 +8,7 @@ import pymongo
 import pytest
 
 from api.services import EmbeddedServices
-from tests.conftest import mongodb_url
+from tests.conftest import SHARED_DATABASE, shared_mongodb_url
 from tests.utils.graphql import LOGIN, ME, PASSWORD, GraphQLClient, register, unique_name
 
 USERS = """
@@ -95,8 +95,8 @@ async def test_concurrent_duplicate_registrations_create_one_user(
     codes = [b["errors"][0]["extensions"]["code"] for b in bodies if b.get("errors")]
     assert len(winners) == 1
     assert codes == ["CONFLICT"] * 19
-    with pymongo.MongoClient(mongodb_url(services, "chattergram_shared")) as client:
-        assert client["chattergram_shared"]["users"].count_documents({"username_lower": username.lower()}) == 1
+    with pymongo.MongoClient(shared_mongodb_url(services)) as client:
+        assert client[SHARED_DATABASE]["users"].count_documents({"username_lower": username.lower()}) == 1
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import pymongo
 import redis
 
 from api.services import EmbeddedServices, start_mongo, start_redis
-from tests.conftest import mongodb_url
+from tests.conftest import SHARED_DATABASE, mongodb_url, shared_mongodb_url
 from tests.utils.app_server import AppServer
 from tests.utils.graphql import GraphQLClient, Account, all_history, register, send
 from tests.utils.ws import MESSAGE_EVENTS, connect, user_channel, wait_for_subscribers
@@ -49,7 +49,7 @@ async def wait_archived(url: str, database: str, ids: list[str], timeout: float 
 async def test_kill_9_right_after_the_last_ack_loses_nothing(
     app_factory: Callable[..., AppServer], services: EmbeddedServices
 ) -> None:
-    server = app_factory(database="durability_kill", OUTBOX_CLAIM_IDLE_SECONDS="2").start()
+    server = app_factory(OUTBOX_CLAIM_IDLE_SECONDS="2").start()
     async with httpx.AsyncClient(timeout=30) as http:
         gql = GraphQLClient(http, server.graphql_url)
         alice, bob = await register(gql), await register(gql)
@@ -57,7 +57,7 @@ async def test_kill_9_right_after_the_last_ack_loses_nothing(
         server.kill()
         assert len(set(ids)) == 500
         server.start()
-        found = await wait_archived(mongodb_url(services, "durability_kill"), "durability_kill", ids)
+        found = await wait_archived(shared_mongodb_url(services), SHARED_DATABASE, ids)
         assert sorted(found) == sorted(ids), f"{len(set(found))} of 500 archived, no duplicates expected"
     server.stop()
 
@@ -66,9 +66,10 @@ async def test_mongodb_outage_messages_wait_in_redis_and_land_once(
     app_factory: Callable[..., AppServer], tmp_path: Path
 ) -> None:
     mongo = start_mongo(tmp_path / "mongo")
+    own_redis = start_redis(tmp_path / "redis")
     port, url = mongo.port, mongo.url
-    server = app_factory(OUTBOX_CLAIM_IDLE_SECONDS="2")
-    server.env["MONGODB_URL"] = f"{url}?{MONGO_FAST_FAIL}"
+    server = app_factory(redis_url=own_redis.url, mongodb_url=f"{url}?{MONGO_FAST_FAIL}",
+                         OUTBOX_CLAIM_IDLE_SECONDS="2")
     try:
         server.start()
         async with httpx.AsyncClient(timeout=30) as http:
@@ -89,13 +90,14 @@ async def test_mongodb_outage_messages_wait_in_redis_and_land_once(
     finally:
         server.stop()
         mongo.stop()
+        own_redis.stop()
 
 
 async def test_redis_restart_loses_nothing_and_live_events_resume(
     app_factory: Callable[..., AppServer], services: EmbeddedServices, tmp_path: Path
 ) -> None:
     own_redis = start_redis(tmp_path / "redis")
-    server = app_factory(redis_url=own_redis.url, database="durability_redis").start()
+    server = app_factory(redis_url=own_redis.url, mongodb_url=mongodb_url(services, "durability_redis")).start()
     try:
         async with httpx.AsyncClient(timeout=30) as http:
             gql = GraphQLClient(http, server.graphql_url)
@@ -119,7 +121,7 @@ async def test_redis_restart_loses_nothing_and_live_events_resume(
 
 
 async def test_paging_runs_seamlessly_from_redis_into_mongodb(
-    app_factory: Callable[..., AppServer], tmp_path: Path
+    app_factory: Callable[..., AppServer], services: EmbeddedServices, tmp_path: Path
 ) -> None:
     # Its own Redis: the hot window is trimmed oldest first across all conversations, and
     # messages other tests archived in other databases must not hold it back.
@@ -127,7 +129,7 @@ async def test_paging_runs_seamlessly_from_redis_into_mongodb(
     window_seconds = 6
     server = app_factory(
         redis_url=own_redis.url,
-        database="durability_seam",
+        mongodb_url=mongodb_url(services, "durability_seam"),
         HOT_WINDOW_DAYS=str(window_seconds / 86400),
         HOT_WINDOW_TRIM_SECONDS="0.3",
     ).start()

@@ -13,8 +13,8 @@ from tests.utils.ws import MESSAGE_EVENTS, connect, user_channel, wait_for_subsc
 
 
 async def test_multi_instance_messages(app_factory: Callable[..., AppServer], services: EmbeddedServices) -> None:
-    a: AppServer = app_factory(database="messages_multi").start()
-    b: AppServer = app_factory(database="messages_multi").start()
+    a: AppServer = app_factory().start()
+    b: AppServer = app_factory().start()
     try:
         async with httpx.AsyncClient(timeout=30) as http:
             gql_a, gql_b = GraphQLClient(http, a.graphql_url), GraphQLClient(http, b.graphql_url)

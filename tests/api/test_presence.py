@@ -66,8 +66,8 @@ async def test_online_until_the_last_tab_closes(app: AppServer, gql: GraphQLClie
 async def test_presence_crosses_instances_and_a_crashed_instance_goes_offline(
     app_factory: Callable[..., AppServer], services: EmbeddedServices
 ) -> None:
-    a: AppServer = app_factory(database="presence_multi", **FAST_PRESENCE).start()
-    b: AppServer = app_factory(database="presence_multi", **FAST_PRESENCE).start()
+    a: AppServer = app_factory(**FAST_PRESENCE).start()
+    b: AppServer = app_factory(**FAST_PRESENCE).start()
     try:
         async with httpx.AsyncClient(timeout=30) as http:
             gql_a = GraphQLClient(http, a.graphql_url)

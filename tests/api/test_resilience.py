@@ -10,6 +10,7 @@ import httpx
 import redis
 
 from api.services import EmbeddedServices, start_mongo, start_redis
+from tests.conftest import mongodb_url
 from tests.utils.app_server import AppServer
 from tests.utils.graphql import LOGIN, ME, PASSWORD, GraphQLClient, register
 
@@ -17,11 +18,11 @@ USERS = "query { users(first: 200) { edges { node { id username } } } }"
 
 
 async def test_users_survive_restart_and_redis_wipe(
-    app_factory: Callable[..., AppServer], tmp_path: Path
+    app_factory: Callable[..., AppServer], services: EmbeddedServices, tmp_path: Path
 ) -> None:
     own_redis = start_redis(tmp_path / "redis")
     try:
-        server = app_factory(redis_url=own_redis.url).start()
+        server = app_factory(redis_url=own_redis.url, mongodb_url=mongodb_url(services, "resilience_restart")).start()
         async with httpx.AsyncClient(timeout=30) as http:
             gql = GraphQLClient(http, server.graphql_url)
             alice, bob = await register(gql), await register(gql)
@@ -51,8 +52,11 @@ async def test_database_failure_is_masked_and_logged(
     app_factory: Callable[..., AppServer], services: EmbeddedServices, tmp_path: Path
 ) -> None:
     own_mongo = start_mongo(tmp_path / "mongo")
-    server = app_factory()
-    server.env["MONGODB_URL"] = f"{own_mongo.url}?serverSelectionTimeoutMS=1500&connectTimeoutMS=1000"
+    own_redis = start_redis(tmp_path / "redis")
+    server = app_factory(
+        redis_url=own_redis.url,
+        mongodb_url=f"{own_mongo.url}?serverSelectionTimeoutMS=1500&connectTimeoutMS=1000",
+    )
     try:
         server.start()
         async with httpx.AsyncClient(timeout=30) as http:
@@ -77,3 +81,4 @@ async def test_database_failure_is_masked_and_logged(
     finally:
         server.stop()
         own_mongo.stop()
+        own_redis.stop()
