@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -11,26 +12,35 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from api.graphql import OperationLog, graphql_app
+from api.limits import BodySizeLimit
+from api.media import media_endpoint
 from api.logs import configure_logging
 from api.metrics import metrics_endpoint
 from api.settings import Settings
+from media.signing import MediaSigner
 from resolvers.context import Services
 from resolvers.tokens import TokenService
 from schema.root import build_schema
 from storage import archive, users
+from storage.audio import AudioStore
 from storage.connections import open_mongo, open_redis
 from storage.maintenance import HotWindowKeeper
 from storage.messages import MessageStore
 from storage.outbox import Persister
 from storage.presence import PresenceTracker
 from storage.pubsub import PubSubHub
+from transcription.engines import make_transcriber
+from transcription.worker import TranscriptionWorker
 
 log = logging.getLogger("chattergram.app")
+
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
 def dev_jwt_secret(data_dir: Path) -> str:
@@ -122,8 +132,41 @@ def create_app(settings: Settings | None = None) -> Starlette:
             presence.start()
             stack.push_async_callback(presence.stop)
 
+            messages = MessageStore(redis)
+            audio = AudioStore(mongo[settings.mongodb_database])
+            transcriber = await asyncio.to_thread(
+                make_transcriber,
+                settings.stt_engine,
+                whisper_model=settings.whisper_model,
+                deepgram_api_key=settings.deepgram_api_key,
+                deepgram_url=settings.deepgram_url,
+                deepgram_model=settings.deepgram_model,
+                deepgram_timeout_seconds=settings.deepgram_timeout_seconds,
+            )
+            stack.push_async_callback(transcriber.close)
+            worker = TranscriptionWorker(
+                redis,
+                messages=messages,
+                audio=audio,
+                transcriber=transcriber,
+                concurrency=settings.transcription_concurrency,
+                max_attempts=settings.transcription_max_attempts,
+                retry_base_seconds=settings.transcription_retry_seconds,
+                claim_idle_ms=int(settings.transcription_claim_idle_seconds * 1000),
+            )
+            await worker.start()
+            stack.push_async_callback(worker.stop)
+
             services = Services(
-                redis=redis, tokens=tokens, messages=MessageStore(redis), hub=hub, presence=presence
+                redis=redis,
+                tokens=tokens,
+                messages=messages,
+                hub=hub,
+                presence=presence,
+                audio=audio,
+                media_signer=MediaSigner.from_secret(tokens.secret, settings.media_url_ttl_seconds),
+                max_audio_bytes=settings.max_audio_bytes,
+                max_audio_seconds=settings.max_audio_seconds,
             )
             log.info("chattergram ready")
             yield {"services": services, "mongo": mongo, "settings": settings}
@@ -135,5 +178,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
+        Route("/media/{audio_id}", media_endpoint, methods=["GET", "HEAD"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    # Room for the multipart envelope around the largest allowed recording.
+    body_limit = settings.max_audio_bytes + MULTIPART_OVERHEAD_BYTES
+    return Starlette(
+        routes=routes, lifespan=lifespan, middleware=[Middleware(BodySizeLimit, limit=body_limit)]
+    )

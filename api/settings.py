@@ -32,10 +32,31 @@ class Settings(BaseSettings):
     presence_ttl_seconds: float = Field(default=30.0, gt=0)
     presence_heartbeat_seconds: float = Field(default=10.0, gt=0)
 
+    # Voice messages
+    stt_engine: Literal["whisper", "deepgram", "none"] = "whisper"
+    whisper_model: str = "bundled:tiny.en"
+    deepgram_api_key: str | None = None
+    deepgram_url: str = "https://api.deepgram.com"
+    deepgram_model: str = "nova-2"
+    deepgram_timeout_seconds: float = Field(default=30.0, gt=0)
+    max_audio_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    max_audio_seconds: float = Field(default=300.0, gt=0)
+    transcription_concurrency: int = Field(default=1, ge=1)
+    transcription_max_attempts: int = Field(default=3, ge=1)
+    transcription_retry_seconds: float = Field(default=2.0, gt=0)
+    transcription_claim_idle_seconds: float = Field(default=60.0, gt=0)
+    media_url_ttl_seconds: int = Field(default=3600, ge=10)
+
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
     # Graphiql and field suggestions in error messages; on by default, hardened later.
     graphiql: bool = True
+
+    @model_validator(mode="after")
+    def _check_deepgram(self) -> "Settings":
+        if self.stt_engine == "deepgram" and not self.deepgram_api_key:
+            raise ValueError("DEEPGRAM_API_KEY is required when STT_ENGINE=deepgram")
+        return self
 
     @model_validator(mode="after")
     def _check_secret(self) -> "Settings":

@@ -7,8 +7,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from media.signing import MediaSigner
 from resolvers.errors import NotAuthenticated
 from resolvers.tokens import InvalidToken, TokenClaims, TokenService
+from storage.audio import AudioStore
 from storage.messages import MessageStore
 from storage.presence import PresenceTracker
 from storage.pubsub import PubSubHub
@@ -23,6 +25,10 @@ class Services:
     messages: MessageStore
     hub: PubSubHub
     presence: PresenceTracker
+    audio: AudioStore
+    media_signer: MediaSigner
+    max_audio_bytes: int
+    max_audio_seconds: float
 
 
 @dataclass
@@ -55,6 +61,12 @@ class Context:
     @property
     def viewer_id(self) -> str | None:
         return self._claims.user_id if self._claims else None
+
+    def media_url(self, audio_id: str) -> str:
+        """An absolute signed playback URL on the host the client used."""
+        base = str(self.request.base_url).rstrip("/")
+        base = base.replace("ws://", "http://", 1).replace("wss://", "https://", 1)
+        return base + self.services.media_signer.url(audio_id)
 
     def require_viewer(self) -> str:
         """The authenticated user's id, or UNAUTHENTICATED."""

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 from datetime import UTC, datetime
 
 from resolvers.access import parse_id, visible_message
 from resolvers.context import Context
 from resolvers.cursors import decode_cursor, encode_cursor
-from resolvers.errors import InvalidInput, NotFound
-from schema.types import Message, MessageConnection, MessageEdge, MessageKind, PageInfo
+from resolvers.errors import Conflict, InvalidInput, NotFound
+from schema.types import (
+    AudioFile,
+    Message,
+    MessageConnection,
+    MessageEdge,
+    MessageKind,
+    PageInfo,
+    Transcript,
+    TranscriptionStatus,
+    TranscriptWord,
+)
 from storage import archive, users
 from storage.ids import id_timestamp_ms, new_id
 from storage.keys import conversation_id
-from storage.messages import StoredMessage
+from storage.messages import StoredAudio, StoredMessage
 
 MAX_TEXT = 4000
 MAX_CLIENT_ID = 128
@@ -22,6 +33,8 @@ MESSAGE_CURSOR = "msg"
 
 
 def to_public_message(message: StoredMessage) -> Message:
+    audio = message.audio
+    transcript = message.transcript
     return Message(
         id=message.id,  # type: ignore[arg-type]
         client_id=message.client_id,
@@ -30,6 +43,22 @@ def to_public_message(message: StoredMessage) -> Message:
         receiver_id=message.receiver_id,  # type: ignore[arg-type]
         text=message.text,
         sent_at=datetime.fromtimestamp(message.sent_at_ms / 1000, UTC),
+        audio=AudioFile(
+            id=audio.id,  # type: ignore[arg-type]
+            mime_type=audio.mime_type,
+            size_bytes=audio.size_bytes,
+            duration_seconds=audio.duration_seconds,
+        ) if audio else None,
+        transcription_status=TranscriptionStatus(message.transcription_status)
+        if message.transcription_status else None,
+        transcript=Transcript(
+            text=transcript.text,
+            confidence=transcript.confidence,
+            engine=transcript.engine,
+            language=transcript.language,
+            words=[TranscriptWord(word=w.word, start=w.start, end=w.end, confidence=w.confidence)
+                   for w in transcript.words],
+        ) if transcript else None,
     )
 
 
@@ -52,27 +81,64 @@ def validate_client_id(client_id: str | None) -> str | None:
     return client_id
 
 
-async def send_message(ctx: Context, *, receiver_id: str, text: str | None, client_id: str | None) -> Message:
+async def send_message(
+    ctx: Context, *, receiver_id: str, text: str | None, audio_id: str | None, client_id: str | None
+) -> Message:
     sender_id = ctx.require_viewer()
     receiver_id = parse_id(receiver_id, field="receiverId")
-    if text is None:
-        raise InvalidInput("text is required", field="text")
-    text = normalise_text(text)
+    if text is not None and audio_id is not None:
+        raise InvalidInput("give either text or audioId, not both", field="audioId")
+    if text is None and audio_id is None:
+        raise InvalidInput("text or audioId is required", field="text")
+    text = normalise_text(text) if text is not None else None
+    audio_id = parse_id(audio_id, field="audioId") if audio_id is not None else None
     client_id = validate_client_id(client_id)
     if await users.get_user(receiver_id) is None:
         raise NotFound("receiver not found", field="receiverId")
+    store = ctx.services.messages
     message_id = new_id()
     message = StoredMessage(
         id=message_id,
         kind=MessageKind.TEXT.value,
         sender_id=sender_id,
         receiver_id=receiver_id,
-        text=text,
+        text=text or "",
         sent_at_ms=id_timestamp_ms(message_id),
         client_id=client_id,
     )
-    stored, _created = await ctx.services.messages.send(message)
-    return to_public_message(stored)
+    if audio_id is None:
+        stored, _created = await store.send(message)
+        return to_public_message(stored)
+    if client_id is not None and (first_id := await store.client_message_id(sender_id, client_id)):
+        first = await find_message(ctx, first_id)
+        if first is not None:  # a retry of a voice send that already went through
+            return to_public_message(first)
+    return to_public_message(await _send_voice(ctx, message, audio_id))
+
+
+async def _send_voice(ctx: Context, message: StoredMessage, audio_id: str) -> StoredMessage:
+    """Claim the upload (at most once, only the uploader's), then store the message."""
+    audio_store = ctx.services.audio
+    record = await audio_store.claim(audio_id=audio_id, owner_id=message.sender_id, message_id=message.id)
+    if record is None:
+        existing = await audio_store.get(audio_id)
+        if existing is None or existing.owner_id != message.sender_id:
+            raise NotFound("audio not found", field="audioId")
+        raise Conflict("this recording was already sent", field="audioId")
+    voice = dataclasses.replace(
+        message,
+        kind=MessageKind.VOICE.value,
+        audio=StoredAudio(record.id, record.mime_type, record.size_bytes, record.duration_seconds),
+        transcription_status=TranscriptionStatus.PENDING.value,
+    )
+    try:
+        stored, created = await ctx.services.messages.send(voice)
+    except BaseException:
+        await audio_store.release(audio_id=audio_id, message_id=message.id)
+        raise
+    if not created:  # the same clientId won a race meanwhile: give the upload back
+        await audio_store.release(audio_id=audio_id, message_id=message.id)
+    return stored
 
 
 async def find_message(ctx: Context, message_id: str) -> StoredMessage | None:

@@ -24,7 +24,13 @@ class LoginInput:
 class SendMessageInput:
     receiver_id: strawberry.ID = strawberry.field(description="The receiver; yourself is allowed.")
     text: str | None = strawberry.field(
-        default=None, description="1-4,000 characters after trimming (Unicode NFC)."
+        default=None,
+        description="1-4,000 characters after trimming (Unicode NFC). Exactly one of text and audioId.",
+    )
+    audio_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="An upload of yours (uploadAudio) not sent yet: makes a VOICE message whose "
+        "transcript arrives later as an UPDATED event.",
     )
     client_id: str | None = strawberry.field(
         default=None,

@@ -10,12 +10,15 @@ from graphql import GraphQLError
 from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.types import ExecutionContext, Info
 
-from resolvers import auth, messages, subscriptions, users
+from strawberry.file_uploads import Upload
+
+from resolvers import auth, messages, subscriptions, users, voice
 from resolvers.context import Context
 from schema.errors import translate_error
 from schema.scalars import SCALAR_OVERRIDES
 from schema.inputs import LoginInput, RegisterInput, SendMessageInput
 from schema.types import (
+    AudioFile,
     AuthPayload,
     Message,
     MessageConnection,
@@ -93,8 +96,27 @@ class Mutation:
     )
     async def send_message(self, info: ContextInfo, input: SendMessageInput) -> Message:
         return await messages.send_message(
-            info.context, receiver_id=input.receiver_id, text=input.text, client_id=input.client_id
+            info.context,
+            receiver_id=input.receiver_id,
+            text=input.text,
+            audio_id=input.audio_id,
+            client_id=input.client_id,
         )
+
+    @strawberry.mutation(
+        description="Upload a voice recording (GraphQL multipart request). At most MAX_AUDIO_BYTES "
+        "(10 MB) and MAX_AUDIO_SECONDS (300 s) by default; the content must decode as audio "
+        "(webm/opus, ogg, mp3, wav, m4a, aac, flac), whatever its declared type. Send it once "
+        "with sendMessage(input: {audioId})."
+    )
+    async def upload_audio(self, info: ContextInfo, file: Upload) -> AudioFile:
+        return await voice.upload_audio(info.context, upload=file)
+
+    @strawberry.mutation(
+        description="Queue a FAILED voice transcription again (sender or receiver only)."
+    )
+    async def retry_transcription(self, info: ContextInfo, message_id: strawberry.ID) -> Message:
+        return await voice.retry_transcription(info.context, message_id=message_id)
 
 
 @strawberry.type

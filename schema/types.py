@@ -64,6 +64,38 @@ class TranscriptionStatus(Enum):
     FAILED = "FAILED"
 
 
+@strawberry.type(description="One transcribed word with its timing in seconds.")
+class TranscriptWord:
+    word: str
+    start: float
+    end: float
+    confidence: float | None
+
+
+@strawberry.type(description="The text recognised in a voice message.")
+class Transcript:
+    text: str
+    confidence: float | None = strawberry.field(description="0-1, as reported by the engine.")
+    engine: str = strawberry.field(description="e.g. whisper:tiny.en or deepgram.")
+    language: str | None
+    words: list[TranscriptWord]
+
+
+@strawberry.type(description="A stored voice recording.")
+class AudioFile:
+    id: strawberry.ID
+    mime_type: str = strawberry.field(description="Detected from the content, not the upload's claim.")
+    size_bytes: int
+    duration_seconds: float | None
+
+    @strawberry.field(
+        description="A signed URL to GET the recording (HTTP Range supported); it expires "
+        "(1 hour by default), so fetch a fresh one from the message when needed."
+    )
+    def url(self, info: strawberry.Info) -> str:
+        return info.context.media_url(str(self.id))  # type: ignore[no-any-return]
+
+
 @strawberry.type(description="A message between two users; only they can read it.")
 class Message:
     id: strawberry.ID
@@ -77,9 +109,11 @@ class Message:
         description='The typed text, or the transcript of a voice message ("" while pending).'
     )
     sent_at: datetime
+    audio: AudioFile | None = strawberry.field(default=None, description="VOICE only.")
     transcription_status: TranscriptionStatus | None = strawberry.field(
         default=None, description="VOICE only."
     )
+    transcript: Transcript | None = strawberry.field(default=None, description="VOICE only, once DONE.")
 
     @strawberry.field
     async def sender(self, info: strawberry.Info) -> User:

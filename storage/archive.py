@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 from datetime import UTC, datetime
 
 from pymongo import ReplaceOne
@@ -12,34 +13,22 @@ from redis.asyncio import Redis
 from storage import keys
 from storage.cold import MessageDoc
 from storage.ids import first_id_at
-from storage.messages import StoredMessage, message_key
+from storage.messages import MessageEventPayload, MessageStore, StoredMessage, message_key
 
 log = logging.getLogger(__name__)
 
 
 def to_doc(message: StoredMessage) -> dict[str, object]:
-    return {
-        "_id": message.id,
-        "client_id": message.client_id,
-        "kind": message.kind,
-        "sender_id": message.sender_id,
-        "receiver_id": message.receiver_id,
-        "conversation": message.conversation,
-        "text": message.text,
-        "sent_at": datetime.fromtimestamp(message.sent_at_ms / 1000, UTC),
-    }
+    """The MongoDB document: the hot document with `_id` and a real `sent_at` date."""
+    doc = message.to_document()
+    doc.pop("participants")
+    doc["_id"] = doc.pop("pk")
+    doc["sent_at"] = datetime.fromtimestamp(message.sent_at_ms / 1000, UTC)
+    return doc
 
 
-def from_doc(doc: MessageDoc) -> StoredMessage:
-    return StoredMessage(
-        id=doc.id,
-        kind=doc.kind,
-        sender_id=doc.sender_id,
-        receiver_id=doc.receiver_id,
-        text=doc.text,
-        sent_at_ms=int(doc.sent_at.timestamp() * 1000),
-        client_id=doc.client_id,
-    )
+def from_raw(doc: dict[str, Any]) -> StoredMessage:
+    return StoredMessage.from_document({**doc, "pk": doc["_id"]})
 
 
 async def upsert_messages(messages: Sequence[StoredMessage]) -> None:
@@ -53,8 +42,8 @@ async def upsert_messages(messages: Sequence[StoredMessage]) -> None:
 
 
 async def get_message(message_id: str) -> StoredMessage | None:
-    doc = await MessageDoc.get(message_id)
-    return from_doc(doc) if doc else None
+    doc = await MessageDoc.get_pymongo_collection().find_one({"_id": message_id})
+    return from_raw(doc) if doc else None
 
 
 async def page(conversation: str, *, before: str | None, limit: int) -> list[StoredMessage]:
@@ -62,8 +51,8 @@ async def page(conversation: str, *, before: str | None, limit: int) -> list[Sto
     query: dict[str, object] = {"conversation": conversation}
     if before:
         query["_id"] = {"$lt": before}
-    docs = await MessageDoc.find(query).sort("-_id").limit(limit).to_list()
-    return [from_doc(d) for d in docs]
+    cursor = MessageDoc.get_pymongo_collection().find(query).sort("_id", -1).limit(limit)
+    return [from_raw(d) async for d in cursor]
 
 
 async def archived_ids(message_ids: Sequence[str]) -> set[str]:
@@ -86,7 +75,7 @@ async def hydrate_hot_window(redis: Redis, *, window_start_ms: int, batch_size: 
         docs = await collection.find({"_id": id_filter}).sort("_id", 1).limit(batch_size).to_list()
         if not docs:
             break
-        messages = [from_doc(MessageDoc.model_validate({**d, "id": d["_id"]})) for d in docs]
+        messages = [from_raw(d) for d in docs]
         async with redis.pipeline(transaction=False) as pipe:
             for m in messages:
                 pipe.exists(message_key(m.id))
@@ -175,3 +164,19 @@ async def trim_hot_window(redis: Redis, *, window_start_ms: int, batch_size: int
     if removed:
         log.info("trimmed the hot window", extra={"removed": removed})
     return removed
+
+
+async def update_anywhere(store: MessageStore, message: StoredMessage, *, queue_transcription: bool = False) -> None:
+    """Update a message wherever it lives: in the hot window (atomic, persisted through the
+    outbox), or — when it already left Redis — directly in MongoDB; UPDATED is published
+    either way."""
+    if await store.update(message, queue_transcription=queue_transcription):
+        return
+    await upsert_messages([message])
+    async with store.redis.pipeline(transaction=True) as pipe:
+        if queue_transcription:
+            pipe.xadd(keys.TRANSCRIPTION_STREAM, {"id": message.id, "attempt": "1"})
+        event = MessageEventPayload("UPDATED", message).encode()
+        for user_id in {message.sender_id, message.receiver_id}:
+            pipe.publish(keys.user_events(user_id), event)
+        await pipe.execute()

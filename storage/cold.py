@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from beanie import Document, Indexed
 from pydantic import Field
@@ -45,6 +46,10 @@ class MessageDoc(Document):
     conversation: str
     text: str
     sent_at: datetime
+    sent_at_ms: int
+    audio: dict[str, Any] | None = None
+    transcription_status: str | None = None
+    transcript: dict[str, Any] | None = None
 
     class Settings:
         name = "messages"

@@ -5,6 +5,9 @@ from storage.hot import KEY_PREFIX
 OUTBOX_STREAM = f"{KEY_PREFIX}:outbox"
 OUTBOX_GROUP = "persisters"
 PRESENCE_CHANNEL = f"{KEY_PREFIX}:events:presence"
+TRANSCRIPTION_STREAM = f"{KEY_PREFIX}:transcribe"
+TRANSCRIPTION_GROUP = "transcribers"
+TRANSCRIPTION_DELAYED = f"{KEY_PREFIX}:transcribe:delayed"  # sorted set: job -> due ms
 
 
 def online_users() -> str:

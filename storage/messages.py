@@ -19,6 +19,9 @@ from storage.hot import MessageHot
 
 CLIENT_ID_TTL_SECONDS = 7 * 24 * 3600
 
+# KEYS: clientId key, document, conversation set, hot set, outbox, sender channel,
+#       receiver channel, transcription queue. ARGV: id, document JSON, clientId TTL (0 =
+#       no clientId), CREATED event, '1' to queue a transcription job.
 _SEND = """
 if ARGV[3] ~= '0' then
   local existing = redis.call('GET', KEYS[1])
@@ -29,10 +32,60 @@ redis.call('JSON.SET', KEYS[2], '$', ARGV[2])
 redis.call('ZADD', KEYS[3], 0, ARGV[1])
 redis.call('ZADD', KEYS[4], 0, ARGV[1])
 redis.call('XADD', KEYS[5], '*', 'id', ARGV[1])
+if ARGV[5] == '1' then redis.call('XADD', KEYS[8], '*', 'id', ARGV[1], 'attempt', '1') end
 redis.call('PUBLISH', KEYS[6], ARGV[4])
 if KEYS[7] ~= KEYS[6] then redis.call('PUBLISH', KEYS[7], ARGV[4]) end
 return {1, ARGV[1]}
 """
+
+# An update of an existing message (a transcript landed, a retry was asked for): replace the
+# document only if it still exists, enqueue it for MongoDB, publish UPDATED to both sides.
+# KEYS: document, outbox, sender channel, receiver channel, transcription queue.
+# ARGV: id, document JSON, UPDATED event, '1' to queue a transcription job.
+_UPDATE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('JSON.SET', KEYS[1], '$', ARGV[2])
+redis.call('XADD', KEYS[2], '*', 'id', ARGV[1])
+if ARGV[4] == '1' then redis.call('XADD', KEYS[5], '*', 'id', ARGV[1], 'attempt', '1') end
+redis.call('PUBLISH', KEYS[3], ARGV[3])
+if KEYS[4] ~= KEYS[3] then redis.call('PUBLISH', KEYS[4], ARGV[3]) end
+return 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAudio:
+    id: str
+    mime_type: str
+    size_bytes: int
+    duration_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredWord:
+    word: str
+    start: float
+    end: float
+    confidence: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTranscript:
+    text: str
+    engine: str
+    confidence: float | None = None
+    language: str | None = None
+    words: tuple[StoredWord, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "StoredTranscript":
+        return cls(
+            text=data["text"],
+            engine=data["engine"],
+            confidence=data.get("confidence"),
+            language=data.get("language"),
+            words=tuple(StoredWord(**w) for w in data.get("words") or ()),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +97,9 @@ class StoredMessage:
     text: str
     sent_at_ms: int
     client_id: str | None = None
+    audio: StoredAudio | None = None  # VOICE only
+    transcription_status: str | None = None  # VOICE only: PENDING, DONE, FAILED
+    transcript: StoredTranscript | None = None  # VOICE only, once DONE
 
     @property
     def conversation(self) -> str:
@@ -68,6 +124,9 @@ class StoredMessage:
             text=doc["text"],
             sent_at_ms=int(doc["sent_at_ms"]),
             client_id=doc.get("client_id"),
+            audio=StoredAudio(**doc["audio"]) if doc.get("audio") else None,
+            transcription_status=doc.get("transcription_status"),
+            transcript=StoredTranscript.from_dict(doc["transcript"]) if doc.get("transcript") else None,
         )
 
 
@@ -95,6 +154,7 @@ class MessageStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._send = redis.register_script(_SEND)
+        self._update = redis.register_script(_UPDATE)
 
     async def send(self, message: StoredMessage) -> tuple[StoredMessage, bool]:
         """Store, enqueue for MongoDB and publish `message`; returns (message, created).
@@ -112,12 +172,14 @@ class MessageStore:
                 keys.OUTBOX_STREAM,
                 keys.user_events(message.sender_id),
                 keys.user_events(message.receiver_id),
+                keys.TRANSCRIPTION_STREAM,
             ],
             args=[
                 message.id,
                 orjson.dumps(message.to_document()),
                 CLIENT_ID_TTL_SECONDS if message.client_id else 0,
                 event,
+                "1" if message.transcription_status == "PENDING" else "0",
             ],
         )
         if created:
@@ -126,6 +188,29 @@ class MessageStore:
         if existing is None:  # the first message has left the hot window
             raise LookupError(message_id)
         return existing, False
+
+    async def update(self, message: StoredMessage, *, queue_transcription: bool = False) -> bool:
+        """Replace a hot message, persist it and publish UPDATED; False if it is not hot."""
+        updated = await self._update(
+            keys=[
+                message_key(message.id),
+                keys.OUTBOX_STREAM,
+                keys.user_events(message.sender_id),
+                keys.user_events(message.receiver_id),
+                keys.TRANSCRIPTION_STREAM,
+            ],
+            args=[
+                message.id,
+                orjson.dumps(message.to_document()),
+                MessageEventPayload("UPDATED", message).encode(),
+                "1" if queue_transcription else "0",
+            ],
+        )
+        return bool(updated)
+
+    async def client_message_id(self, sender_id: str, client_id: str) -> str | None:
+        """The message a sender's clientId already created, if any."""
+        return await self.redis.get(keys.client_id(sender_id, client_id))
 
     async def get(self, message_id: str) -> StoredMessage | None:
         found = await self.get_many([message_id])

@@ -1,0 +1,73 @@
+"""GET /media/{audioId}: stream a voice recording from GridFS to a holder of a signed URL.
+
+Supports single-range requests (206 with Content-Range), HEAD, and ETag (the sha256) with
+If-None-Match. A missing, bad or expired signature is 403; an unknown recording 404.
+"""
+
+from __future__ import annotations
+
+import re
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from resolvers.context import Services
+from storage.ids import is_valid_id
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None | str:
+    """(start, end) inclusive; None for no/unsupported Range; "unsatisfiable"."""
+    if not header:
+        return None
+    match = _RANGE.match(header.strip())
+    if not match:
+        return None  # multiple ranges or another unit: serve the whole file
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # suffix: the last N bytes
+        length = int(last)
+        if length == 0:
+            return "unsatisfiable"
+        return max(size - length, 0), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or start > end:
+        return "unsatisfiable"
+    return start, end
+
+
+async def media_endpoint(request: Request) -> Response:
+    services: Services = request.state.services
+    audio_id = request.path_params["audio_id"]
+    if not services.media_signer.verify(audio_id, request.query_params.get("exp"), request.query_params.get("sig")):
+        return Response("forbidden", status_code=403, media_type="text/plain")
+    record = await services.audio.get(audio_id) if is_valid_id(audio_id) else None
+    if record is None:
+        return Response("not found", status_code=404, media_type="text/plain")
+    etag = f'"{record.sha256}"'
+    headers = {
+        "Accept-Ranges": "bytes",
+        "ETag": etag,
+        "Cache-Control": "private, max-age=3600",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    byte_range = parse_range(request.headers.get("range"), record.size_bytes)
+    if byte_range == "unsatisfiable":
+        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{record.size_bytes}"})
+    status = 200
+    start, end = 0, record.size_bytes - 1
+    if isinstance(byte_range, tuple):
+        start, end = byte_range
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end}/{record.size_bytes}"
+    headers["Content-Length"] = str(end - start + 1)
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers, media_type=record.mime_type)
+    return StreamingResponse(
+        services.audio.stream(audio_id, start, end), status_code=status, headers=headers, media_type=record.mime_type
+    )

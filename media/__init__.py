@@ -1,0 +1,1 @@
+"""Audio handling independent of storage and transport: probing uploads, signing URLs."""

@@ -1,0 +1,1 @@
+"""Speech to text: engines behind one `Transcriber` protocol, and the queue worker."""

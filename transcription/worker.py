@@ -1,0 +1,192 @@
+"""The transcription queue: a Redis Stream consumed by a consumer group, so every API
+instance can work on it and a job survives a crash (pending entries of a dead worker are
+taken over once idle; a live worker keeps its entries fresh while it transcribes).
+
+Failures are retried with exponential backoff through a delayed-job sorted set; after
+the last attempt the message is marked FAILED, with the reason in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from storage import archive, keys
+from storage.audio import AudioStore
+from storage.messages import MessageStore, StoredMessage, StoredTranscript, StoredWord
+from storage.outbox import consumer_name
+from transcription.base import Transcriber, TranscriptionFailed, TranscriptResult
+
+log = logging.getLogger(__name__)
+
+# Moves due delayed jobs onto the stream, atomically (several instances run this).
+_RELEASE_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
+for _, job in ipairs(due) do
+  local sep = string.find(job, ':')
+  redis.call('XADD', KEYS[2], '*', 'id', string.sub(job, 1, sep - 1), 'attempt', string.sub(job, sep + 1))
+  redis.call('ZREM', KEYS[1], job)
+end
+return #due
+"""
+
+
+class TranscriptionWorker:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        messages: MessageStore,
+        audio: AudioStore,
+        transcriber: Transcriber,
+        concurrency: int = 1,
+        max_attempts: int = 3,
+        retry_base_seconds: float = 2.0,
+        claim_idle_ms: int = 60_000,
+    ) -> None:
+        self.redis = redis
+        self.messages = messages
+        self.audio = audio
+        self.transcriber = transcriber
+        self.concurrency = concurrency
+        self.max_attempts = max_attempts
+        self.retry_base_seconds = retry_base_seconds
+        self.claim_idle_ms = claim_idle_ms
+        self.consumer = consumer_name()
+        self._release_due = redis.register_script(_RELEASE_DUE)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        try:
+            await self.redis.xgroup_create(keys.TRANSCRIPTION_STREAM, keys.TRANSCRIPTION_GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._tasks = [asyncio.create_task(self._consume(), name=f"transcriber-{i}") for i in range(self.concurrency)]
+        self._tasks.append(asyncio.create_task(self._release_delayed(), name="transcriber-delayed"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _consume(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                entries = await self._next_entries()
+                for entry_id, fields in entries:
+                    await self._handle(entry_id, fields)
+                backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - Redis/MongoDB hiccup: wait and retry
+                log.warning("transcription worker error", extra={"error": repr(exc)})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _next_entries(self) -> list[tuple[str, dict[str, str] | None]]:
+        _, claimed, *_ = await self.redis.xautoclaim(
+            keys.TRANSCRIPTION_STREAM, keys.TRANSCRIPTION_GROUP, self.consumer,
+            min_idle_time=self.claim_idle_ms, start_id="0-0", count=1,
+        )
+        if claimed:
+            log.info("took over a transcription job of a dead worker", extra={"entry": claimed[0][0]})
+            return list(claimed)
+        response = await self.redis.xreadgroup(
+            keys.TRANSCRIPTION_GROUP, self.consumer, {keys.TRANSCRIPTION_STREAM: ">"}, count=1, block=1000
+        )
+        return list(response[0][1]) if response else []
+
+    async def _handle(self, entry_id: str, fields: dict[str, str] | None) -> None:
+        if fields:
+            keep_fresh = asyncio.create_task(self._keep_claimed(entry_id))
+            try:
+                await self.process(fields["id"], int(fields.get("attempt", "1")))
+            finally:
+                keep_fresh.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keep_fresh
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(keys.TRANSCRIPTION_STREAM, keys.TRANSCRIPTION_GROUP, entry_id)
+            pipe.xdel(keys.TRANSCRIPTION_STREAM, entry_id)
+            await pipe.execute()
+
+    async def _keep_claimed(self, entry_id: str) -> None:
+        """Reset the entry's idle time while we work, so no one takes a live job over."""
+        interval = max(self.claim_idle_ms / 3000, 0.5)
+        while True:
+            await asyncio.sleep(interval)
+            await self.redis.xclaim(
+                keys.TRANSCRIPTION_STREAM, keys.TRANSCRIPTION_GROUP, self.consumer, 0, [entry_id], justid=True
+            )
+
+    async def _load(self, message_id: str) -> StoredMessage | None:
+        return await self.messages.get(message_id) or await archive.get_message(message_id)
+
+    async def process(self, message_id: str, attempt: int) -> None:
+        message = await self._load(message_id)
+        if message is None or message.audio is None or message.transcription_status != "PENDING":
+            return  # gone, or already settled (a duplicate job)
+        started = time.perf_counter()
+        try:
+            audio = await self.audio.read_all(message.audio.id)
+            result = await self.transcriber.transcribe(audio, message.audio.mime_type)
+        except TranscriptionFailed as exc:
+            await self._failed(message, attempt, exc.reason, retryable=exc.retryable)
+            return
+        except Exception as exc:  # noqa: BLE001 - unexpected: worth another try
+            log.exception("transcription crashed", extra={"message_id": message_id})
+            await self._failed(message, attempt, f"unexpected error: {type(exc).__name__}", retryable=True)
+            return
+        log.info(
+            "transcribed voice message",
+            extra={"message_id": message_id, "engine": result.engine, "audio_s": message.audio.duration_seconds,
+                   "took_s": round(time.perf_counter() - started, 3)},
+        )
+        await self._settle(message, result)
+
+    async def _settle(self, message: StoredMessage, result: TranscriptResult) -> None:
+        current = await self._load(message.id)
+        if current is None or current.transcription_status != "PENDING":
+            return
+        transcript = StoredTranscript(
+            text=result.text, engine=result.engine, confidence=result.confidence, language=result.language,
+            words=tuple(StoredWord(w.word, w.start, w.end, w.confidence) for w in result.words),
+        )
+        done = dataclasses.replace(current, text=result.text, transcription_status="DONE", transcript=transcript)
+        await archive.update_anywhere(self.messages, done)
+
+    async def _failed(self, message: StoredMessage, attempt: int, reason: str, *, retryable: bool) -> None:
+        if retryable and attempt < self.max_attempts:
+            delay = self.retry_base_seconds * 2 ** (attempt - 1)
+            log.warning("transcription failed, will retry", extra={
+                "message_id": message.id, "attempt": attempt, "reason": reason, "retry_in_s": delay})
+            due_ms = int((time.time() + delay) * 1000)
+            await self.redis.zadd(keys.TRANSCRIPTION_DELAYED, {f"{message.id}:{attempt + 1}": due_ms})
+            return
+        log.error("transcription failed", extra={"message_id": message.id, "attempt": attempt, "reason": reason})
+        current = await self._load(message.id)
+        if current is None or current.transcription_status != "PENDING":
+            return
+        await archive.update_anywhere(self.messages, dataclasses.replace(current, transcription_status="FAILED"))
+
+    async def _release_delayed(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            try:
+                await self._release_due(
+                    keys=[keys.TRANSCRIPTION_DELAYED, keys.TRANSCRIPTION_STREAM], args=[int(time.time() * 1000)]
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                log.warning("releasing delayed transcription jobs failed", extra={"error": repr(exc)})
