@@ -27,7 +27,7 @@ from media.signing import MediaSigner
 from resolvers.context import Services
 from resolvers.tokens import TokenService
 from schema.root import build_schema
-from storage import archive, users
+from storage import users
 from storage.audio import AudioStore
 from storage.connections import open_mongo, open_redis
 from storage.maintenance import HotWindowKeeper
@@ -112,8 +112,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 interval_seconds=settings.hot_window_trim_seconds,
             )
             await users.reconcile_mirror(redis)
-            await archive.rebuild_archive_markers(redis, window_start_ms=keeper.window_start_ms())
-            await archive.hydrate_hot_window(redis, window_start_ms=keeper.window_start_ms())
+            await keeper.restore()
 
             persister = Persister(redis, claim_idle_ms=int(settings.outbox_claim_idle_seconds * 1000))
             persister.start()

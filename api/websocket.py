@@ -45,22 +45,26 @@ async def open_session(context: Context) -> None:
     claims = context.authenticate(token_from_params(context.connection_params))
     if claims is None:
         raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": "invalid or missing token"})
-    services = context.services
-    context.session_connection_id = await services.presence.connect(claims.user_id)
+    if context.session_connection_id is not None:
+        raise ConnectionRejectionError({"code": "BAD_USER_INPUT", "message": "already initialised"})
+    connection_id = await context.services.presence.connect(claims.user_id)
+    context.session_connection_id = connection_id
+    context.session_user_id = claims.user_id
     delay = (claims.expires_at - datetime.now(UTC)).total_seconds()
     context.session_watchdog = asyncio.create_task(_close_when_expired(context, max(delay, 0)))
 
 
 async def close_session(context: Context) -> None:
-    watchdog = getattr(context, "session_watchdog", None)
+    watchdog = context.session_watchdog
     if watchdog is not None:
+        context.session_watchdog = None
         watchdog.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watchdog
-    connection_id = getattr(context, "session_connection_id", None)
-    if connection_id is not None and context.viewer_id is not None:
+    connection_id, user_id = context.session_connection_id, context.session_user_id
+    if connection_id is not None and user_id is not None:
         context.session_connection_id = None
-        await context.services.presence.disconnect(context.viewer_id, connection_id)
+        await context.services.presence.disconnect(user_id, connection_id)
 
 
 async def _close_when_expired(context: Context, delay: float) -> None:
@@ -86,6 +90,9 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             await close_session(self.context)
 
     async def handle_connection_init(self, message: Any) -> None:
+        if self.connection_acknowledged:  # as graphql-transport-ws does: 4429, never a second session
+            await self.websocket.close(code=4429, reason="Too many initialisation requests")
+            return
         payload = message.get("payload")
         self.context.connection_params = payload if isinstance(payload, dict) else None
         try:

@@ -24,7 +24,7 @@ from schema.types import (
 from storage import archive, users
 from storage.ids import id_timestamp_ms, new_id
 from storage.keys import conversation_id
-from storage.messages import StoredAudio, StoredMessage
+from storage.messages import FirstMessageNotHot, StoredAudio, StoredMessage
 
 MAX_TEXT = 4000
 MAX_CLIENT_ID = 128
@@ -107,8 +107,7 @@ async def send_message(
         client_id=client_id,
     )
     if audio_id is None:
-        stored, _created = await store.send(message)
-        return to_public_message(stored)
+        return to_public_message(await _send(ctx, message))
     if client_id is not None and (first_id := await store.client_message_id(sender_id, client_id)):
         first = await find_message(ctx, first_id)
         if first is not None:  # a retry of a voice send that already went through
@@ -132,12 +131,24 @@ async def _send_voice(ctx: Context, message: StoredMessage, audio_id: str) -> St
         transcription_status=TranscriptionStatus.PENDING.value,
     )
     try:
-        stored, created = await ctx.services.messages.send(voice)
+        stored = await _send(ctx, voice)
     except BaseException:
         await audio_store.release(audio_id=audio_id, message_id=message.id)
         raise
-    if not created:  # the same clientId won a race meanwhile: give the upload back
+    if stored.id != voice.id:  # the same clientId won a race meanwhile: give the upload back
         await audio_store.release(audio_id=audio_id, message_id=message.id)
+    return stored
+
+
+async def _send(ctx: Context, message: StoredMessage) -> StoredMessage:
+    """Store `message`, or return the first message of its clientId wherever it lives now."""
+    try:
+        stored, _created = await ctx.services.messages.send(message)
+    except FirstMessageNotHot as gone:
+        first = await archive.get_message(gone.message_id)
+        if first is None:
+            raise
+        return first
     return stored
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import tempfile
 from pathlib import Path
@@ -18,6 +17,7 @@ from schema.types import AudioFile, Message
 from storage import archive
 from storage.audio import AudioRecord
 from storage.ids import new_id
+from storage.messages import next_revision
 
 CHUNK = 256 * 1024
 
@@ -84,6 +84,6 @@ async def retry_transcription(ctx: Context, *, message_id: str) -> Message:
             f"transcription is {message.transcription_status}; only FAILED ones can be retried",
             field="messageId",
         )
-    pending = dataclasses.replace(message, transcription_status="PENDING", transcript=None, text="")
+    pending = next_revision(message, transcription_status="PENDING", transcript=None, text="")
     await archive.update_anywhere(ctx.services.messages, pending, queue_transcription=True)
     return to_public_message(pending)

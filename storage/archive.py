@@ -55,12 +55,13 @@ async def page(conversation: str, *, before: str | None, limit: int) -> list[Sto
     return [from_raw(d) async for d in cursor]
 
 
-async def archived_ids(message_ids: Sequence[str]) -> set[str]:
+async def archived_revisions(message_ids: Sequence[str]) -> dict[str, int]:
+    """Message id -> the revision MongoDB holds, for those it has."""
     if not message_ids:
-        return set()
+        return {}
     collection = MessageDoc.get_pymongo_collection()
-    cursor = collection.find({"_id": {"$in": list(message_ids)}}, {"_id": 1})
-    return {doc["_id"] async for doc in cursor}
+    cursor = collection.find({"_id": {"$in": list(message_ids)}}, {"_id": 1, "rev": 1})
+    return {doc["_id"]: int(doc.get("rev", 0)) async for doc in cursor}
 
 
 async def hydrate_hot_window(redis: Redis, *, window_start_ms: int, batch_size: int = 500) -> int:
@@ -132,18 +133,15 @@ async def trim_hot_window(redis: Redis, *, window_start_ms: int, batch_size: int
         ids = await redis.zrange(keys.hot_messages(), "-", f"({cutoff}", bylex=True, offset=0, num=batch_size)
         if not ids:
             break
-        archived = await archived_ids(ids)
-        async with redis.pipeline(transaction=False) as pipe:
-            for message_id in ids:
-                pipe.exists(message_key(message_id))
-            has_document = dict(zip(ids, await pipe.execute(), strict=True))
+        archived = await archived_revisions(ids)
+        hot_revisions = await redis.json().mget([message_key(i) for i in ids], "$.rev")
         safe: list[str] = []
         orphans: list[str] = []  # an id without a document has nothing left to archive
-        for message_id in ids:
-            if message_id in archived:
-                safe.append(message_id)
-            elif not has_document[message_id]:
+        for message_id, hot in zip(ids, hot_revisions, strict=True):
+            if hot is None:
                 orphans.append(message_id)
+            elif message_id in archived and archived[message_id] >= int(hot[0] if hot else 0):
+                safe.append(message_id)  # MongoDB has this state (or a later one)
             else:
                 break
         if orphans:
@@ -172,6 +170,7 @@ async def update_anywhere(store: MessageStore, message: StoredMessage, *, queue_
     either way."""
     if await store.update(message, queue_transcription=queue_transcription):
         return
+    log.info("updating an archived message", extra={"message_id": message.id})
     await upsert_messages([message])
     async with store.redis.pipeline(transaction=True) as pipe:
         if queue_transcription:

@@ -50,6 +50,7 @@ class MessageDoc(Document):
     audio: dict[str, Any] | None = None
     transcription_status: str | None = None
     transcript: dict[str, Any] | None = None
+    rev: int = 0
 
     class Settings:
         name = "messages"

@@ -9,7 +9,8 @@ import time
 
 from redis.asyncio import Redis
 
-from storage.archive import trim_hot_window
+from storage import keys
+from storage.archive import hydrate_hot_window, rebuild_archive_markers, trim_hot_window
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,13 @@ class HotWindowKeeper:
     def window_start_ms(self) -> int:
         return int((time.time() - self.window_seconds) * 1000)
 
+    async def restore(self) -> None:
+        """Rebuild what a Redis without our data lacks: archive markers and the hot window.
+        Run at start-up and whenever the markers' sentinel disappears (Redis lost its data)."""
+        window_start = self.window_start_ms()  # one value for both, so nothing falls between
+        await rebuild_archive_markers(self.redis, window_start_ms=window_start)
+        await hydrate_hot_window(self.redis, window_start_ms=window_start)
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="hot-window-keeper")
 
@@ -37,6 +45,9 @@ class HotWindowKeeper:
         while True:
             await asyncio.sleep(self.interval_seconds)
             try:
+                if not await self.redis.exists(keys.archive_markers_ready()):
+                    log.warning("Redis lost the archive markers: restoring from MongoDB")
+                    await self.restore()
                 await trim_hot_window(self.redis, window_start_ms=self.window_start_ms())
             except asyncio.CancelledError:
                 raise

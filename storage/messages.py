@@ -8,6 +8,7 @@ CREATED event on both participants' channels. Either all of it happens or none.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -26,13 +27,13 @@ _SEND = """
 if ARGV[3] ~= '0' then
   local existing = redis.call('GET', KEYS[1])
   if existing then return {0, existing} end
-  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 end
 redis.call('JSON.SET', KEYS[2], '$', ARGV[2])
 redis.call('ZADD', KEYS[3], 0, ARGV[1])
 redis.call('ZADD', KEYS[4], 0, ARGV[1])
 redis.call('XADD', KEYS[5], '*', 'id', ARGV[1])
 if ARGV[5] == '1' then redis.call('XADD', KEYS[8], '*', 'id', ARGV[1], 'attempt', '1') end
+if ARGV[3] ~= '0' then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3]) end
 redis.call('PUBLISH', KEYS[6], ARGV[4])
 if KEYS[7] ~= KEYS[6] then redis.call('PUBLISH', KEYS[7], ARGV[4]) end
 return {1, ARGV[1]}
@@ -100,6 +101,7 @@ class StoredMessage:
     audio: StoredAudio | None = None  # VOICE only
     transcription_status: str | None = None  # VOICE only: PENDING, DONE, FAILED
     transcript: StoredTranscript | None = None  # VOICE only, once DONE
+    rev: int = 0  # bumped by every update; trimming keeps a message until MongoDB has this rev
 
     @property
     def conversation(self) -> str:
@@ -127,6 +129,7 @@ class StoredMessage:
             audio=StoredAudio(**doc["audio"]) if doc.get("audio") else None,
             transcription_status=doc.get("transcription_status"),
             transcript=StoredTranscript.from_dict(doc["transcript"]) if doc.get("transcript") else None,
+            rev=int(doc.get("rev", 0)),
         )
 
 
@@ -142,6 +145,19 @@ class MessageEventPayload:
     def decode(cls, raw: bytes | str) -> "MessageEventPayload":
         data = orjson.loads(raw)
         return cls(type=data["type"], message=StoredMessage.from_document(data["message"]))
+
+
+class FirstMessageNotHot(LookupError):
+    """A clientId's first message exists but has left the hot window (look in the archive)."""
+
+    def __init__(self, message_id: str) -> None:
+        super().__init__(message_id)
+        self.message_id = message_id
+
+
+def next_revision(message: StoredMessage, **changes: Any) -> StoredMessage:
+    """`message` with `changes` and the next revision number."""
+    return dataclasses.replace(message, rev=message.rev + 1, **changes)
 
 
 def message_key(message_id: str) -> str:
@@ -185,12 +201,13 @@ class MessageStore:
         if created:
             return message, True
         existing = await self.get(message_id)
-        if existing is None:  # the first message has left the hot window
-            raise LookupError(message_id)
+        if existing is None:
+            raise FirstMessageNotHot(message_id)
         return existing, False
 
     async def update(self, message: StoredMessage, *, queue_transcription: bool = False) -> bool:
-        """Replace a hot message, persist it and publish UPDATED; False if it is not hot."""
+        """Replace a hot message, persist it and publish UPDATED; False if it is not hot.
+        The caller passes the new state with `rev` already bumped (see `next_revision`)."""
         updated = await self._update(
             keys=[
                 message_key(message.id),

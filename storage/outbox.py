@@ -87,6 +87,9 @@ class Persister:
                 raise
             except Exception as exc:  # noqa: BLE001 - MongoDB or Redis outage: wait and retry
                 log.warning("persister retrying after error", extra={"error": repr(exc), "backoff_s": backoff})
+                if "NOGROUP" in str(exc):  # Redis lost its data: the group must be made again
+                    with contextlib.suppress(Exception):
+                        await ensure_group(self.redis)
                 try:
                     await asyncio.wait_for(self._stopping.wait(), backoff)
                 except TimeoutError:
@@ -132,6 +135,9 @@ class Persister:
     async def persist(self, entries: Sequence[StreamEntry]) -> None:
         ids = list(dict.fromkeys(fields["id"] for _, fields in entries if fields))
         messages = await self.store.get_many(ids)  # the latest state of each message
+        if len(messages) < len(ids):
+            found = {m.id for m in messages}
+            log.warning("outbox entries without a hot message", extra={"ids": [i for i in ids if i not in found]})
         await archive.upsert_messages(messages)
         entry_ids = [entry_id for entry_id, _ in entries]
         async with self.redis.pipeline(transaction=True) as pipe:

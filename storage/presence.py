@@ -43,6 +43,7 @@ _DISCONNECT = """
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
 if redis.call('ZCARD', KEYS[1]) == 0 and redis.call('ZREM', KEYS[2], ARGV[3]) == 1 then
+  redis.call('PUBLISH', KEYS[3], ARGV[4])
   return 1
 end
 return 0
@@ -59,6 +60,7 @@ for _, uid in ipairs(users) do
     redis.call('ZADD', KEYS[1], newest[2], uid)
   else
     redis.call('ZREM', KEYS[1], uid)
+    redis.call('PUBLISH', KEYS[2], cjson.encode({user_id = uid, online = false, at_ms = tonumber(ARGV[1])}))
     table.insert(gone, uid)
   end
 end
@@ -99,6 +101,7 @@ async def online_user_ids(redis: Redis) -> set[str]:
 
 
 OfflineHook = Callable[[str, int], Awaitable[None]]
+OFFLINE_HOOK_TIMEOUT_SECONDS = 5.0
 
 
 class PresenceTracker:
@@ -120,21 +123,26 @@ class PresenceTracker:
         self._disconnect = redis.register_script(_DISCONNECT)
         self._sweep = redis.register_script(_SWEEP)
         self._local: dict[str, str] = {}  # connection id -> user id
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def local_connections(self) -> int:
         return len(self._local)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="presence-heartbeat")
+        # Separate loops: a slow sweep (MongoDB down) must never delay the heartbeats.
+        self._tasks = [
+            asyncio.create_task(self._every(self.heartbeat), name="presence-heartbeat"),
+            asyncio.create_task(self._every(self.sweep), name="presence-sweep"),
+        ]
 
     async def stop(self) -> None:
         """Close this instance's connections in Redis (a graceful shutdown is not a crash)."""
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
         for connection_id, user_id in list(self._local.items()):
             with contextlib.suppress(Exception):
                 await self.disconnect(user_id, connection_id)
@@ -142,7 +150,11 @@ class PresenceTracker:
     async def connect(self, user_id: str) -> str:
         connection_id = uuid.uuid4().hex
         self._local[connection_id] = user_id
-        await self._register(user_id, connection_id)
+        try:
+            await self._register(user_id, connection_id)
+        except BaseException:
+            self._local.pop(connection_id, None)  # never heartbeat what was not registered
+            raise
         return connection_id
 
     async def _register(self, user_id: str, connection_id: str) -> None:
@@ -157,40 +169,42 @@ class PresenceTracker:
         self._local.pop(connection_id, None)
         now = now_ms()
         went_offline = await self._disconnect(
-            keys=[keys.user_connections(user_id), keys.online_users()], args=[connection_id, now, user_id]
+            keys=[keys.user_connections(user_id), keys.online_users(), keys.PRESENCE_CHANNEL],
+            args=[connection_id, now, user_id, PresenceChange(user_id, False, now).encode()],
         )
         if went_offline:
-            await self._announce_offline(user_id, now)
+            await self._record_last_seen(user_id, now)
 
-    async def _announce_offline(self, user_id: str, at_ms: int) -> None:
-        """lastSeenAt first, so whoever reacts to the event reads it updated."""
+    async def _record_last_seen(self, user_id: str, at_ms: int) -> None:
+        """Best effort and bounded: a MongoDB outage must not stall presence."""
+        if self.on_offline is None:
+            return
         try:
-            if self.on_offline is not None:
-                await self.on_offline(user_id, at_ms)
-        finally:
-            await self.redis.publish(keys.PRESENCE_CHANNEL, PresenceChange(user_id, False, at_ms).encode())
+            await asyncio.wait_for(self.on_offline(user_id, at_ms), OFFLINE_HOOK_TIMEOUT_SECONDS)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("could not record lastSeenAt", extra={"user": user_id, "error": repr(exc)})
 
     async def heartbeat(self) -> None:
         for connection_id, user_id in list(self._local.items()):
-            await self._register(user_id, connection_id)
+            if connection_id in self._local:  # not closed since the snapshot
+                await self._register(user_id, connection_id)
 
     async def sweep(self) -> list[str]:
         """Announce offline the users whose connections all expired (crashed instances)."""
         now = now_ms()
         gone: list[str] = await self._sweep(
-            keys=[keys.online_users()], args=[now, keys.user_connections("")]
+            keys=[keys.online_users(), keys.PRESENCE_CHANNEL], args=[now, keys.user_connections("")]
         )
-        for user_id in gone:
-            await self._announce_offline(user_id, now)
+        for user_id in gone:  # the offline events were published by the script
+            await self._record_last_seen(user_id, now)
         return gone
 
-    async def _run(self) -> None:
+    async def _every(self, step: Callable[[], Awaitable[object]]) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_seconds)
             try:
-                await self.heartbeat()
-                await self.sweep()
+                await step()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - Redis hiccup: try again next beat
-                log.warning("presence heartbeat failed", extra={"error": repr(exc)})
+                log.warning("presence upkeep failed", extra={"step": step.__name__, "error": repr(exc)})

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.services import EmbeddedServices, embedded_services
+from api.services import EmbeddedServices, ManagedServer, embedded_services, start_redis
 from tests.utils.app_server import TEST_JWT_SECRET, AppServer
 from tests.utils.graphql import GraphQLClient
 
@@ -65,6 +65,24 @@ def app_factory(services: EmbeddedServices, tmp_path_factory: pytest.TempPathFac
 
     yield make
     for server in created:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def own_deployment(services: EmbeddedServices, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], dict[str, str]]]:
+    """`app_factory(**own_deployment())` builds an app with a Redis of its own and a fresh
+    database: for apps configured unlike the shared one (another STT engine, tiny limits),
+    which must not take the shared deployment's queued work."""
+    started: list[ManagedServer] = []
+
+    def make() -> dict[str, str]:
+        redis_server = start_redis(tmp_path_factory.mktemp("redis"))
+        started.append(redis_server)
+        return {"redis_url": redis_server.url,
+                "mongodb_url": mongodb_url(services, f"deployment_{len(started)}_{redis_server.port}")}
+
+    yield make
+    for server in started:
         server.stop()
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 
@@ -19,7 +18,7 @@ from redis.exceptions import ResponseError
 
 from storage import archive, keys
 from storage.audio import AudioStore
-from storage.messages import MessageStore, StoredMessage, StoredTranscript, StoredWord
+from storage.messages import MessageStore, StoredMessage, StoredTranscript, StoredWord, next_revision
 from storage.outbox import consumer_name
 from transcription.base import Transcriber, TranscriptionFailed, TranscriptResult
 
@@ -62,12 +61,15 @@ class TranscriptionWorker:
         self._release_due = redis.register_script(_RELEASE_DUE)
         self._tasks: list[asyncio.Task[None]] = []
 
-    async def start(self) -> None:
+    async def _ensure_group(self) -> None:
         try:
             await self.redis.xgroup_create(keys.TRANSCRIPTION_STREAM, keys.TRANSCRIPTION_GROUP, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+
+    async def start(self) -> None:
+        await self._ensure_group()
         self._tasks = [asyncio.create_task(self._consume(), name=f"transcriber-{i}") for i in range(self.concurrency)]
         self._tasks.append(asyncio.create_task(self._release_delayed(), name="transcriber-delayed"))
 
@@ -90,6 +92,9 @@ class TranscriptionWorker:
                 raise
             except Exception as exc:  # noqa: BLE001 - Redis/MongoDB hiccup: wait and retry
                 log.warning("transcription worker error", extra={"error": repr(exc)})
+                if "NOGROUP" in str(exc):  # Redis lost its data: the group must be made again
+                    with contextlib.suppress(Exception):
+                        await self._ensure_group()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
@@ -162,7 +167,7 @@ class TranscriptionWorker:
             text=result.text, engine=result.engine, confidence=result.confidence, language=result.language,
             words=tuple(StoredWord(w.word, w.start, w.end, w.confidence) for w in result.words),
         )
-        done = dataclasses.replace(current, text=result.text, transcription_status="DONE", transcript=transcript)
+        done = next_revision(current, text=result.text, transcription_status="DONE", transcript=transcript)
         await archive.update_anywhere(self.messages, done)
 
     async def _failed(self, message: StoredMessage, attempt: int, reason: str, *, retryable: bool) -> None:
@@ -177,7 +182,7 @@ class TranscriptionWorker:
         current = await self._load(message.id)
         if current is None or current.transcription_status != "PENDING":
             return
-        await archive.update_anywhere(self.messages, dataclasses.replace(current, transcription_status="FAILED"))
+        await archive.update_anywhere(self.messages, next_revision(current, transcription_status="FAILED"))
 
     async def _release_delayed(self) -> None:
         while True:

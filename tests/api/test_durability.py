@@ -144,11 +144,45 @@ async def test_paging_runs_seamlessly_from_redis_into_mongodb(
             while client.zcard(conversation) > 0 and time.monotonic() < deadline:
                 await asyncio.sleep(0.2)  # archived, then trimmed out of Redis
             assert client.zcard(conversation) == 0
+            # A retry of a clientId whose message already left Redis returns that message.
+            retried = await send(gql, alice, bob, "retry of old 0", client_id="old-0")
+            assert retried["id"] in old and retried["text"].startswith("old ")
             new = await send_many(gql, alice, bob, 100, "new")
             assert client.zcard(conversation) == 100  # the seam: 150 only in MongoDB, 100 in Redis
             for page in (50, 30, 7):
                 got = [m["id"] for m in await all_history(gql, bob, alice, page=page)]
                 assert got == old + new, f"page size {page}"
+    finally:
+        client.close()
+        server.stop()
+        own_redis.stop()
+
+
+async def test_redis_losing_everything_while_running_loses_nothing(
+    app_factory: Callable[..., AppServer], services: EmbeddedServices, tmp_path: Path
+) -> None:
+    """FLUSHALL under a running app: outbox and queues are re-created, the archive markers and
+    the hot window restored from MongoDB, and new messages still reach MongoDB."""
+    own_redis = start_redis(tmp_path / "redis")
+    database = "durability_flush"
+    server = app_factory(redis_url=own_redis.url, mongodb_url=mongodb_url(services, database),
+                         HOT_WINDOW_TRIM_SECONDS="0.5").start()
+    client = redis.Redis.from_url(own_redis.url, decode_responses=True)
+    try:
+        async with httpx.AsyncClient(timeout=30) as http:
+            gql = GraphQLClient(http, server.graphql_url)
+            alice, bob = await register(gql), await register(gql)
+            before = await send_many(gql, alice, bob, 60, "before")
+            assert len(await wait_archived(mongodb_url(services, database), database, before)) == 60
+            client.flushall()
+            deadline = time.monotonic() + 20
+            while not client.exists("cg:archive:markers-ready") and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            assert client.exists("cg:archive:markers-ready"), "restored from MongoDB while running"
+            after = await send(gql, alice, bob, "after the wipe")
+            assert [m["id"] for m in await all_history(gql, bob, alice, page=25)] == [*before, after["id"]]
+            found = await wait_archived(mongodb_url(services, database), database, [after["id"]], timeout=30)
+            assert found == [after["id"]]
     finally:
         client.close()
         server.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Callable
@@ -33,6 +34,16 @@ async def no_change(watcher: Socket, user_id: str, seconds: float = 1.0) -> None
         raise AssertionError(f"unexpected presence event {event}")
 
 
+async def eventually_last_seen(gql: GraphQLClient, token: str, timeout: float = 10.0) -> dict[str, Any]:
+    """`me` once lastSeenAt is recorded (written right after the offline event)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        me = (await gql.ok(ME, token=token))["me"]
+        if me["lastSeenAt"] is not None or time.monotonic() > deadline:
+            return me
+        await asyncio.sleep(0.05)
+
+
 async def online_ids(gql: GraphQLClient, token: str) -> set[str]:
     data = await gql.ok(ONLINE_ONLY, token=token)
     return {edge["node"]["id"] for edge in data["users"]["edges"]}
@@ -59,7 +70,7 @@ async def test_online_until_the_last_tab_closes(app: AppServer, gql: GraphQLClie
         event = await next_change(watcher, alice.id)
         assert event["online"] is False and event["user"]["online"] is False
     assert alice.id not in await online_ids(gql, watcher_user.token)
-    me = (await gql.ok(ME, token=alice.token))["me"]
+    me = await eventually_last_seen(gql, alice.token)
     assert me["online"] is False and me["lastSeenAt"] is not None
 
 
@@ -89,7 +100,7 @@ async def test_presence_crosses_instances_and_a_crashed_instance_goes_offline(
                 with contextlib.suppress(Exception):
                     await alice_on_b.__aexit__(None, None, None)
             assert alice.id not in await online_ids(gql_a, watcher_user.token)
-            assert (await gql_a.ok(ME, token=alice.token))["me"]["lastSeenAt"] is not None
+            assert (await eventually_last_seen(gql_a, alice.token))["lastSeenAt"] is not None
     finally:
         a.stop()
         b.stop()

@@ -177,3 +177,25 @@ async def _until(probe, expected, timeout: float = 10.0):  # noqa: ANN001, ANN20
             assert value == expected
             return value
         await asyncio.sleep(0.05)
+
+
+async def test_a_second_connection_init_is_refused_and_leaks_no_presence(
+    app: AppServer, gql: GraphQLClient
+) -> None:
+    user = await register(gql)
+    for protocol in ("graphql-ws", "graphql-transport-ws"):
+        async with websockets.connect(app.ws_url, subprotocols=[protocol]) as ws:  # type: ignore[list-item]
+            init = json.dumps({"type": "connection_init", "payload": {"token": user.token}})
+            await ws.send(init)
+            assert json.loads(await ws.recv())["type"] == "connection_ack"
+            await ws.send(json.dumps({"type": "connection_init", "payload": {"token": "bad"}}))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4429
+        me = {}
+        for _ in range(100):
+            me = (await gql.ok("{ me { online } }", token=user.token))["me"]
+            if not me["online"]:
+                break
+            await asyncio.sleep(0.05)
+        assert me == {"online": False}, protocol

@@ -36,8 +36,10 @@ async def fake() -> AsyncIterator[FakeDeepgram]:
 
 
 @pytest.fixture(scope="module")
-def deepgram_app(app_factory: Callable[..., AppServer], fake: FakeDeepgram) -> AppServer:
-    return app_factory(**deepgram_env(fake, DEEPGRAM_TIMEOUT_SECONDS="1", TRANSCRIPTION_MAX_ATTEMPTS="2")).start()
+def deepgram_app(app_factory: Callable[..., AppServer], own_deployment: Callable[[], dict[str, str]],
+                 fake: FakeDeepgram) -> AppServer:
+    env = deepgram_env(fake, DEEPGRAM_TIMEOUT_SECONDS="1", TRANSCRIPTION_MAX_ATTEMPTS="2")
+    return app_factory(**own_deployment(), **env).start()
 
 
 async def send_voice(gql: GraphQLClient, sender: Account, receiver: Account, folder: Path,
@@ -144,9 +146,11 @@ async def test_a_slow_server_times_out(deepgram_app: AppServer, fake: FakeDeepgr
 
 
 async def test_a_pending_transcription_survives_an_api_crash(
-    app_factory: Callable[..., AppServer], fake: FakeDeepgram, tmp_path: Path
+    app_factory: Callable[..., AppServer], own_deployment: Callable[[], dict[str, str]],
+    fake: FakeDeepgram, tmp_path: Path
 ) -> None:
-    server = app_factory(**deepgram_env(fake, DEEPGRAM_TIMEOUT_SECONDS="30", TRANSCRIPTION_CLAIM_IDLE_SECONDS="2"))
+    env = deepgram_env(fake, DEEPGRAM_TIMEOUT_SECONDS="30", TRANSCRIPTION_CLAIM_IDLE_SECONDS="2")
+    server = app_factory(**own_deployment(), **env)
     server.start()
     fake.answer(then=Outcome(200, listen_response([(BEST, 0.9)]), delay=20))
     fake.requests.clear()
@@ -171,9 +175,9 @@ async def test_a_pending_transcription_survives_an_api_crash(
 
 
 async def test_disabled_engine_stores_playable_voice_marked_failed(
-    app_factory: Callable[..., AppServer], tmp_path: Path
+    app_factory: Callable[..., AppServer], own_deployment: Callable[[], dict[str, str]], tmp_path: Path
 ) -> None:
-    server = app_factory(STT_ENGINE="none", MAX_AUDIO_SECONDS="2").start()
+    server = app_factory(**own_deployment(), STT_ENGINE="none", MAX_AUDIO_SECONDS="2").start()
     try:
         async with httpx.AsyncClient(timeout=30) as http:
             gql = GraphQLClient(http, server.graphql_url)
