@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install schema clean
+.PHONY: run test install schema clean test-system-deps bench-stt
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,17 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/chattergram serve
 
-test: $(STAMP)
+# The voice tests speak sentences with espeak-ng and convert them with ffmpeg (Debian packages).
+test-system-deps:
+	@command -v espeak-ng >/dev/null && command -v ffmpeg >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq espeak-ng ffmpeg >/dev/null; }
+
+test: $(STAMP) test-system-deps
 	$(BIN)/pytest
+
+bench-stt: $(STAMP) test-system-deps
+	$(BIN)/python -m bench.transcription_rtf
 
 schema: $(STAMP)
 	$(BIN)/chattergram export-schema
