@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install schema clean test-system-deps bench-stt
+.PHONY: run test install schema clean test-system-deps bench-stt bench-search
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test: $(STAMP) test-system-deps
 
 bench-stt: $(STAMP) test-system-deps
 	$(BIN)/python -m bench.transcription_rtf
+
+bench-search: $(STAMP)
+	$(BIN)/python -m bench.search_latency
 
 schema: $(STAMP)
 	$(BIN)/chattergram export-schema

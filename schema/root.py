@@ -13,6 +13,7 @@ from strawberry.types import ExecutionContext, Info
 from strawberry.file_uploads import Upload
 
 from resolvers import auth, messages, subscriptions, users, voice
+from resolvers import search as searching
 from resolvers.context import Context
 from schema.errors import translate_error
 from schema.scalars import SCALAR_OVERRIDES
@@ -24,6 +25,7 @@ from schema.types import (
     MessageConnection,
     MessageEvent,
     PresenceEvent,
+    SearchResults,
     User,
     UserConnection,
 )
@@ -68,6 +70,25 @@ class Query:
     ) -> MessageConnection:
         return await messages.history(
             info.context, partner_id=partner_id, last=50 if last is None else last, before=before
+        )
+
+    @strawberry.field(
+        description="Search usernames (prefix of the query's last word) and your own messages, "
+        "typed text and voice transcripts (stemmed words, prefix on the last word). Only "
+        "messages of your conversations are searched and counted. `first` is at most 50."
+    )
+    async def search(
+        self,
+        info: ContextInfo,
+        query: str,
+        first: int | None = 20,
+        partner_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="Only messages of your conversation with this user (no user hits)."),
+        ] = None,
+    ) -> SearchResults:
+        return await searching.search(
+            info.context, query=query, first=20 if first is None else first, partner_id=partner_id
         )
 
     @strawberry.field(description="One message, if you sent or received it (NOT_FOUND otherwise).")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
+from typing import Annotated
 
 import strawberry
 
@@ -160,3 +161,25 @@ class PresenceEvent:
     user: User
     online: bool
     at: datetime
+
+
+@strawberry.type(description="A user whose username starts with the query's last word.")
+class UserHit:
+    user: User
+
+
+@strawberry.type(description="One of your messages (typed text or voice transcript) matching the query.")
+class MessageHit:
+    message: Message
+    snippet: str = strawberry.field(
+        description="A short excerpt, HTML-escaped, with the matching words in <b>…</b>."
+    )
+
+
+SearchHit = Annotated[UserHit | MessageHit, strawberry.union("SearchHit")]
+
+
+@strawberry.type(description="Search results: matching users first, then messages by relevance (newer first on ties).")
+class SearchResults:
+    total: int = strawberry.field(description="How many users and messages match (only what you may see).")
+    hits: list[SearchHit]

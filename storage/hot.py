@@ -39,7 +39,7 @@ class MessageHot(JsonModel, index=True):
     receiver_id: str = Field(index=True)
     participants: list[str] = Field(index=True)
     conversation: str = Field(index=True)
-    text: str = Field(index=True, full_text_search=True)
+    text: str = Field(full_text_search=True)
     sent_at_ms: int = Field(index=True, sortable=True)
 
     class Meta:

@@ -1,0 +1,110 @@
+"""Search latency over a seeded hot window.
+
+    .venv/bin/python -m bench.search_latency [--messages 100000] [--conversations 1000] [--queries 2000]
+
+Starts its own embedded Redis (Search + JSON), creates the app's indexes, seeds messages
+(the same documents `sendMessage` writes) across conversations between 2 × conversations
+users, then times `storage.search.search_messages` — the query the `search` resolver runs,
+scoped to one viewer's conversations — for random one- and two-word queries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from api.services import start_redis
+from storage import keys
+from storage.connections import open_redis
+from storage.ids import new_id
+from storage.messages import StoredMessage, message_key
+from storage.search import search_messages
+
+VOCABULARY = (
+    "meeting report lunch friday tomorrow morning project deadline budget review design launch "
+    "coffee dinner weekend holiday flight train station hotel ticket birthday present party music "
+    "guitar saxophone concert rehearsal football match score weather rain sunny walk park garden "
+    "kitchen recipe pasta pizza salad doctor appointment dentist school homework exam teacher "
+    "library book chapter novel movie cinema series episode phone laptop screen battery charger"
+).split()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
+
+
+async def seed(redis, messages: int, conversations: int) -> list[str]:  # noqa: ANN001
+    users = [new_id() for _ in range(conversations * 2)]
+    pairs = [(users[2 * i], users[2 * i + 1]) for i in range(conversations)]
+    rng = random.Random(7)
+    batch = 1000
+    for start in range(0, messages, batch):
+        async with redis.pipeline(transaction=False) as pipe:
+            for _ in range(min(batch, messages - start)):
+                a, b = rng.choice(pairs)
+                sender, receiver = (a, b) if rng.random() < 0.5 else (b, a)
+                message_id = new_id()
+                text = " ".join(rng.choice(VOCABULARY) for _ in range(rng.randint(4, 16)))
+                message = StoredMessage(message_id, "TEXT", sender, receiver, text, int(time.time() * 1000))
+                pipe.json().set(message_key(message_id), "$", message.to_document())
+                pipe.zadd(keys.conversation_messages(message.conversation), {message_id: 0})
+            await pipe.execute()
+    return users
+
+
+async def wait_indexed(redis, expected: int) -> None:  # noqa: ANN001
+    while True:
+        info = await redis.ft("cg:message:index").info()
+        if int(info["num_docs"]) >= expected and str(info.get("indexing", "0")) in ("0", "False"):
+            return
+        await asyncio.sleep(0.5)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--conversations", type=int, default=1000)
+    parser.add_argument("--queries", type=int, default=2000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        server = start_redis(Path(folder))
+        try:
+            redis = await open_redis(server.url)
+            t0 = time.perf_counter()
+            users = await seed(redis, args.messages, args.conversations)
+            await wait_indexed(redis, args.messages)
+            seeded = time.perf_counter() - t0
+            rng = random.Random(11)
+            latencies: list[float] = []
+            hits = 0
+            for i in range(args.queries):
+                terms = rng.sample(VOCABULARY, 1 if i % 2 else 2)
+                t = time.perf_counter()
+                total, _ = await search_messages(redis, viewer_id=rng.choice(users), terms=terms,
+                                                 prefix_last=True, conversation=None, limit=20)
+                latencies.append((time.perf_counter() - t) * 1000)
+                hits += total
+            await redis.aclose()
+        finally:
+            server.stop()
+    summary = {
+        "messages": args.messages, "conversations": args.conversations, "queries": args.queries,
+        "seed_and_index_s": round(seeded, 1), "mean_hits": round(hits / args.queries, 1),
+        "p50_ms": round(percentile(latencies, 0.50), 2), "p90_ms": round(percentile(latencies, 0.90), 2),
+        "p99_ms": round(percentile(latencies, 0.99), 2), "max_ms": round(max(latencies), 2),
+        "mean_ms": round(statistics.mean(latencies), 2),
+    }
+    print(f"search over {args.messages:,} messages: p50 {summary['p50_ms']} ms, p90 {summary['p90_ms']} ms, "
+          f"p99 {summary['p99_ms']} ms (max {summary['max_ms']} ms, {summary['mean_hits']} hits per query)")
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

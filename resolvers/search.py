@@ -1,0 +1,94 @@
+"""Use case: private search over users and the viewer's own messages (text and transcripts)."""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+
+from resolvers.access import parse_id
+from resolvers.context import Context
+from resolvers.errors import InvalidInput, NotFound
+from resolvers.messages import to_public_message
+from schema.types import MessageHit, SearchResults, UserHit
+from storage import users
+from storage.keys import conversation_id
+from storage.search import MARK_CLOSE, MARK_OPEN, search_messages, search_usernames
+
+MAX_QUERY_LENGTH = 256
+MAX_TERMS = 16
+MAX_RESULTS = 50
+_TERM = re.compile(r"[^\W_]+")  # runs of letters and digits, in any script
+_USERNAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def tokenise(query: str) -> list[str]:
+    """Lower-cased words of letters and digits: no query syntax survives this."""
+    return _TERM.findall(unicodedata.normalize("NFKC", query).lower())[:MAX_TERMS]
+
+
+SNIPPET_WIDTH = 160
+
+
+def snippet(marked: str, text: str, width: int = SNIPPET_WIDTH) -> str:
+    """A short HTML-escaped excerpt around the first match, matches in <b>…</b>, cut at
+    spaces. `marked` is the text with matches between MARK_OPEN and MARK_CLOSE."""
+    if not marked or MARK_OPEN in text or MARK_CLOSE in text:  # markers of the user's own
+        marked = text.replace(MARK_OPEN, "").replace(MARK_CLOSE, "")
+    first = max(marked.find(MARK_OPEN), 0)
+    start = max(first - width // 3, 0)
+    if start > 0:
+        space = marked.rfind(" ", 0, start)
+        start = space + 1 if space != -1 and start - space < 20 else start
+    end = min(start + width, len(marked))
+    if end < len(marked):
+        space = marked.find(" ", end)
+        end = space if space != -1 and space - end < 20 else end
+    segment = marked[start:end]
+    open_at, close_at = segment.find(MARK_OPEN), segment.find(MARK_CLOSE)
+    if close_at != -1 and (open_at == -1 or close_at < open_at):
+        segment = MARK_OPEN + segment  # cut inside a highlighted word
+    if segment.count(MARK_OPEN) > segment.count(MARK_CLOSE):
+        segment += MARK_CLOSE
+    escaped = html.escape(segment).replace(MARK_OPEN, "<b>").replace(MARK_CLOSE, "</b>")
+    return ("…" if start > 0 else "") + escaped + ("…" if end < len(marked) else "")
+
+
+async def search(ctx: Context, *, query: str, first: int, partner_id: str | None) -> SearchResults:
+    viewer_id = ctx.require_viewer()
+    query = query.strip()
+    if not query:
+        raise InvalidInput("query must not be empty", field="query")
+    if len(query) > MAX_QUERY_LENGTH:
+        raise InvalidInput(f"query must be at most {MAX_QUERY_LENGTH} characters", field="query")
+    if not 1 <= first <= MAX_RESULTS:
+        raise InvalidInput(f"first must be between 1 and {MAX_RESULTS}", field="first")
+    conversation = None
+    if partner_id is not None:
+        partner_id = parse_id(partner_id, field="partnerId")
+        if await users.get_user(partner_id) is None:
+            raise NotFound("partner not found", field="partnerId")
+        conversation = conversation_id(viewer_id, partner_id)
+
+    redis = ctx.services.redis
+    hits: list[UserHit | MessageHit] = []
+    total = 0
+    last_word = _USERNAME_CHARS.sub("", query.split()[-1]) if query.split() else ""
+    if conversation is None and len(last_word) >= 2:
+        user_total, user_ids = await search_usernames(redis, prefix=last_word, limit=first)
+        total += user_total
+        loaded = [await ctx.user_loader.load(i) for i in user_ids]
+        hits += [UserHit(user=u) for u in loaded if u is not None]
+    terms = tokenise(query)
+    if terms:
+        message_total, matches = await search_messages(
+            redis, viewer_id=viewer_id, terms=terms, prefix_last=not query[-1].isspace(),
+            conversation=conversation, limit=first,
+        )
+        total += message_total
+        stored = {m.id: m for m in await ctx.services.messages.get_many([m.id for m in matches])}
+        for match in matches:
+            message = stored.get(match.id)
+            if message is not None and viewer_id in (message.sender_id, message.receiver_id):
+                hits.append(MessageHit(message=to_public_message(message), snippet=snippet(match.marked_text, message.text)))
+    return SearchResults(total=total, hits=hits[:first])
