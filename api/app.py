@@ -30,6 +30,7 @@ from schema.root import build_schema
 from storage import users
 from storage.audio import AudioStore
 from storage.connections import open_mongo, open_redis
+from storage.conversations import ConversationStore
 from storage.maintenance import HotWindowKeeper
 from storage.messages import MessageStore
 from storage.outbox import Persister
@@ -132,6 +133,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             stack.push_async_callback(presence.stop)
 
             messages = MessageStore(redis)
+            conversation_store = ConversationStore(redis)
+            stack.callback(conversation_store.close)
             audio = AudioStore(mongo[settings.mongodb_database])
             transcriber = await asyncio.to_thread(
                 make_transcriber,
@@ -163,6 +166,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 hub=hub,
                 presence=presence,
                 audio=audio,
+                conversations=conversation_store,
                 media_signer=MediaSigner.from_secret(tokens.secret, settings.media_url_ttl_seconds),
                 max_audio_bytes=settings.max_audio_bytes,
                 max_audio_seconds=settings.max_audio_seconds,

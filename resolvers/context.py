@@ -11,6 +11,7 @@ from media.signing import MediaSigner
 from resolvers.errors import NotAuthenticated
 from resolvers.tokens import InvalidToken, TokenClaims, TokenService
 from storage.audio import AudioStore
+from storage.conversations import ConversationStore
 from storage.messages import MessageStore
 from storage.presence import PresenceTracker
 from storage.pubsub import PubSubHub
@@ -26,6 +27,7 @@ class Services:
     hub: PubSubHub
     presence: PresenceTracker
     audio: AudioStore
+    conversations: ConversationStore
     media_signer: MediaSigner
     max_audio_bytes: int
     max_audio_seconds: float

@@ -12,7 +12,7 @@ from strawberry.types import ExecutionContext, Info
 
 from strawberry.file_uploads import Upload
 
-from resolvers import auth, messages, subscriptions, users, voice
+from resolvers import auth, conversations, messages, subscriptions, users, voice
 from resolvers import search as searching
 from resolvers.context import Context
 from schema.errors import translate_error
@@ -21,6 +21,9 @@ from schema.inputs import LoginInput, RegisterInput, SendMessageInput
 from schema.types import (
     AudioFile,
     AuthPayload,
+    Conversation,
+    ConversationConnection,
+    ConversationEvent,
     Message,
     MessageConnection,
     MessageEvent,
@@ -91,6 +94,17 @@ class Query:
             info.context, query=query, first=20 if first is None else first, partner_id=partner_id
         )
 
+    @strawberry.field(
+        description="Your conversations, most recent activity first, with the last message and "
+        "the unread count. `first` is at most 100."
+    )
+    async def conversations(
+        self, info: ContextInfo, first: int | None = 20, after: str | None = None
+    ) -> ConversationConnection:
+        return await conversations.conversations(
+            info.context, first=20 if first is None else first, after=after
+        )
+
     @strawberry.field(description="One message, if you sent or received it (NOT_FOUND otherwise).")
     async def message(self, info: ContextInfo, id: strawberry.ID) -> Message | None:
         return await messages.message(info.context, message_id=id)
@@ -134,6 +148,21 @@ class Mutation:
         return await voice.upload_audio(info.context, upload=file)
 
     @strawberry.mutation(
+        description="Move your read marker in the conversation with `partnerId` forward to the "
+        "message `upTo` (never backward: a stale call changes nothing). The partner receives a "
+        "READ event."
+    )
+    async def mark_read(self, info: ContextInfo, partner_id: strawberry.ID, up_to: strawberry.ID) -> Conversation:
+        return await conversations.mark_read(info.context, partner_id=partner_id, up_to=up_to)
+
+    @strawberry.mutation(
+        description="Tell the partner you are (or stopped) typing. Start notices are throttled "
+        "to one per 2 s; typing stops by itself about 5 s after the last refresh. Never stored."
+    )
+    async def set_typing(self, info: ContextInfo, partner_id: strawberry.ID, typing: bool) -> bool:
+        return await conversations.set_typing(info.context, partner_id=partner_id, typing=typing)
+
+    @strawberry.mutation(
         description="Queue a FAILED voice transcription again (sender or receiver only)."
     )
     async def retry_transcription(self, info: ContextInfo, message_id: strawberry.ID) -> Message:
@@ -148,6 +177,14 @@ class Subscription:
     )
     async def message_events(self, info: ContextInfo) -> AsyncGenerator[MessageEvent, None]:
         async for event in subscriptions.message_events(info.context):
+            yield event
+
+    @strawberry.subscription(
+        description="Events about your conversations sent by the partner: READ receipts and "
+        "TYPING_STARTED / TYPING_STOPPED."
+    )
+    async def conversation_events(self, info: ContextInfo) -> AsyncGenerator[ConversationEvent, None]:
+        async for event in conversations.conversation_events(info.context):
             yield event
 
     @strawberry.subscription(description="Users going online and offline.")

@@ -183,3 +183,45 @@ SearchHit = Annotated[UserHit | MessageHit, strawberry.union("SearchHit")]
 class SearchResults:
     total: int = strawberry.field(description="How many users and messages match (only what you may see).")
     hits: list[SearchHit]
+
+
+@strawberry.type(description="A conversation of the viewer with one partner.")
+class Conversation:
+    partner_id: strawberry.Private[str]
+    last_message: Message | None = strawberry.field(description="The most recent message.")
+    unread_count: int = strawberry.field(description="Messages from the partner after your read marker.")
+    last_read_at: datetime | None = strawberry.field(description="When you last moved your read marker.")
+    partner_last_read_at: datetime | None = strawberry.field(
+        description="When the partner last moved theirs (read receipts)."
+    )
+
+    @strawberry.field
+    async def partner(self, info: strawberry.Info) -> User:
+        return await _load_user(info, self.partner_id)
+
+
+@strawberry.type
+class ConversationEdge:
+    cursor: str
+    node: Conversation
+
+
+@strawberry.type
+class ConversationConnection:
+    edges: list[ConversationEdge]
+    page_info: PageInfo
+
+
+@strawberry.enum
+class ConversationEventType(Enum):
+    READ = "READ"
+    TYPING_STARTED = "TYPING_STARTED"
+    TYPING_STOPPED = "TYPING_STOPPED"
+
+
+@strawberry.type(description="The partner read your messages up to `upTo`, or started/stopped typing.")
+class ConversationEvent:
+    type: ConversationEventType
+    partner_id: strawberry.ID
+    at: datetime
+    up_to: strawberry.ID | None

@@ -56,7 +56,23 @@ class MessageDoc(Document):
         name = "messages"
         indexes = [
             IndexModel([("conversation", ASCENDING), ("_id", DESCENDING)], name="conversation_history"),
+            IndexModel([("sender_id", ASCENDING)], name="by_sender"),
+            IndexModel([("receiver_id", ASCENDING)], name="by_receiver"),
         ]
 
 
-DOCUMENT_MODELS: list[type[Document]] = [UserDoc, MessageDoc]
+class ReadMarkerDoc(Document):
+    """How far a user has read a conversation; `_id` is `<user id>:<partner id>`. Written by
+    the persister from the outbox; `up_to` only ever moves forward ($max)."""
+
+    id: str  # type: ignore[assignment]
+    user_id: str
+    partner_id: str
+    up_to: str
+    at: datetime
+
+    class Settings:
+        name = "read_markers"
+
+
+DOCUMENT_MODELS: list[type[Document]] = [UserDoc, MessageDoc, ReadMarkerDoc]

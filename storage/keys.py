@@ -54,3 +54,39 @@ def archive_markers_ready() -> str:
 def client_id(sender_id: str, client_id: str) -> str:
     """Idempotency key: a sender's clientId -> the message id it created."""
     return f"{KEY_PREFIX}:clientid:{sender_id}:{client_id}"
+
+
+def conversations(user_id: str) -> str:
+    """Sorted set: partner id -> ms of the conversation's latest message."""
+    return f"{KEY_PREFIX}:convs:{user_id}"
+
+
+def conversations_built(user_id: str) -> str:
+    """Set once `conversations`, unread counts and read markers were rebuilt from MongoDB."""
+    return f"{KEY_PREFIX}:convs-built:{user_id}"
+
+
+def unread_counts(user_id: str) -> str:
+    """Hash: partner id -> messages from that partner after the user's read marker."""
+    return f"{KEY_PREFIX}:unread:{user_id}"
+
+
+def read_markers(user_id: str) -> str:
+    """Hash: partner id -> id of the last message the user has read."""
+    return f"{KEY_PREFIX}:read:{user_id}"
+
+
+def read_times(user_id: str) -> str:
+    """Hash: partner id -> ms when the user last moved that read marker."""
+    return f"{KEY_PREFIX}:readat:{user_id}"
+
+
+def conversation_events(user_id: str) -> str:
+    """Pub/sub channel of read receipts and typing notices addressed to one user."""
+    return f"{KEY_PREFIX}:events:conv:{user_id}"
+
+
+def typing(user_id: str, partner_id: str, part: str) -> str:
+    """Typing state of user -> partner: `active` (refreshed while typing), `announced`
+    (a start event went out), `throttle` (no second start event within 2 s)."""
+    return f"{KEY_PREFIX}:typing:{part}:{user_id}:{partner_id}"

@@ -21,8 +21,9 @@ from storage.hot import MessageHot
 CLIENT_ID_TTL_SECONDS = 7 * 24 * 3600
 
 # KEYS: clientId key, document, conversation set, hot set, outbox, sender channel,
-#       receiver channel, transcription queue. ARGV: id, document JSON, clientId TTL (0 =
-#       no clientId), CREATED event, '1' to queue a transcription job.
+#       receiver channel, transcription queue, sender's and receiver's conversation lists,
+#       receiver's unread counts. ARGV: id, document JSON, clientId TTL (0 = no clientId),
+#       CREATED event, '1' to queue a transcription job, sent ms, sender id, receiver id.
 _SEND = """
 if ARGV[3] ~= '0' then
   local existing = redis.call('GET', KEYS[1])
@@ -33,6 +34,9 @@ redis.call('ZADD', KEYS[3], 0, ARGV[1])
 redis.call('ZADD', KEYS[4], 0, ARGV[1])
 redis.call('XADD', KEYS[5], '*', 'id', ARGV[1])
 if ARGV[5] == '1' then redis.call('XADD', KEYS[8], '*', 'id', ARGV[1], 'attempt', '1') end
+redis.call('ZADD', KEYS[9], 'GT', ARGV[6], ARGV[8])
+redis.call('ZADD', KEYS[10], 'GT', ARGV[6], ARGV[7])
+if ARGV[7] ~= ARGV[8] then redis.call('HINCRBY', KEYS[11], ARGV[7], 1) end
 if ARGV[3] ~= '0' then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3]) end
 redis.call('PUBLISH', KEYS[6], ARGV[4])
 if KEYS[7] ~= KEYS[6] then redis.call('PUBLISH', KEYS[7], ARGV[4]) end
@@ -189,6 +193,9 @@ class MessageStore:
                 keys.user_events(message.sender_id),
                 keys.user_events(message.receiver_id),
                 keys.TRANSCRIPTION_STREAM,
+                keys.conversations(message.sender_id),
+                keys.conversations(message.receiver_id),
+                keys.unread_counts(message.receiver_id),
             ],
             args=[
                 message.id,
@@ -196,6 +203,9 @@ class MessageStore:
                 CLIENT_ID_TTL_SECONDS if message.client_id else 0,
                 event,
                 "1" if message.transcription_status == "PENDING" else "0",
+                message.sent_at_ms,
+                message.sender_id,
+                message.receiver_id,
             ],
         )
         if created:

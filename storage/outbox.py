@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from storage import archive, keys
+from storage.conversations import persist_read_markers
 from storage.messages import MessageStore
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,8 @@ class Persister:
         return list(claimed)
 
     async def persist(self, entries: Sequence[StreamEntry]) -> None:
-        ids = list(dict.fromkeys(fields["id"] for _, fields in entries if fields))
+        await persist_read_markers([f for _, f in entries if f and f.get("kind") == "read"])
+        ids = list(dict.fromkeys(fields["id"] for _, fields in entries if fields and "id" in fields))
         messages = await self.store.get_many(ids)  # the latest state of each message
         if len(messages) < len(ids):
             found = {m.id for m in messages}
