@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install schema clean test-system-deps bench-stt bench-search
+.PHONY: run test install schema clean test-system-deps bench-stt bench-search fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test-system-deps:
 
 test: $(STAMP) test-system-deps
 	$(BIN)/pytest
+
+# Property-based fuzzing of the GraphQL API (tests/api/test_fuzz.py) with many more examples.
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=5000 $(BIN)/pytest tests/api/test_fuzz.py -q
 
 bench-stt: $(STAMP) test-system-deps
 	$(BIN)/python -m bench.transcription_rtf

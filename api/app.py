@@ -13,6 +13,8 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -20,17 +22,20 @@ from starlette.routing import Route, WebSocketRoute
 from api.graphql import OperationLog, graphql_app
 from api.limits import BodySizeLimit
 from api.media import media_endpoint
+from api.security import SecurityHeaders
 from api.logs import configure_logging
 from api.metrics import metrics_endpoint
 from api.settings import Settings
 from media.signing import MediaSigner
 from resolvers.context import Services
+from resolvers.limits import RateLimits, Rule
 from resolvers.tokens import TokenService
 from schema.root import build_schema
 from storage import users
 from storage.audio import AudioStore
 from storage.connections import open_mongo, open_redis
 from storage.conversations import ConversationStore
+from storage.ratelimit import RateLimiter
 from storage.maintenance import HotWindowKeeper
 from storage.messages import MessageStore
 from storage.outbox import Persister
@@ -91,13 +96,40 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ok" if ready else "unavailable", **checks}, status_code=200 if ready else 503)
 
 
+def rate_limits(settings: Settings) -> RateLimits:
+    return RateLimits(
+        enabled=settings.rate_limits == "on",
+        send_message=Rule.parse(settings.rate_limit_send_message),
+        upload_audio=Rule.parse(settings.rate_limit_upload_audio),
+        search=Rule.parse(settings.rate_limit_search),
+        retry_transcription=Rule.parse(settings.rate_limit_retry_transcription),
+        register=Rule.parse(settings.rate_limit_register),
+        login_free_failures=settings.login_free_failures,
+        login_failure_window_seconds=settings.login_failure_window_seconds,
+        login_max_backoff_seconds=settings.login_max_backoff_seconds,
+    )
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
     if not settings.redis_url or not settings.mongodb_url:
         raise ValueError("REDIS_URL and MONGODB_URL must be set (chattergram serve starts embedded servers when they are not)")
-    tokens = TokenService(secret=jwt_secret(settings), ttl_seconds=settings.jwt_ttl_seconds)
-    schema = build_schema(extensions=[OperationLog])
+    tokens = TokenService(
+        secret=jwt_secret(settings),
+        ttl_seconds=settings.jwt_ttl_seconds,
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+    )
+    schema = build_schema(
+        extensions=[
+            OperationLog,
+            QueryDepthLimiter(max_depth=settings.max_query_depth),
+            MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+            MaxTokensLimiter(max_token_count=settings.max_query_tokens),
+        ],
+        field_suggestions=settings.dev_mode,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
@@ -167,6 +199,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 presence=presence,
                 audio=audio,
                 conversations=conversation_store,
+                limiter=RateLimiter(redis),
+                limits=rate_limits(settings),
                 media_signer=MediaSigner.from_secret(tokens.secret, settings.media_url_ttl_seconds),
                 max_audio_bytes=settings.max_audio_bytes,
                 max_audio_seconds=settings.max_audio_seconds,
@@ -174,7 +208,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             log.info("chattergram ready")
             yield {"services": services, "mongo": mongo, "settings": settings}
 
-    graphql = graphql_app(schema, graphiql=settings.graphiql)
+    graphql = graphql_app(
+        schema,
+        graphiql=settings.graphiql,
+        init_timeout_seconds=settings.websocket_init_timeout_seconds,
+        max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+    )
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
@@ -183,8 +222,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/metrics", metrics_endpoint),
         Route("/media/{audio_id}", media_endpoint, methods=["GET", "HEAD"]),
     ]
-    # Room for the multipart envelope around the largest allowed recording.
-    body_limit = settings.max_audio_bytes + MULTIPART_OVERHEAD_BYTES
-    return Starlette(
-        routes=routes, lifespan=lifespan, middleware=[Middleware(BodySizeLimit, limit=body_limit)]
-    )
+    middleware = [
+        Middleware(SecurityHeaders),
+        # Room for the multipart envelope around the largest allowed recording.
+        Middleware(BodySizeLimit, limit=settings.max_json_body_bytes,
+                   multipart_limit=settings.max_audio_bytes + MULTIPART_OVERHEAD_BYTES),
+    ]
+    if origins := [o.strip() for o in settings.cors_origins.split(",") if o.strip()]:
+        middleware.insert(0, Middleware(
+            CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
+            allow_headers=["authorization", "content-type"], max_age=600,
+        ))
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)

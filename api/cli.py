@@ -20,16 +20,16 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _check_settings() -> int:
-    """0 when the environment makes valid settings; otherwise say why and return 2."""
+def _load_settings() -> "Settings | None":  # noqa: F821 - imported lazily
+    """The settings from the environment, or None after saying why they are invalid."""
     from api.settings import Settings
 
     try:
-        Settings()
+        return Settings()
     except ValidationError as exc:
         reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
-        return _fail(f"invalid configuration: {reasons}")
-    return 0
+        _fail(f"invalid configuration: {reasons}")
+        return None
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:
@@ -38,7 +38,7 @@ def _exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-def _uvicorn(host: str, port: int, workers: int) -> None:
+def _uvicorn(host: str, port: int, workers: int, settings: "Settings") -> None:  # noqa: F821
     import uvicorn
 
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -56,6 +56,10 @@ def _uvicorn(host: str, port: int, workers: int) -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=5,  # idle keep-alive connections are closed (slow clients)
+        ws_max_size=settings.websocket_max_message_bytes,
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
     )
 
 
@@ -67,9 +71,9 @@ def serve(args: argparse.Namespace) -> int:
 
     embedded = not os.environ.get("REDIS_URL") or not os.environ.get("MONGODB_URL")
     if not embedded:
-        if status := _check_settings():
-            return status
-        _uvicorn(args.host, args.port, args.workers)
+        if (settings := _load_settings()) is None:
+            return 2
+        _uvicorn(args.host, args.port, args.workers, settings)
         return 0
     data_dir = Path(os.environ.get("DATA_DIR", "data")).resolve()
     try:
@@ -80,9 +84,9 @@ def serve(args: argparse.Namespace) -> int:
             os.environ["DEV_MODE"] = "true"
             os.environ["DATA_DIR"] = str(data_dir)
             dev_jwt_secret(data_dir)  # generated once, before the workers start
-            if status := _check_settings():
-                return status
-            _uvicorn(args.host, args.port, args.workers)
+            if (settings := _load_settings()) is None:
+                return 2
+            _uvicorn(args.host, args.port, args.workers, settings)
     except EmbeddedServerError as exc:
         return _fail(str(exc))
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 import re
 import time
 from collections.abc import Iterator
@@ -94,10 +95,15 @@ class ChattergramGraphQL(GraphQL[Context, None]):
         return UNSET
 
 
-def graphql_app(schema: Any, *, graphiql: bool) -> ChattergramGraphQL:
+def graphql_app(
+    schema: Any, *, graphiql: bool, init_timeout_seconds: float = 10, max_subscriptions_per_connection: int = 100
+) -> ChattergramGraphQL:
     return ChattergramGraphQL(
         schema,
         graphql_ide="graphiql" if graphiql else None,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
         multipart_uploads_enabled=True,
+        # A socket that never sends connection_init is closed with 4408.
+        connection_init_wait_timeout=timedelta(seconds=init_timeout_seconds),
+        max_subscriptions_per_connection=max_subscriptions_per_connection,
     )

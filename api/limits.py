@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class BodyTooLarge(Exception):
     pass
+
+
+# After refusing, the rest of a body up to this size is read and thrown away (constant
+# memory), so the client — which sends its whole body before reading — gets the 413 instead
+# of a connection reset. Larger bodies are cut off.
+DRAIN_CAP_BYTES = 32 * 1024 * 1024
+DRAIN_TIMEOUT_SECONDS = 10.0
+
+
+async def _drain(receive: Receive) -> None:
+    drained = 0
+    try:
+        async with asyncio.timeout(DRAIN_TIMEOUT_SECONDS):
+            while drained <= DRAIN_CAP_BYTES:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                drained += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return
+    except TimeoutError:
+        return
 
 
 def _too_large_body(limit: int) -> bytes:
@@ -21,20 +45,29 @@ def _too_large_body(limit: int) -> bytes:
 
 
 class BodySizeLimit:
-    """Refuse (413, PAYLOAD_TOO_LARGE) requests whose body is larger than `limit` bytes: at
-    once when Content-Length says so, otherwise as soon as the streamed body passes it."""
+    """Refuse (413, PAYLOAD_TOO_LARGE) requests whose body is larger than their limit: at
+    once when Content-Length says so, otherwise as soon as the streamed body passes it.
+    Multipart requests (uploads) get `multipart_limit`, everything else `limit`."""
 
-    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+    def __init__(self, app: ASGIApp, *, limit: int, multipart_limit: int) -> None:
         self.app = app
-        self.limit = limit
+        self.default_limit = limit
+        self.multipart_limit = multipart_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(send)
+        headers = dict(scope["headers"])
+        multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/")
+        limit = self.multipart_limit if multipart else self.default_limit
+        await self._limited(scope, receive, send, headers.get(b"content-length"), limit)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send, declared: bytes | None, limit: int) -> None:
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(send, limit)
+            if int(declared) <= DRAIN_CAP_BYTES:
+                await _drain(receive)
             return
         received = 0
         started = False
@@ -44,7 +77,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     raise BodyTooLarge
             return message
 
@@ -58,14 +91,14 @@ class BodySizeLimit:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(send)
+                await self._refuse(send, limit)
+                await _drain(receive)
 
-    async def _refuse(self, send: Send) -> None:
-        body = _too_large_body(self.limit)
+    async def _refuse(self, send: Send, limit: int) -> None:
+        body = _too_large_body(limit)
         await send({
             "type": "http.response.start",
             "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                        (b"connection", b"close")],
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
         })
         await send({"type": "http.response.body", "body": body})

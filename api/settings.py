@@ -47,10 +47,48 @@ class Settings(BaseSettings):
     transcription_claim_idle_seconds: float = Field(default=60.0, gt=0)
     media_url_ttl_seconds: int = Field(default=3600, ge=10)
 
+    # Rate limits ("<count>/<seconds>"), shared by all instances through Redis.
+    rate_limits: Literal["on", "off"] = "on"
+    rate_limit_send_message: str = "120/60"
+    rate_limit_upload_audio: str = "20/60"
+    rate_limit_search: str = "60/60"
+    rate_limit_retry_transcription: str = "10/60"
+    rate_limit_register: str = "20/3600"
+    login_free_failures: int = Field(default=5, ge=1)
+    login_failure_window_seconds: float = Field(default=900, gt=0)
+    login_max_backoff_seconds: float = Field(default=900, gt=0)
+
+    # GraphQL and WebSocket limits
+    max_query_depth: int = Field(default=12, ge=2)
+    max_aliases: int = Field(default=30, ge=1)
+    max_query_tokens: int = Field(default=2000, ge=10)
+    max_json_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    max_subscriptions_per_connection: int = Field(default=100, ge=1)
+    websocket_init_timeout_seconds: float = Field(default=10, gt=0)
+    websocket_max_message_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Comma-separated origins allowed to call the API from browsers (CORS); empty = none.
+    cors_origins: str = ""
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
     # Graphiql and field suggestions in error messages; on by default, hardened later.
     graphiql: bool = True
+
+    @model_validator(mode="after")
+    def _check_rate_limits(self) -> "Settings":
+        for name in ("send_message", "upload_audio", "search", "retry_transcription", "register"):
+            value = getattr(self, f"rate_limit_{name}")
+            count, sep, seconds = value.partition("/")
+            if not sep or not count.isdigit() or int(count) < 1:
+                raise ValueError(f"RATE_LIMIT_{name.upper()} must look like <count>/<seconds>, not {value!r}")
+            try:
+                if float(seconds) <= 0:
+                    raise ValueError
+            except ValueError:
+                raise ValueError(f"RATE_LIMIT_{name.upper()} must look like <count>/<seconds>, not {value!r}") from None
+        return self
 
     @model_validator(mode="after")
     def _check_deepgram(self) -> "Settings":

@@ -7,6 +7,7 @@ import unicodedata
 
 from resolvers.context import Context
 from resolvers.errors import Conflict, InvalidInput, NotAuthenticated
+from resolvers.limits import check_login, login_subject
 from resolvers.passwords import hash_password, password_matches
 from resolvers.users import to_public_users
 from schema.types import AuthPayload
@@ -55,6 +56,7 @@ async def _payload(ctx: Context, user: StoredUser) -> AuthPayload:
 
 
 async def register(ctx: Context, *, username: str, email: str, password: str) -> AuthPayload:
+    await ctx.rate_limit("register", ctx.client_ip)
     username = validate_username(username)
     email = validate_email(email)
     password = validate_password(password)
@@ -86,4 +88,17 @@ async def authenticate(login: str, password: str) -> StoredUser:
 
 
 async def login(ctx: Context, *, login: str, password: str) -> AuthPayload:
-    return await _payload(ctx, await authenticate(login, password))
+    """Failed attempts per IP + login name earn a growing back-off (RATE_LIMITED)."""
+    services = ctx.services
+    limits = services.limits
+    subject = login_subject(ctx.client_ip, login)
+    await check_login(services.limiter, limits, subject)
+    try:
+        user = await authenticate(login, password)
+    except NotAuthenticated:
+        if limits.enabled:
+            await services.limiter.login_failed(subject, window_seconds=limits.login_failure_window_seconds)
+        raise
+    if limits.enabled:
+        await services.limiter.login_succeeded(subject)
+    return await _payload(ctx, user)

@@ -9,9 +9,11 @@ from redis.asyncio import Redis
 
 from media.signing import MediaSigner
 from resolvers.errors import NotAuthenticated
+from resolvers.limits import RateLimits, enforce
 from resolvers.tokens import InvalidToken, TokenClaims, TokenService
 from storage.audio import AudioStore
 from storage.conversations import ConversationStore
+from storage.ratelimit import RateLimiter
 from storage.messages import MessageStore
 from storage.presence import PresenceTracker
 from storage.pubsub import PubSubHub
@@ -28,6 +30,8 @@ class Services:
     presence: PresenceTracker
     audio: AudioStore
     conversations: ConversationStore
+    limiter: RateLimiter
+    limits: RateLimits
     media_signer: MediaSigner
     max_audio_bytes: int
     max_audio_seconds: float
@@ -64,6 +68,15 @@ class Context:
     @property
     def viewer_id(self) -> str | None:
         return self._claims.user_id if self._claims else None
+
+    @property
+    def client_ip(self) -> str:
+        client = getattr(self.request, "client", None)
+        return client.host if client else "unknown"
+
+    async def rate_limit(self, action: str, subject: str) -> None:
+        """RATE_LIMITED when `subject` went over the `action` limit (see resolvers.limits)."""
+        await enforce(self.services.limiter, self.services.limits, action, subject)
 
     def media_url(self, audio_id: str) -> str:
         """An absolute signed playback URL on the host the client used."""

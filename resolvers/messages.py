@@ -85,6 +85,7 @@ async def send_message(
     ctx: Context, *, receiver_id: str, text: str | None, audio_id: str | None, client_id: str | None
 ) -> Message:
     sender_id = ctx.require_viewer()
+    await ctx.rate_limit("send_message", sender_id)
     receiver_id = parse_id(receiver_id, field="receiverId")
     if text is not None and audio_id is not None:
         raise InvalidInput("give either text or audioId, not both", field="audioId")

@@ -56,6 +56,7 @@ def snippet(marked: str, text: str, width: int = SNIPPET_WIDTH) -> str:
 
 async def search(ctx: Context, *, query: str, first: int, partner_id: str | None) -> SearchResults:
     viewer_id = ctx.require_viewer()
+    await ctx.rate_limit("search", viewer_id)
     query = query.strip()
     if not query:
         raise InvalidInput("query must not be empty", field="query")

@@ -24,22 +24,29 @@ class TokenClaims:
 class TokenService:
     secret: str
     ttl_seconds: int
+    audience: str | None = None  # when set, issued in `aud` and required on the way in
+    issuer: str | None = None  # likewise for `iss`
 
     def issue(self, user_id: str, *, now: datetime | None = None) -> tuple[str, datetime]:
         issued = (now or datetime.now(UTC)).replace(microsecond=0)
         expires = issued + timedelta(seconds=self.ttl_seconds)
-        token = jwt.encode(
-            {"sub": user_id, "iat": issued, "exp": expires}, self.secret, algorithm=ALGORITHM
-        )
-        return token, expires
+        claims: dict[str, object] = {"sub": user_id, "iat": issued, "exp": expires}
+        if self.audience:
+            claims["aud"] = self.audience
+        if self.issuer:
+            claims["iss"] = self.issuer
+        return jwt.encode(claims, self.secret, algorithm=ALGORITHM), expires
 
     def verify(self, token: str) -> TokenClaims:
+        required = ["exp", "iat", "sub"] + (["aud"] if self.audience else []) + (["iss"] if self.issuer else [])
         try:
             claims = jwt.decode(
                 token,
                 self.secret,
-                algorithms=[ALGORITHM],
-                options={"require": ["exp", "iat", "sub"]},
+                algorithms=[ALGORITHM],  # fixed: never the token's own choice
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": required},
             )
         except jwt.ExpiredSignatureError as exc:
             raise InvalidToken("token expired") from exc

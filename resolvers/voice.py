@@ -47,6 +47,7 @@ async def _spool(upload: Any, path: Path, limit: int) -> tuple[int, str]:
 
 async def upload_audio(ctx: Context, *, upload: Any) -> AudioFile:
     owner_id = ctx.require_viewer()
+    await ctx.rate_limit("upload_audio", owner_id)
     services = ctx.services
     if upload is None or not hasattr(upload, "read"):
         raise InvalidInput("file must be a file upload (GraphQL multipart request)", field="file")
@@ -75,6 +76,7 @@ async def upload_audio(ctx: Context, *, upload: Any) -> AudioFile:
 
 async def retry_transcription(ctx: Context, *, message_id: str) -> Message:
     viewer_id = ctx.require_viewer()
+    await ctx.rate_limit("retry_transcription", viewer_id)
     message_id = parse_id(message_id, field="messageId")
     message = visible_message(viewer_id, await find_message(ctx, message_id), field="messageId")
     if message.audio is None:

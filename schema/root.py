@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 
 from strawberry.file_uploads import Upload
@@ -202,12 +203,16 @@ class ChattergramSchema(strawberry.Schema):
             translate_error(error, operation)
 
 
-def build_schema(extensions: Sequence[type[SchemaExtension] | SchemaExtension] = ()) -> ChattergramSchema:
-    """The schema; `extensions` are added by the edge (logging, metrics, limits)."""
+def build_schema(
+    extensions: Sequence[type[SchemaExtension] | SchemaExtension] = (), *, field_suggestions: bool = True
+) -> ChattergramSchema:
+    """The schema; `extensions` are added by the edge (logging, metrics, limits).
+    Without `field_suggestions`, errors do not hint at field names ("Did you mean ...")."""
     return ChattergramSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
+        config=StrawberryConfig(disable_field_suggestions=not field_suggestions),
         scalar_overrides=SCALAR_OVERRIDES,
         extensions=[ParserCache(maxsize=1024), ValidationCache(maxsize=1024), *extensions],
     )

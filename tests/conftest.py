@@ -55,6 +55,9 @@ def app_factory(services: EmbeddedServices, tmp_path_factory: pytest.TempPathFac
                 "JWT_SECRET": TEST_JWT_SECRET,
                 "DATA_DIR": str(logs / "data"),
                 "LOG_LEVEL": "INFO",
+                # The suite registers hundreds of users from one IP and sends thousands of
+                # messages; tests/api/test_limits.py runs its own app with limits on.
+                "RATE_LIMITS": "off",
                 **env,
             },
             log_path=logs / "app.log",

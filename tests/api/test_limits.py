@@ -1,0 +1,189 @@
+"""Abuse cases answered with the right code and no server error, on an app with the
+production defaults for rate limits (tightened so the tests stay short)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import jwt
+import pytest
+import websockets
+
+from tests.utils.app_server import TEST_JWT_SECRET, AppServer
+from tests.utils.graphql import LOGIN, ME, PASSWORD, SEND, GraphQLClient, register
+from tests.utils.ws import MESSAGE_EVENTS, connect
+
+ORIGIN = "https://chat.example.com"
+LIMITED_ENV = {
+    "RATE_LIMITS": "on",
+    "RATE_LIMIT_SEND_MESSAGE": "5/60",
+    "RATE_LIMIT_SEARCH": "3/60",
+    "LOGIN_MAX_BACKOFF_SECONDS": "2",
+    "WEBSOCKET_INIT_TIMEOUT_SECONDS": "1",
+    "CORS_ORIGINS": ORIGIN,
+    "JWT_AUDIENCE": "chattergram-test",
+    "JWT_ISSUER": "https://auth.chat.example.com",
+}
+
+
+@pytest.fixture(scope="module")
+def limited(app_factory: Callable[..., AppServer], own_deployment: Callable[[], dict[str, str]]) -> AppServer:
+    return app_factory(**own_deployment(), **LIMITED_ENV).start()
+
+
+@pytest.fixture
+async def lgql(limited: AppServer) -> AsyncIterator[GraphQLClient]:
+    async with httpx.AsyncClient(timeout=30) as http:
+        yield GraphQLClient(http, limited.graphql_url)
+
+
+def assert_clean(body: dict, code: str) -> dict:
+    assert body["errors"], body
+    error = body["errors"][0]
+    assert error["extensions"]["code"] == code, body
+    assert "Traceback" not in json.dumps(body)
+    return error
+
+
+async def test_deep_wide_and_huge_queries(lgql: GraphQLClient, limited: AppServer) -> None:
+    user = await register(lgql)
+    deep = "{ __schema { types { " + "fields { type { " * 25 + "name" + " } }" * 25 + " } } }"
+    error = assert_clean(await lgql.raw(deep, token=user.token), "BAD_USER_INPUT")
+    assert "depth" in error["message"].lower()
+    aliases = "{ " + " ".join(f"a{i}: me {{ id }}" for i in range(1000)) + " }"
+    assert_clean(await lgql.raw(aliases, token=user.token), "BAD_USER_INPUT")
+    huge = "{ me { id } }" + " " * (1024 * 1024)
+    response = await lgql.client.post(lgql.url, json={"query": huge}, headers={"Authorization": f"Bearer {user.token}"})
+    assert response.status_code == 413
+    assert_clean(response.json(), "PAYLOAD_TOO_LARGE")
+    many_tokens = "{ me { " + "id " * 5000 + "} }"
+    assert_clean(await lgql.raw(many_tokens, token=user.token), "BAD_USER_INPUT")
+
+
+async def test_batches_are_refused(lgql: GraphQLClient) -> None:
+    user = await register(lgql)
+    batch = [{"query": ME} for _ in range(100)]
+    response = await lgql.client.post(lgql.url, json=batch, headers={"Authorization": f"Bearer {user.token}"})
+    assert response.status_code == 400
+    assert "data" not in response.text or '"me"' not in response.text
+
+
+async def test_no_field_suggestions_outside_dev_mode(lgql: GraphQLClient) -> None:
+    user = await register(lgql)
+    error = assert_clean(await lgql.raw("{ me { usernam } }", token=user.token), "BAD_USER_INPUT")
+    assert "Did you mean" not in error["message"]
+
+
+async def test_send_message_rate_limit(lgql: GraphQLClient) -> None:
+    alice, bob = await register(lgql), await register(lgql)
+    for i in range(5):
+        await lgql.ok(SEND, {"input": {"receiverId": bob.id, "text": f"m{i}"}}, token=alice.token)
+    error = assert_clean(await lgql.raw(SEND, {"input": {"receiverId": bob.id, "text": "one too many"}},
+                                        token=alice.token), "RATE_LIMITED")
+    assert 1 <= error["extensions"]["retryAfter"] <= 60
+    history = "query H($p: ID!) { history(partnerId: $p) { edges { node { text } } } }"
+    texts = [e["node"]["text"] for e in (await lgql.ok(history, {"p": bob.id}, token=alice.token))["history"]["edges"]]
+    assert "one too many" not in texts and len(texts) == 5
+    # Another user is not affected.
+    await lgql.ok(SEND, {"input": {"receiverId": alice.id, "text": "bob is fine"}}, token=bob.token)
+
+
+async def test_search_rate_limit(lgql: GraphQLClient) -> None:
+    user = await register(lgql)
+    query = "query S($q: String!) { search(query: $q) { total } }"
+    for _ in range(3):
+        await lgql.ok(query, {"q": "hello"}, token=user.token)
+    assert_clean(await lgql.raw(query, {"q": "hello"}, token=user.token), "RATE_LIMITED")
+
+
+async def test_login_brute_force_backs_off_then_the_right_password_works(lgql: GraphQLClient) -> None:
+    user = await register(lgql)
+    codes = []
+    retry_after = 0
+    for _ in range(20):
+        body = await lgql.raw(LOGIN, {"input": {"login": user.username, "password": "wrong password"}})
+        error = body["errors"][0]
+        codes.append(error["extensions"]["code"])
+        retry_after = error["extensions"].get("retryAfter", retry_after)
+    assert codes[:5] == ["UNAUTHENTICATED"] * 5
+    assert "RATE_LIMITED" in codes and retry_after >= 1
+    # Even the right password waits for the back-off...
+    blocked = await lgql.raw(LOGIN, {"input": {"login": user.username, "password": PASSWORD}})
+    assert blocked["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    await asyncio.sleep(blocked["errors"][0]["extensions"]["retryAfter"] + 0.2)
+    # ... and then works, and resets the failure count.
+    ok = await lgql.ok(LOGIN, {"input": {"login": user.username, "password": PASSWORD}})
+    assert ok["login"]["user"]["id"] == user.id
+
+
+async def test_registration_is_limited_per_ip(
+    app_factory: Callable[..., AppServer], own_deployment: Callable[[], dict[str, str]]
+) -> None:
+    server = app_factory(**own_deployment(), RATE_LIMITS="on", RATE_LIMIT_REGISTER="3/3600").start()
+    async with httpx.AsyncClient(timeout=30) as http:
+        gql = GraphQLClient(http, server.graphql_url)
+        codes = []
+        for _ in range(5):
+            body = await gql.raw("mutation R($i: RegisterInput!) { register(input: $i) { token } }",
+                                 {"i": {"username": f"r{time.time_ns()}", "email": f"r{time.time_ns()}@x.io",
+                                        "password": PASSWORD}})
+            codes.append(body["errors"][0]["extensions"]["code"] if body.get("errors") else "OK")
+    server.stop()
+    assert codes == ["OK", "OK", "OK", "RATE_LIMITED", "RATE_LIMITED"]
+
+
+async def test_websocket_limits(limited: AppServer, lgql: GraphQLClient) -> None:
+    user = await register(lgql)
+    # A socket that never sends connection_init is closed with 4408.
+    async with websockets.connect(limited.ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4408
+    # The 101st subscription on one socket is refused; the first 100 keep working.
+    async with connect(limited.ws_url, user.token) as socket:
+        for _ in range(100):
+            await socket.subscribe(MESSAGE_EVENTS)
+        await socket.subscribe(MESSAGE_EVENTS)
+        message = json.loads(await asyncio.wait_for(socket.ws.recv(), 10))
+        assert message["type"] == "error" and "limit" in json.dumps(message["payload"]).lower()
+    # An oversized WebSocket message closes the socket (1009) instead of being parsed.
+    async with connect(limited.ws_url, user.token) as socket:
+        await socket.ws.send(json.dumps({"id": "x", "type": "subscribe", "payload": {"query": " " * 100_000}}))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(socket.ws.recv(), 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+
+async def test_tokens_need_the_configured_audience_and_issuer(lgql: GraphQLClient) -> None:
+    user = await register(lgql)
+    claims = jwt.decode(user.token, TEST_JWT_SECRET, algorithms=["HS256"], audience="chattergram-test")
+    assert claims["iss"] == "https://auth.chat.example.com"
+    now = int(time.time())
+    plain = jwt.encode({"sub": user.id, "iat": now, "exp": now + 60}, TEST_JWT_SECRET, algorithm="HS256")
+    assert (await lgql.error(ME, token=plain))["extensions"]["code"] == "UNAUTHENTICATED"
+    wrong = jwt.encode({"sub": user.id, "iat": now, "exp": now + 60, "aud": "other", "iss": claims["iss"]},
+                       TEST_JWT_SECRET, algorithm="HS256")
+    assert (await lgql.error(ME, token=wrong))["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_security_headers_and_cors_allow_list(limited: AppServer, lgql: GraphQLClient) -> None:
+    response = await lgql.client.post(lgql.url, json={"query": "{ __typename }"})
+    for name, value in [("x-content-type-options", "nosniff"), ("x-frame-options", "DENY"),
+                        ("referrer-policy", "no-referrer")]:
+        assert response.headers[name] == value
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+    allowed = await lgql.client.options(lgql.url, headers={
+        "Origin": ORIGIN, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"})
+    assert allowed.headers["access-control-allow-origin"] == ORIGIN
+    other = await lgql.client.options(lgql.url, headers={
+        "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in other.headers
+
+
+async def test_cors_is_off_by_default(app: AppServer, gql: GraphQLClient) -> None:
+    response = await gql.client.post(gql.url, json={"query": "{ __typename }"}, headers={"Origin": ORIGIN})
+    assert "access-control-allow-origin" not in response.headers
