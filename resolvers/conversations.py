@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from resolvers.access import parse_id, visible_message
 from resolvers.context import Context
-from resolvers.cursors import decode_cursor, encode_cursor
+from resolvers.cursors import decode_cursor, encode_cursor, page_info
 from resolvers.errors import InvalidInput, NotFound
 from resolvers.messages import find_message, to_public_message
 from schema.types import (
@@ -17,7 +17,6 @@ from schema.types import (
     ConversationEdge,
     ConversationEvent,
     ConversationEventType,
-    PageInfo,
 )
 from storage import archive, keys, users
 from storage.conversations import ConversationEvent as StoredEvent
@@ -90,12 +89,7 @@ async def conversations(ctx: Context, *, first: int, after: str | None) -> Conve
     ]
     return ConversationConnection(
         edges=edges,
-        page_info=PageInfo(
-            has_previous_page=position is not None,
-            has_next_page=has_more,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
-        ),
+        page_info=page_info(edges, has_previous_page=position is not None, has_next_page=has_more),
     )
 
 

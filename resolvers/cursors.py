@@ -5,7 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 
+from collections.abc import Sequence
+from typing import Any
+
 from resolvers.errors import InvalidInput
+from schema.types import PageInfo
 
 MAX_CURSOR_LENGTH = 200
 
@@ -26,3 +30,13 @@ def decode_cursor(cursor: str, kind: str, *, field: str) -> str:
     if not sep or found_kind != kind or not position:
         raise InvalidInput("Malformed cursor", field=field)
     return position
+
+
+def page_info(edges: Sequence[Any], *, has_previous_page: bool, has_next_page: bool) -> PageInfo:
+    """Relay page info for a page of edges (each with a `cursor`)."""
+    return PageInfo(
+        has_previous_page=has_previous_page,
+        has_next_page=has_next_page,
+        start_cursor=edges[0].cursor if edges else None,
+        end_cursor=edges[-1].cursor if edges else None,
+    )

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from resolvers.access import parse_id, visible_message
 from resolvers.context import Context
-from resolvers.cursors import decode_cursor, encode_cursor
+from resolvers.cursors import decode_cursor, encode_cursor, page_info
 from resolvers.errors import Conflict, InvalidInput, NotFound
 from schema.types import (
     AudioFile,
@@ -16,7 +16,6 @@ from schema.types import (
     MessageConnection,
     MessageEdge,
     MessageKind,
-    PageInfo,
     Transcript,
     TranscriptionStatus,
     TranscriptWord,
@@ -196,10 +195,5 @@ async def history(ctx: Context, *, partner_id: str, last: int, before: str | Non
     edges = [MessageEdge(cursor=encode_cursor(MESSAGE_CURSOR, m.id), node=to_public_message(m)) for m in page]
     return MessageConnection(
         edges=edges,
-        page_info=PageInfo(
-            has_previous_page=has_previous,
-            has_next_page=before_id is not None,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
-        ),
+        page_info=page_info(edges, has_previous_page=has_previous, has_next_page=before_id is not None),
     )

@@ -8,9 +8,9 @@ from redis.asyncio import Redis
 from strawberry.dataloader import DataLoader
 
 from resolvers.context import Context, Services
-from resolvers.cursors import decode_cursor, encode_cursor
+from resolvers.cursors import decode_cursor, encode_cursor, page_info
 from resolvers.errors import InvalidInput, NotAuthenticated
-from schema.types import PageInfo, User, UserConnection, UserEdge
+from schema.types import User, UserConnection, UserEdge
 from storage import presence, users
 from storage.ids import is_valid_id
 from storage.users import StoredUser
@@ -74,10 +74,5 @@ async def list_users(ctx: Context, *, online_only: bool, first: int, after: str 
     edges = [UserEdge(cursor=encode_cursor(USER_CURSOR, u.id), node=u) for u in public]
     return UserConnection(
         edges=edges,
-        page_info=PageInfo(
-            has_previous_page=after_id is not None,
-            has_next_page=has_next,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
-        ),
+        page_info=page_info(edges, has_previous_page=after_id is not None, has_next_page=has_next),
     )
