@@ -31,6 +31,7 @@ import graphql
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis import strategies as st
 from hypothesis_graphql import from_schema, nodes
 
@@ -39,6 +40,9 @@ from tests.utils.app_server import AppServer
 REPO = Path(__file__).resolve().parents[2]
 SDL = (REPO / "schema.graphql").read_text()
 SCHEMA = graphql.build_schema(SDL)
+
+# Hypothesis' caches (no example database: database=None) go under the ignored .cache/.
+set_hypothesis_home_dir(REPO / ".cache" / "hypothesis")
 
 SEED = 20261126
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "300"))
@@ -267,7 +271,7 @@ def log_excerpt(app: AppServer, body: Any) -> str:
 
 def check_response(app: AppServer, query: str, response: httpx.Response) -> None:
     where = f"\n--- operation ---\n{query}\n--- response {response.status_code} ---\n{response.text[:3000]}"
-    assert response.status_code < 500, where
+    assert response.status_code < 500, f"{where}\n--- server log (tail) ---\n{app.log()[-4000:]}"
     try:
         body = response.json()
     except ValueError:
@@ -276,7 +280,7 @@ def check_response(app: AppServer, query: str, response: httpx.Response) -> None
     for text in (response.text, *strings_in(body)):
         for marker in LEAK_MARKERS:
             # An error may quote the operation back; a marker the operation itself holds is no leak.
-            assert marker not in text or marker in query, f"{marker!r} leaked{where}"
+            assert marker not in text or marker in query, f"{marker!r} leaked{where}{log_excerpt(app, body)}"
     errors = body.get("errors")
     if errors is None:
         assert "data" in body, where
