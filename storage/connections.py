@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from beanie import init_beanie
 from pymongo import AsyncMongoClient
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
@@ -12,15 +12,19 @@ from storage.cold import DOCUMENT_MODELS
 from storage.hot import bind_models, ensure_indexes
 
 
-async def open_redis(url: str, *, max_connections: int = 64) -> Redis:
+async def open_redis(url: str, *, max_connections: int = 128, pool_timeout_seconds: float = 5.0) -> Redis:
+    # A blocking pool: under a burst, requests wait for a free connection instead of failing
+    # with "Too many connections" (redis-py's default pool raises at once).
     # Retries reach the pooled connections only when passed here explicitly: a restarted
     # Redis then costs a reconnect, not a failed request per stale connection.
-    redis = Redis.from_url(
+    pool = BlockingConnectionPool.from_url(
         url,
         decode_responses=True,
         max_connections=max_connections,
+        timeout=pool_timeout_seconds,
         retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 8),
     )
+    redis = Redis(connection_pool=pool)
     await redis.ping()
     bind_models(redis)
     await ensure_indexes(redis)
