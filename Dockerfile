@@ -17,6 +17,8 @@ COPY api ./api
 COPY schema ./schema
 COPY resolvers ./resolvers
 COPY storage ./storage
+COPY media ./media
+COPY transcription ./transcription
 RUN pip install .
 
 # ---- runtime stage ----
@@ -32,6 +34,8 @@ RUN groupadd --system --gid 10001 chattergram \
  && chown -R chattergram:chattergram /app
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
+COPY web /app/web
+ENV WEB_DIR=/app/web
 # /app/data is owned by the app user, so a fresh named volume mounted there inherits that ownership.
 USER chattergram
 EXPOSE 8000

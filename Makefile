@@ -20,11 +20,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/chattergram serve
 
-# The voice tests speak sentences with espeak-ng and convert them with ffmpeg (Debian packages).
+# The voice tests speak sentences with espeak-ng and convert them with ffmpeg; the web client's
+# tests drive Debian's chromium (at /usr/bin/chromium) with Playwright (Debian packages).
 test-system-deps:
-	@command -v espeak-ng >/dev/null && command -v ffmpeg >/dev/null || { \
+	@command -v espeak-ng >/dev/null && command -v ffmpeg >/dev/null && [ -x /usr/bin/chromium ] || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq espeak-ng ffmpeg >/dev/null; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq espeak-ng ffmpeg chromium >/dev/null; }
 
 test: $(STAMP) test-system-deps
 	$(BIN)/pytest

@@ -23,6 +23,7 @@ from api.graphql import OperationLog, graphql_app
 from api.limits import BodySizeLimit
 from api.media import media_endpoint
 from api.security import SecurityHeaders
+from api.web import DEFAULT_WEB_DIR, web_routes
 from api.logs import configure_logging
 from api.metrics import metrics_endpoint
 from api.settings import Settings
@@ -221,6 +222,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
         Route("/media/{audio_id}", media_endpoint, methods=["GET", "HEAD"]),
+        *web_routes,
     ]
     middleware = [
         Middleware(SecurityHeaders),
@@ -233,4 +235,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
             allow_headers=["authorization", "content-type"], max_age=600,
         ))
-    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    app.state.web_dir = settings.web_dir or DEFAULT_WEB_DIR
+    return app

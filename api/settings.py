@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     mongodb_url: str | None = None
     data_dir: Path = Path("data")
+    # Where the web client's files are (the checkout's web/ folder by default).
+    web_dir: Path | None = None
     # Dev mode is switched on by `chattergram serve` when it starts the embedded servers.
     dev_mode: bool = False
 
