@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: run test install schema clean test-system-deps bench-stt bench-search fuzz
+.PHONY: run test install schema clean test-system-deps bench-stt bench-search fuzz bench bench-quick bench-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +28,18 @@ test-system-deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq espeak-ng ffmpeg chromium >/dev/null; }
 
-test: $(STAMP) test-system-deps
+# The benchmarks load the API with wrk (Debian package) and draw charts with matplotlib (the
+# `bench` extra); tests/test_bench_smoke.py runs them in a tiny mode, so `make test` needs both.
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[embedded,test,bench]'
+	touch $(BENCH_STAMP)
+
+bench-deps: $(BENCH_STAMP)
+	@command -v wrk >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; }
+
+test: $(STAMP) test-system-deps bench-deps
 	$(BIN)/pytest
 
 # Property-based fuzzing of the GraphQL API (tests/api/test_fuzz.py) with many more examples.
@@ -39,6 +51,14 @@ bench-stt: $(STAMP) test-system-deps
 
 bench-search: $(STAMP)
 	$(BIN)/python -m bench.search_latency
+
+# The whole benchmark suite (bench/README.md): seed scenario, ceiling, fan-out, history,
+# search, transcription; results in bench/results/. bench-quick finishes in about 3 minutes.
+bench: $(STAMP) test-system-deps bench-deps
+	$(BIN)/python -m bench.run --mode full --profile
+
+bench-quick: $(STAMP) test-system-deps bench-deps
+	$(BIN)/python -m bench.run --mode quick
 
 schema: $(STAMP)
 	$(BIN)/chattergram export-schema

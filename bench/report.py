@@ -1,0 +1,380 @@
+"""The benchmark report: targets, Markdown summary, PNG charts, JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+# The old app on this kind of machine (issue #6): wrk, same embedded Redis and MongoDB-wire server.
+OLD_APP = {"c50_rps": 1400, "c1000_rps": 1265, "c1000_p99_ms": 650, "jmeter_rps": 685, "jmeter_mean_ms": 1106,
+           "jmeter_median_ms": 1033, "jmeter_total_s": 14}
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def targets(report: dict) -> list[dict]:
+    """Each of the issue's "must show" figures: target, measured, met, and the gap."""
+    rows: list[dict] = []
+    mode = report["meta"]["mode"]
+
+    def add(name: str, target: str, measured: float | None, ok: bool, gap: str = "", unit: str = "") -> None:
+        rows.append({"name": name, "target": target, "measured": measured, "unit": unit, "met": bool(ok),
+                     "gap": "" if ok else gap})
+
+    high = report["throughput"]["high"]
+    ours, ratio = high["ours"], high["ratio"]
+    c = high["connections"]
+    seed = report["seed_scenario"]
+    add(f"sendMessage c{c}: share of the bare-Strawberry ceiling (same run, answers without error)", "≥ 70%",
+        round(ratio * 100, 1),
+        ratio >= 0.70, f"{(0.70 - ratio) * 100:.1f} points short", "%")
+    rps = ours["goodput_rps"]
+    add(f"sendMessage c{c}: throughput (answers without error)", "≥ 2,000 req/s (old app ~1,265 × 1.5)", rps,
+        rps >= 2000,
+        f"{2000 - rps:,.0f} req/s short ({rps / OLD_APP['c1000_rps']:.2f}× the old app)", "req/s")
+    errors = ours["graphql_errors"] + ours["socket_errors"] + ours["http_errors"]
+    errors_seed = seed["graphql_errors"] + seed["socket_errors"] + seed["http_errors"]
+    add(f"sendMessage c{c} + seed scenario: errors", "0", errors + errors_seed, errors + errors_seed == 0,
+        f"{errors + errors_seed} errors")
+    timeouts = ours["timeouts"] + seed["timeouts"]
+    add(f"sendMessage c{c} + seed scenario: timeouts (> 2 s)", "0", timeouts, timeouts == 0, f"{timeouts} timeouts")
+    p99 = max(ours["latency_ms"]["p99"] or 0, seed["latency_ms"]["p99"] or 0)
+    add(f"sendMessage c{c} + seed scenario: p99 latency (worse of the two)", "≤ 650 ms", p99, p99 <= 650,
+        f"{p99 - 650:,.0f} ms over", "ms")
+    persisted = seed["persisted"]
+    sent = persisted.get("exact") or persisted["expected"]
+    new = persisted.get("new", persisted["expected"])
+    mongo_ok = persisted["in_mongodb"] == persisted["expected"]
+    held = "holds every accepted message" if mongo_ok else \
+        f"holds {persisted['in_mongodb']:,} of the {persisted['expected']:,} accepted so far"
+    add(f"seed scenario: all {sent:,} messages in MongoDB after the drain",
+        "all, time reported", persisted["drain_s"], persisted["verified"],
+        f"only {new:,} of {sent:,} were accepted (the rest got errors); MongoDB {held}", "s to drain")
+    fo = report["fanout"]
+    p99f = fo["deliver_latency_ms"]["p99"]
+    full_size = fo["subscribers"] >= 1000 and fo["rate_target_per_s"] >= 500
+    scale = "" if full_size else f" (this run: {fo['subscribers']} subscribers, {fo['rate_target_per_s']:g}/s)"
+    add(f"fan-out p99 send→deliver{scale}", "≤ 50 ms at 500/s, 1,000 subscribers", p99f, p99f <= 50,
+        f"{p99f - 50:,.1f} ms over", "ms")
+    kb = fo["idle_subscription_kb"]
+    add("memory per idle subscription", "≤ 50 KB", kb, kb <= 50, f"{kb - 50:,.1f} KB over", "KB")
+    hot = report["history"]["hot"]["latency_ms"]["p99"]
+    add("history page (50) p99, hot (Redis)", "≤ 10 ms", hot, hot <= 10, f"{hot - 10:,.2f} ms over", "ms")
+    search = report["search"]
+    sp99 = search["p99_ms"]
+    add(f"search p99 over {search['messages']:,} messages", "≤ 20 ms (100k)", sp99, sp99 <= 20,
+        f"{sp99 - 20:,.2f} ms over", "ms")
+    for clip in report["transcription"].get("clips", []):
+        add(f"whisper tiny.en RTF, {clip['audio_s']:g} s clip", "≤ 0.15", clip["rtf"], clip["rtf"] <= 0.15,
+            f"{clip['rtf'] - 0.15:.3f} over ({clip['rtf'] / 0.15:.1f}× the target)")
+    if mode != "full":
+        for row in rows:
+            row["note"] = f"{mode} mode"
+    return rows
+
+
+# --------------------------------------------------------------------------- charts
+
+
+def _approx_histogram(percentiles_ms: list[list[float]], total: int) -> tuple[list[float], list[float]]:
+    """Latency samples rebuilt from wrk's 0.5-percentile steps (each step holds 0.5% of the
+    requests), for a JMeter-like distribution chart."""
+    values, weights = [], []
+    previous = 0.0
+    for p, ms in percentiles_ms:
+        if p > 100:
+            break
+        values.append(ms)
+        weights.append((p - previous) / 100 * total)
+        previous = p
+    return values, weights
+
+
+def charts(report: dict, prefix: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths: list[Path] = []
+    seed = report["seed_scenario"]
+    runs = [(f"seed scenario ({seed['connections']} clients × {seed['requests_per_user']}, ramp {seed['ramp_up_s']:g} s)",
+             seed, "tab:blue", "-")]
+    for level in ("low", "high"):
+        t = report["throughput"][level]
+        runs.append((f"sendMessage c{t['connections']}", t["ours"], "tab:orange" if level == "low" else "tab:red", "-"))
+        runs.append((f"ceiling c{t['connections']}", t["ceiling"], "tab:orange" if level == "low" else "tab:red", "--"))
+
+    # 1. Response time percentiles (JMeter's "Response Time Percentiles").
+    fig, ax = plt.subplots(figsize=(10, 5.5))
+    for label, run, color, style in runs:
+        pts = [p for p in run["percentiles_ms"] if p[0] <= 100]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], style, color=color, label=label)
+    ax.set_xlabel("percentile (%)")
+    ax.set_ylabel("response time (ms)")
+    ax.set_title("sendMessage response time percentiles (wrk)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    path = prefix.with_name(prefix.name + "-latency-percentiles.png")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    paths.append(path)
+
+    # 2. Response time distribution (JMeter's "Response Time Distribution").
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    for ax, (label, run) in zip(axes, [(runs[0][0], seed), (f"sendMessage c{report['throughput']['high']['connections']}",
+                                                            report["throughput"]["high"]["ours"])]):
+        values, weights = _approx_histogram(run["percentiles_ms"], run["requests"])
+        ax.hist(values, bins=40, weights=weights, color="tab:blue", edgecolor="white")
+        lat = run["latency_ms"]
+        for key, color in (("median", "green"), ("p90", "orange"), ("p99", "red")):
+            ax.axvline(lat[key], color=color, linestyle="--", label=f"{key} {lat[key]:.0f} ms")
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("response time (ms)")
+        ax.set_ylabel("requests")
+        ax.legend(fontsize=8)
+    fig.suptitle("Response time distribution (rebuilt from wrk's percentiles in 0.5% steps)", fontsize=10)
+    path = prefix.with_name(prefix.name + "-latency-distribution.png")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    paths.append(path)
+
+    # 3. Throughput over time (answers per wall-clock second, from the wrk script).
+    fig, ax = plt.subplots(figsize=(10, 5))
+    for label, run, color, style in runs:
+        points = run["timeline"]
+        if points:
+            ax.plot([t for t, _ in points], [r for _, r in points], style, color=color, marker=".", label=label)
+    ax.set_xlabel("seconds since the first request")
+    ax.set_ylabel("responses / s")
+    ax.set_title("Throughput over time (answers per second; 0.5 s windows for runs under 10 s)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    path = prefix.with_name(prefix.name + "-throughput.png")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    paths.append(path)
+
+    # 4. Fan-out delivery latency.
+    fo = report["fanout"]
+    lat = fo.get("latencies_ms") or [0.0]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    axes[0].hist(lat, bins=50, color="tab:green", edgecolor="white")
+    axes[0].set_xlabel("send → deliver (ms)")
+    axes[0].set_ylabel("deliveries")
+    ordered = sorted(lat)
+    axes[1].plot([100 * (i + 1) / len(ordered) for i in range(len(ordered))], ordered, color="tab:green")
+    axes[1].set_xlabel("percentile (%)")
+    axes[1].set_ylabel("send → deliver (ms)")
+    axes[1].grid(True, alpha=0.3)
+    fig.suptitle(f"Fan-out: {fo['subscribers']} subscribers, {fo['rate_target_per_s']:g} messages/s "
+                 f"(latency at the receiver)", fontsize=10)
+    path = prefix.with_name(prefix.name + "-fanout.png")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    paths.append(path)
+
+    # 5. Throughput, ours vs. the ceiling vs. the old app.
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    labels, values, colors = [], [], []
+    for level in ("low", "high"):
+        t = report["throughput"][level]
+        c = t["connections"]
+        labels += [f"ceiling\nc{c}", f"sendMessage\nc{c}"]
+        values += [t["ceiling"]["goodput_rps"], t["ours"]["goodput_rps"]]
+        colors += ["tab:gray", "tab:blue"]
+        old = OLD_APP.get(f"c{c}_rps")
+        if old:
+            labels.append(f"old app\nc{c} (issue)")
+            values.append(old)
+            colors.append("tab:brown")
+    bars = ax.bar(labels, values, color=colors)
+    ax.bar_label(bars, fmt="%.0f", fontsize=8)
+    ax.set_ylabel("requests / s")
+    ax.set_title("sendMessage answers without error per second (wrk, same run; old app from the issue)", fontsize=10)
+    path = prefix.with_name(prefix.name + "-throughput-comparison.png")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    paths.append(path)
+    return paths
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def _http_row(label: str, run: dict) -> str:
+    lat = run["latency_ms"]
+    errors = run["graphql_errors"] + run["socket_errors"] + run["http_errors"]
+    return (f"| {label} | {run['connections']:,} | {run['requests']:,} | {_fmt(run['throughput_rps'])} | "
+            f"{_fmt(run['goodput_rps'])} | "
+            f"{_fmt(lat['mean'])} | {_fmt(lat['median'])} | {_fmt(lat['p90'])} | {_fmt(lat['p95'])} | "
+            f"{_fmt(lat['p99'])} | {_fmt(lat['max'])} | {errors:,} | {run['timeouts']:,} | {_fmt(run['duration_s'], 2)} | "
+            f"{_fmt(run.get('cpu', {}).get('other_cores'), 2)} |")
+
+
+def summary_table(report: dict) -> str:
+    rows = ["| figure | target | measured | met |", "|---|---|---|---|"]
+    for t in report["targets"]:
+        measured = f"{_fmt(t['measured'], 2 if isinstance(t['measured'], float) and t['measured'] < 10 else 1)}"
+        if t["unit"]:
+            measured += f" {t['unit']}"
+        met = "yes" if t["met"] else f"**no** — {t['gap']}"
+        rows.append(f"| {t['name']} | {t['target']} | {measured} | {met} |")
+    return "\n".join(rows)
+
+
+def markdown(report: dict, charts_: list[Path]) -> str:
+    meta = report["meta"]
+    seed = report["seed_scenario"]
+    th = report["throughput"]
+    fo = report["fanout"]
+    hist = report["history"]
+    search = report["search"]
+    stt = report["transcription"]
+    setup = report["setup"]
+    out: list[str] = []
+    out.append(f"# Chattergram benchmark — {meta['started_at']} ({meta['mode']} mode)\n")
+    out.append(f"{meta['cpus']} cores, API `chattergram serve --workers {meta['workers']}` (uvloop, httptools), "
+               f"embedded Redis 8 + SecantusDB, {meta['wrk']}; RATE_LIMITS=off, STT_ENGINE=none, LOG_LEVEL=WARNING "
+               f"(per-request log lines cost CPU). Load average at start {meta['load_average_at_start']}, at end "
+               f"{meta['load_average_at_end']}; processes outside the benchmark used **{meta['cpu']['other_cores']} of "
+               f"{meta['cpus']} cores** on average during the run (per phase: the last column below). The load "
+               f"generator shares the cores too, so compare figures within this run (ratios) before absolute ones. "
+               f"Total {meta['total_s']} s.\n")
+    out.append("## Targets (issue #6)\n")
+    out.append(summary_table(report) + "\n")
+    out.append("## sendMessage over HTTP (wrk, keep-alive, one user's token per request)\n")
+    out.append("| run | connections | requests | req/s | ok/s | mean ms | median | p90 | p95 | p99 | max | errors | timeouts | duration s | other load (cores) |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    out.append(_http_row(f"seed scenario: {seed['connections']:,} clients × {seed['requests_per_user']}, "
+                         f"ramp-up {seed['ramp_up_s']:g} s", seed))
+    for level in ("low", "high"):
+        t = th[level]
+        out.append(_http_row(f"sendMessage, {meta['config']['run_s']} s", t["ours"]))
+        out.append(_http_row(f"ceiling (bare Strawberry + 1 pipeline), {meta['config']['run_s']} s", t["ceiling"]))
+    out.append("")
+    for level in ("low", "high"):
+        t = th[level]
+        old = OLD_APP.get(f"c{t['connections']}_rps")
+        vs_old = f"; the old app served ~{old:,} req/s here ({t['ours']['goodput_rps'] / old:.2f}×)" if old else ""
+        out.append(f"- c{t['connections']}: sendMessage = **{t['ratio']:.0%}** of the ceiling in answers without "
+                   f"error ({_fmt(t['ours']['goodput_rps'])} vs {_fmt(t['ceiling']['goodput_rps'])} per s){vs_old}.")
+    sp = seed["persisted"]
+    out.append(f"- Seed scenario: {seed['ok']:,} of {seed['expected']:,} messages answered without error, "
+               f"{sp.get('new', sp['expected']):,} accepted by the API; all {seed['expected']:,} in MongoDB: "
+               f"**{'yes' if sp['verified'] else 'NO'}** (MongoDB holds {sp['in_mongodb']:,} of the "
+               f"{sp['expected']:,} messages accepted so far), {sp['drain_s']} s after the last answer. "
+               f"(The old app under JMeter: {OLD_APP['jmeter_rps']} tx/s, mean {OLD_APP['jmeter_mean_ms']} ms, "
+               f"median {OLD_APP['jmeter_median_ms']} ms, {OLD_APP['jmeter_total_s']} s total.)")
+    for level in ("low", "high"):
+        p = th[level]["ours"]["persisted"]
+        out.append(f"- After sendMessage c{th[level]['connections']}: MongoDB holds {p['in_mongodb']:,} of the "
+                   f"{p['expected']:,} messages accepted so far, {p['drain_s']} s after the last answer.")
+    out.append(f"- Users: {setup['users']:,}; {setup['registered_via_api']} registered through the API "
+               f"({setup['register_api_per_s']}/s, argon2id), {setup['created_directly']:,} created with the same "
+               f"storage call and one precomputed hash in {setup['create_direct_s']} s.\n")
+    out.append("## Fan-out (WebSocket `messageEvents`, graphql-transport-ws)\n")
+    d = fo["deliver_latency_ms"]
+    out.append(f"{fo['connected']:,}/{fo['subscribers']:,} subscribers over {fo['conversations']:,} conversations "
+               f"(connected in {fo['connect_s']:.1f} s), {fo['messages_sent']:,} messages at "
+               f"{fo['rate_achieved_per_s']:g}/s (target {fo['rate_target_per_s']:g}/s), "
+               f"{fo['deliveries_received']:,}/{fo['deliveries_expected']:,} delivered to their receivers.\n")
+    out.append("| send → deliver at the receiver | mean | median | p90 | p95 | p99 | max |")
+    out.append("|---|---|---|---|---|---|---|")
+    out.append(f"| ms | {d['mean']} | {d['median']} | {d['p90']} | {d['p95']} | {d['p99']} | {d['max']} |\n")
+    rss = fo["worker_rss_kb"]
+    out.append(f"Memory per idle subscription: **{fo['idle_subscription_kb']} KB** (API workers' RSS "
+               f"{rss['before']:,} KB → {rss['idle_connected']:,} KB with the subscribers connected; "
+               f"{rss['after_traffic']:,} KB after the traffic; {fo['websocket_compression']}).\n")
+    out.append("## History (50-message page, one client, sequential)\n")
+    out.append("| source | requests | mean ms | median | p90 | p95 | p99 | max | errors |")
+    out.append("|---|---|---|---|---|---|---|---|---|")
+    for key, label in (("hot", "hot (Redis)"), ("cold", "cold (MongoDB)")):
+        h = hist[key]
+        lat = h["latency_ms"]
+        out.append(f"| {label}, page of {h['page_size']} | {h['requests']:,} | {lat['mean']} | {lat['median']} | "
+                   f"{lat['p90']} | {lat['p95']} | {lat['p99']} | {lat['max']} | "
+                   f"{h['graphql_errors'] + h['socket_errors'] + h['http_errors']} |")
+    out.append(f"\nCold: a second instance on an empty Redis with HOT_WINDOW_DAYS=1e-5 (started in "
+               f"{hist['cold_instance_start_s']} s): every conversation is marked archive-only, pages come from "
+               f"MongoDB.\n")
+    out.append("## Search and transcription\n")
+    out.append(f"Search over {search['messages']:,} messages ({search['conversations']:,} conversations, "
+               f"{search['queries']:,} queries, storage level): p50 {search['p50_ms']} ms, p90 {search['p90_ms']} ms, "
+               f"p99 {search['p99_ms']} ms, max {search['max_ms']} ms.\n")
+    if stt.get("clips"):
+        out.append(f"Transcription ({stt['model']}, model load {stt['load_s']} s):\n")
+        out.append("| audio | time | real-time factor |")
+        out.append("|---|---|---|")
+        for clip in stt["clips"]:
+            out.append(f"| {clip['audio_s']:g} s | {clip['took_s']} s | {clip['rtf']} |")
+        out.append("")
+    else:
+        out.append("Transcription: skipped.\n")
+    logs = report.get("server_log", {})
+    if any(logs.get(k, {}).get("levels") for k in ("api", "ceiling")):
+        out.append("## Server log (errors and warnings during the run)\n")
+        out.append("| server | message \\| exception | count |")
+        out.append("|---|---|---|")
+        for name in ("api", "ceiling"):
+            for cause, n in logs.get(name, {}).get("top", []):
+                escaped = cause.replace("|", "\\|")
+                out.append(f"| {name} | {escaped} | {n:,} |")
+        out.append("")
+    if report.get("profile"):
+        out.append("## Profile of sendMessage under load (py-spy)\n")
+        out.append(report["profile"].get("markdown", ""))
+    out.append("## Charts\n")
+    for path in charts_:
+        out.append(f"![{path.stem}]({path.name})")
+    out.append("")
+    out.append("## How it is measured\n")
+    out.append("wrk (`bench/graphql.lua`) sends authenticated GraphQL POSTs over keep-alive connections; each "
+               "request carries one of the users' tokens, round-robin, so in the seed scenario every user sends "
+               "exactly its N messages (wrk cannot bind a token to a connection: connections are anonymous "
+               "carriers). The first request of each connection is delayed to spread them over the ramp-up; once a "
+               "thread has all its answers it stops. Latency percentiles come from wrk's histogram (requests over "
+               "wrk's 2 s timeout are counted as timeouts and left out of the percentiles). The ceiling app "
+               "(`bench/ceiling_app.py`) takes the same request. Errors = GraphQL errors + non-2xx + socket errors.")
+    return "\n".join(out) + "\n"
+
+
+def summary_text(report: dict) -> str:
+    lines = ["", "=" * 100, f"Chattergram benchmark ({report['meta']['mode']} mode) — targets", "=" * 100]
+    for t in report["targets"]:
+        unit = f" {t['unit']}" if t["unit"] else ""
+        status = "MET " if t["met"] else "MISS"
+        gap = f"  ({t['gap']})" if t["gap"] else ""
+        lines.append(f"[{status}] {t['name']}: {_fmt(t['measured'], 2)}{unit}  target {t['target']}{gap}")
+    return "\n".join(lines)
+
+
+def write_report(report: dict, out_dir: Path) -> dict[str, Any]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = report["meta"]["started_at"].replace(":", "").replace("-", "").replace("+0000", "Z")
+    report["targets"] = targets(report)
+    prefix = out_dir / stamp
+    chart_paths = charts(report, prefix)
+    md_path = prefix.with_suffix(".md")
+    md_path.write_text(markdown(report, chart_paths))
+    json_path = prefix.with_suffix(".json")
+    slim = json.loads(json.dumps(report))
+    slim["fanout"].pop("latencies_ms", None)  # raw samples: summarised above and charted
+    for run in [slim["seed_scenario"], *(slim["throughput"][k][s] for k in ("low", "high") for s in ("ours", "ceiling"))]:
+        run.pop("wrk_text", None)
+    json_path.write_text(json.dumps(slim, indent=2) + "\n")
+    return {"json": json_path, "markdown": md_path, "charts": chart_paths, "summary_text": summary_text(report)}

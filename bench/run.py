@@ -1,0 +1,610 @@
+"""The benchmark suite: `make bench` (full), `make bench-quick` (≤ 3 minutes).
+
+    .venv/bin/python -m bench.run [--mode full|quick|smoke] [--workers N] [--out bench/results] [--profile]
+
+Starts the real stack in a temporary directory — embedded Redis (Search + JSON) and the
+MongoDB-wire server, then `chattergram serve --workers N` (N = cores) with RATE_LIMITS=off,
+STT_ENGINE=none, LOG_LEVEL=WARNING — next to the ceiling app (bench/ceiling_app.py, same
+workers and uvicorn settings), and measures:
+
+1. the seed scenario: U authenticated users × R `sendMessage` each, ramp-up, keep-alive, with
+   wrk (bench/graphql.lua); then the time until all of them are in MongoDB;
+2. sendMessage vs. the ceiling, wrk duration runs at a low and a high concurrency, same run;
+3. fan-out: WebSocket subscribers on `messageEvents`, messages at a fixed rate, send→deliver
+   latency at the receiver and memory per idle subscription (worker RSS delta / sockets);
+4. history: a 50-message page, hot (Redis) and cold (a second instance on an empty Redis with
+   a tiny hot window: every page comes from MongoDB);
+5. search latency (bench/search_latency.py) and 6. transcription RTF (bench/transcription_rtf.py).
+
+Writes bench/results/<timestamp>.json, <timestamp>.md and <timestamp>-*.png, and prints the
+summary. Figures are only comparable within one run: the load generator shares the cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import orjson
+import pymongo
+
+from api.services import embedded_services, start_redis
+from bench import fanout as fan
+from bench.stack import REPO, CpuMeter, Server, api_server, ceiling_server, raise_fd_limit, run_wrk
+
+MODES: dict[str, dict] = {
+    "full": dict(users=1000, per_user=10, ramp_s=5, low=50, high=1000, run_s=15, fan_subs=1000, fan_rate=500,
+                 fan_s=10, history_s=10, search_messages=100_000, search_conversations=1000, search_queries=2000,
+                 stt=[5, 30, 120], api_register=100, drain_timeout=300),
+    "quick": dict(users=1000, per_user=10, ramp_s=5, low=50, high=1000, run_s=6, fan_subs=200, fan_rate=200,
+                  fan_s=5, history_s=3, search_messages=20_000, search_conversations=500, search_queries=500,
+                  stt=[5, 30], api_register=10, drain_timeout=120),
+    # For tests/test_bench_smoke.py: every phase, tiny sizes.
+    "smoke": dict(users=50, per_user=2, ramp_s=1, low=10, high=50, run_s=2, fan_subs=20, fan_rate=20,
+                  fan_s=2, history_s=1, search_messages=2000, search_conversations=100, search_queries=100,
+                  stt=[3], api_register=4, drain_timeout=60),
+}
+
+PASSWORD = "bench password 1234"
+DATABASE = "chattergram_bench"
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    return ordered[min(int(q / 100 * len(ordered)), len(ordered) - 1)]
+
+
+def latency_summary(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {k: 0.0 for k in ("mean", "median", "p90", "p95", "p99", "max", "min")} | {"count": 0}
+    return {
+        "count": len(values),
+        "mean": round(sum(values) / len(values), 2),
+        "median": round(percentile(values, 50), 2),
+        "p90": round(percentile(values, 90), 2),
+        "p95": round(percentile(values, 95), 2),
+        "p99": round(percentile(values, 99), 2),
+        "max": round(max(values), 2),
+        "min": round(min(values), 2),
+    }
+
+
+# --------------------------------------------------------------------------- users
+
+
+async def create_users(api: Server, *, redis_url: str, mongodb_url: str, secret: str, count: int,
+                       via_api: int) -> tuple[list[tuple[str, str]], dict]:
+    """`via_api` users register through the API (argon2id hashing, ~0.1-0.4 s of CPU each on
+    this machine); the rest are created with the same storage call the resolver makes
+    (`storage.users.create_user`: MongoDB record + Redis mirror) with one precomputed hash
+    of the same password, and get tokens signed with the server's secret. Returns
+    [(user id, token)] and registration figures."""
+    from argon2 import PasswordHasher
+
+    from resolvers.tokens import TokenService
+    from storage import users
+    from storage.connections import open_mongo, open_redis
+
+    run = secrets.token_hex(3)
+    names = [f"bench_{run}_{i:05d}" for i in range(count)]
+    result: list[tuple[str, str] | None] = [None] * count
+    register_ms: list[float] = []
+    query = "mutation R($input: RegisterInput!) { register(input: $input) { token user { id } } }"
+    started = time.perf_counter()
+    async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=16)) as client:
+        semaphore = asyncio.Semaphore(16)
+
+        async def register(i: int) -> None:
+            async with semaphore:
+                t0 = time.perf_counter()
+                r = await client.post(api.graphql_url, json={"query": query, "variables": {"input": {
+                    "username": names[i], "email": f"{names[i]}@example.com", "password": PASSWORD}}})
+                register_ms.append((time.perf_counter() - t0) * 1000)
+                data = r.json()
+                if data.get("errors"):
+                    raise RuntimeError(f"register failed: {data['errors']}")
+                payload = data["data"]["register"]
+                result[i] = (payload["user"]["id"], payload["token"])
+
+        via_api = min(via_api, count)
+        await asyncio.gather(*(register(i) for i in range(via_api)))
+    api_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    redis = await open_redis(redis_url)
+    mongo = await open_mongo(mongodb_url, DATABASE)
+    try:
+        password_hash = PasswordHasher().hash(PASSWORD)
+        tokens = TokenService(secret=secret, ttl_seconds=24 * 3600)
+        semaphore = asyncio.Semaphore(32)
+
+        async def create(i: int) -> None:
+            async with semaphore:
+                user = await users.create_user(username=names[i], email=f"{names[i]}@example.com",
+                                               password_hash=password_hash)
+                result[i] = (user.id, tokens.issue(user.id)[0])
+
+        await asyncio.gather(*(create(i) for i in range(via_api, count)))
+    finally:
+        await redis.aclose()
+        await mongo.close()
+    direct_seconds = time.perf_counter() - started
+    figures = {
+        "users": count,
+        "registered_via_api": via_api,
+        "register_api_s": round(api_seconds, 2),
+        "register_api_per_s": round(via_api / api_seconds, 1) if via_api else 0.0,
+        "register_latency_ms": latency_summary(register_ms),
+        "created_directly": count - via_api,
+        "create_direct_s": round(direct_seconds, 2),
+    }
+    return [r for r in result if r is not None], figures
+
+
+def write_tokens(path: Path, users: list[tuple[str, str]]) -> None:
+    """One line per user: token, partner id (users 2k and 2k+1 are partners), user id."""
+    lines = []
+    for i, (user_id, token) in enumerate(users):
+        partner = users[i ^ 1][0] if (i ^ 1) < len(users) else user_id
+        lines.append(f"{token} {partner} {user_id}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+# --------------------------------------------------------------------------- MongoDB drain
+
+
+class Archive:
+    """How many messages the API accepted (Redis: the hot window's id set, nothing is trimmed
+    with the default 90-day window) and how many MongoDB holds."""
+
+    def __init__(self, mongodb_url: str, redis_url: str) -> None:
+        import redis
+
+        from storage import keys
+
+        self.client: pymongo.MongoClient = pymongo.MongoClient(mongodb_url)
+        self.messages = self.client[DATABASE]["messages"]
+        self.redis = redis.Redis.from_url(redis_url)
+        self.hot_key = keys.hot_messages()
+
+    def count(self) -> int:
+        return int(self.messages.count_documents({}))
+
+    def accepted(self) -> int:
+        return int(self.redis.zcard(self.hot_key))
+
+    def wait_for(self, *, since: float, timeout: float, exact: int | None = None, baseline: int = 0,
+                 quiet_s: float = 1.0) -> dict:
+        """Poll until MongoDB holds every message Redis accepted, and Redis stopped growing for
+        `quiet_s` (after wrk stops, the server still answers the requests it had queued, whose
+        clients are gone: Redis, not wrk, says how many messages there are). `drain_s` runs
+        from `since` (the last answer of the load run) to when MongoDB first held them all;
+        `exact` is the count a capped run must have produced (on top of `baseline`)."""
+        deadline = time.monotonic() + timeout
+        expected, changed = self.accepted(), time.monotonic()
+        count = self.count()
+        reached = time.time() if count >= expected else None
+        while time.monotonic() < deadline:
+            if reached is not None and time.monotonic() - changed >= quiet_s:
+                break
+            time.sleep(0.1)
+            now = self.accepted()
+            if now != expected:
+                expected, changed, reached = now, time.monotonic(), None
+            count = self.count()
+            if count < expected:
+                reached = None
+            elif reached is None:
+                reached = time.time()
+        drained = round(max(0.0, (reached or time.time()) - since), 2)
+        verified = count == expected and (exact is None or expected - baseline == exact)
+        return {"expected": expected, "exact": exact, "new": expected - baseline, "in_mongodb": count,
+                "verified": verified, "drain_s": drained}
+
+    def close(self) -> None:
+        self.client.close()
+        self.redis.close()
+
+
+# --------------------------------------------------------------------------- phases
+
+
+def wait_idle(server: Server, *, cores: float = 0.1, window_s: float = 0.5, timeout_s: float = 30.0) -> float:
+    """Wait until the server's workers use less than `cores` (background work of the previous
+    phase done: persister, presence); returns the seconds waited."""
+    started = time.monotonic()
+    quiet = 0
+    last = server.cpu_seconds()
+    while time.monotonic() - started < timeout_s and quiet < 2:
+        time.sleep(window_s)
+        now = server.cpu_seconds()
+        quiet = quiet + 1 if (now - last) / window_s < cores else 0
+        last = now
+    return round(time.monotonic() - started, 2)
+
+
+
+def load_phase(label: str, url: str, tokens: Path, **kwargs) -> dict:  # noqa: ANN003
+    log(f"{label}: wrk -c{kwargs['connections']} ...")
+    meter = CpuMeter()
+    result = run_wrk(url, tokens=tokens, **kwargs)
+    result["cpu"] = meter.read()
+    lat = result["latency_ms"]
+    log(f"{label}: {result['requests']} requests in {result['duration_s']} s = {result['throughput_rps']} req/s "
+        f"({result['goodput_rps']} without error), "
+        f"mean {lat['mean']} ms, p50 {lat['median']} ms, p99 {lat['p99']} ms, max {lat['max']} ms, "
+        f"graphql errors {result['graphql_errors']}, socket errors {result['socket_errors']}, "
+        f"timeouts {result['timeouts']}; other processes used {result['cpu']['other_cores']} cores")
+    return result
+
+
+async def fanout_phase(api: Server, tokens: Path, workdir: Path, *, subscribers: int, rate: float,
+                       seconds: float, compression: str = "deflate") -> dict:
+    out = workdir / "fanout.json"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.fanout", "receiver", "--url", api.ws_url, "--tokens", str(tokens),
+        "--subscribers", str(subscribers), "--out", str(out), "--compression", compression, cwd=REPO,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+
+    async def expect(word: str, timeout: float = 120) -> list[str]:
+        line = (await asyncio.wait_for(proc.stdout.readline(), timeout)).decode().split()  # type: ignore[union-attr]
+        if not line or line[0] != word:
+            raise RuntimeError(f"fan-out receiver said {line!r}, expected {word}")
+        return line[1:]
+
+    async def command(word: str) -> None:
+        proc.stdin.write(f"{word}\n".encode())  # type: ignore[union-attr]
+        await proc.stdin.drain()  # type: ignore[union-attr]
+
+    lines = [ln.split() for ln in tokens.read_text().splitlines()[:subscribers]]
+    pairs = [(ln[0], ln[1]) for ln in lines]  # (token, partner)
+    senders = pairs[0::2]  # user 2k writes to 2k+1: every conversation once per round
+    try:
+        await expect("WARM")
+        await asyncio.sleep(1.5)
+        rss_before = api.rss_kb()
+        await command("GO")
+        connected_s, failures = (await expect("CONNECTED", 300))
+        await asyncio.sleep(2.0)
+        rss_idle = api.rss_kb()
+        connected = subscribers - int(failures)
+        # Prime: one message per conversation, both directions, proves every subscription is live.
+        prime = await fan.send_at_rate(api.graphql_url, pairs, rate=max(rate, 100), count=len(pairs), tag="prime")
+        await command("PRIME")
+        (without_event,) = await expect("PRIMED", 60)
+        await command("RESET")
+        await expect("RESET")
+        meter = CpuMeter()
+        sent = await fan.send_at_rate(api.graphql_url, senders, rate=rate, seconds=seconds)
+        cpu = meter.read()
+        await asyncio.sleep(2.0)
+        rss_after = api.rss_kb()
+        await command("STOP")
+        await expect("DONE", 60)
+    finally:
+        if proc.returncode is None:
+            proc.stdin.close()
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                proc.kill()
+    data = orjson.loads(out.read_bytes())
+    received = data["receiver_latencies_ms"]
+    per_sub_kb = (rss_idle - rss_before) / connected if connected else 0.0
+    return {
+        "subscribers": subscribers,
+        "connected": connected,
+        "conversations": subscribers // 2,
+        "connect_s": float(connected_s),
+        "subscribers_without_event_after_prime": int(without_event),
+        "rate_target_per_s": rate,
+        "rate_achieved_per_s": sent["achieved_rate"],
+        "seconds": sent["seconds"],
+        "messages_sent": sent["sent"],
+        "send_errors": sent["errors"] + prime["errors"],
+        "primer_messages": prime["sent"],
+        "stored_expected": sent["sent"] - sent["errors"] + prime["sent"] - prime["errors"],
+        "deliveries_expected": sent["sent"],
+        "deliveries_received": len(received),
+        "deliver_latency_ms": latency_summary(received),
+        "sender_copy_latency_ms": latency_summary(data["sender_copy_latencies_ms"]),
+        "send_http_latency_ms": latency_summary(sent["http_ms"]),
+        "worker_rss_kb": {"before": rss_before, "idle_connected": rss_idle, "after_traffic": rss_after},
+        "idle_subscription_kb": round(per_sub_kb, 1),
+        "websocket_compression": ("permessage-deflate offered by the client (as browsers do)" if compression == "deflate"
+                                  else "no compression offered by the client"),
+        "latencies_ms": received,
+        "cpu": cpu,
+    }
+
+
+def ensure_history_depth(api: Server, tokens: Path, redis_url: str, depth: int = 60) -> dict:
+    """Every conversation gets at least `depth` messages (a capped wrk send run when the load
+    runs left fewer), so each history request returns a full page of 50."""
+    import math
+
+    import redis
+
+    from storage import keys
+
+    lines = [ln.split() for ln in tokens.read_text().splitlines()]
+    client = redis.Redis.from_url(redis_url)
+    try:
+        pipe = client.pipeline(transaction=False)
+        for i in range(0, len(lines) - 1, 2):
+            pipe.zcard(keys.conversation_messages(keys.conversation_id(lines[i][2], lines[i + 1][2])))
+        fewest = min(pipe.execute())
+    finally:
+        client.close()
+    added = 0
+    if fewest < depth:
+        per_user = math.ceil((depth - fewest) / 2)
+        run = run_wrk(api.graphql_url, tokens=tokens, connections=min(50, len(lines)), threads=2, duration_s=120,
+                      cap=per_user)
+        added = run["ok"]
+    return {"fewest_before": fewest, "added": added}
+
+
+def history_phase(label: str, server: Server, tokens: Path, seconds: float) -> dict:
+    first = tokens.read_text().splitlines()[0].split()
+    query = ("query History($partnerId: ID!) { history(partnerId: $partnerId, last: 50) "
+             "{ edges { node { id } } pageInfo { hasPreviousPage } } }")
+    r = httpx.post(server.graphql_url, json={"query": query, "variables": {"partnerId": first[1]}},
+                   headers={"Authorization": f"Bearer {first[0]}"}, timeout=30)
+    page = r.json()
+    if page.get("errors"):
+        raise RuntimeError(f"history failed: {page['errors']}")
+    edges = len(page["data"]["history"]["edges"])
+    result = load_phase(label, server.graphql_url, tokens, connections=1, threads=1, duration_s=seconds,
+                        mode="history")
+    result["page_size"] = edges
+    return result
+
+
+def server_log_summary(path: Path) -> dict:
+    """Errors and warnings the API logged (JSON lines), grouped by their exception's last line."""
+    from collections import Counter
+
+    levels: Counter[str] = Counter()
+    causes: Counter[str] = Counter()
+    if path.exists():
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            level = str(entry.get("level", ""))
+            if level not in ("error", "warning", "critical"):
+                continue
+            levels[level] += 1
+            exc = str(entry.get("exc") or "").strip().splitlines()
+            message = re.sub(r"\(error id [0-9a-f]+\)", "(error id …)", str(entry.get("msg", "")))[:80]
+            cause = exc[-1][:160] if exc else str(entry.get("error", ""))[:160]
+            causes[f"{message} | {cause}"] += 1
+    return {"levels": dict(levels), "top": [[cause, n] for cause, n in causes.most_common(8)]}
+
+
+def module_json(argv: list[str], timeout: float) -> dict:
+    """Run one of the existing benchmark modules and take its last JSON line."""
+    meter = CpuMeter()
+    done = subprocess.run([sys.executable, "-m", *argv], cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                          check=False)
+    cpu = meter.read()
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"{argv[0]} failed ({done.returncode}): {done.stdout[-2000:]} {done.stderr[-2000:]}")
+    for ln in done.stdout.splitlines():
+        if not ln.startswith("{"):
+            log(f"  {ln}")
+    return {**json.loads(lines[-1]), "cpu": cpu}
+
+
+def profile_phase(api: Server, tokens: Path, workdir: Path, *, connections: int, seconds: float) -> dict:
+    """py-spy on every API worker during a sendMessage load run; the hottest frames."""
+    from bench.profile import aggregate, record
+
+    try:
+        return aggregate(record(api, lambda: run_wrk(api.graphql_url, tokens=tokens, connections=connections,
+                                                     threads=2, duration_s=seconds), workdir, seconds))
+    except Exception as exc:  # noqa: BLE001 - e.g. no ptrace permission: the rest of the report stands
+        log(f"profiling failed: {exc!r}")
+        return {"error": repr(exc), "markdown": f"Profiling failed: `{exc!r}`.\n"}
+
+
+# --------------------------------------------------------------------------- the run
+
+
+async def run(args: argparse.Namespace) -> dict:
+    cfg = MODES[args.mode]
+    raise_fd_limit()
+    workdir = Path(tempfile.mkdtemp(prefix="chattergram-bench-"))
+    workers = args.workers
+    report: dict = {
+        "meta": {
+            "mode": args.mode,
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "cpus": os.cpu_count(),
+            "workers": workers,
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+            "python": platform.python_version(),
+            "wrk": " ".join(subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split()[:2]),
+            "config": cfg,
+            "settings": {"RATE_LIMITS": "off", "STT_ENGINE": "none", "LOG_LEVEL": "WARNING"},
+        }
+    }
+    secret = secrets.token_urlsafe(48)
+    tokens = workdir / "tokens.txt"
+    t_start = time.perf_counter()
+    whole = CpuMeter()
+    with embedded_services(workdir / "services") as services:
+        mongodb_url = services.mongodb_url.rsplit("/", 1)[0] + f"/{DATABASE}"
+        extra_env = dict(item.split("=", 1) for item in args.api_env)
+        report["meta"]["api_env"] = extra_env
+        api = api_server(redis_url=services.redis_url, mongodb_url=mongodb_url, jwt_secret=secret, workers=workers,
+                         log_path=workdir / "api.log", data_dir=workdir / "api-data", **extra_env)
+        ceiling = ceiling_server(redis_url=services.redis_url, workers=workers, log_path=workdir / "ceiling.log")
+        archive = Archive(mongodb_url, services.redis_url)
+        cold: Server | None = None
+        cold_redis = None
+        try:
+            log(f"starting the API (--workers {workers}) and the ceiling app; work dir {workdir}")
+            api.start()
+            ceiling.start()
+            log(f"users: {cfg['users']} ({cfg['api_register']} through the API's register)")
+            users, report["setup"] = await create_users(
+                api, redis_url=services.redis_url, mongodb_url=mongodb_url, secret=secret, count=cfg["users"],
+                via_api=cfg["api_register"])
+            write_tokens(tokens, users)
+            log(f"users ready: {report['setup']}")
+
+            # 3. Fan-out, first: the memory per subscription is measured on a fresh API process, whose
+            # allocator has not kept the freed memory of the HTTP load runs for reuse.
+            log(f"fan-out: {cfg['fan_subs']} subscribers, {cfg['fan_rate']} messages/s for {cfg['fan_s']} s")
+            fo = await fanout_phase(api, tokens, workdir, subscribers=cfg["fan_subs"], rate=cfg["fan_rate"],
+                                    seconds=cfg["fan_s"], compression=args.ws_compression)
+            log(f"fan-out: deliver latency {fo['deliver_latency_ms']}, {fo['deliveries_received']}/"
+                f"{fo['deliveries_expected']} delivered, idle subscription {fo['idle_subscription_kb']} KB")
+            report["fanout"] = fo
+            report["fanout"]["persisted"] = archive.wait_for(since=time.time(), timeout=cfg["drain_timeout"])
+
+            # 1. The seed scenario (after the subscribers' disconnects have been handled).
+            wait_idle(api)
+            baseline = archive.accepted()
+            seed = load_phase(f"seed scenario {cfg['users']} clients x {cfg['per_user']}", api.graphql_url, tokens,
+                              connections=cfg["users"], threads=2, duration_s=120, cap=cfg["per_user"],
+                              ramp_ms=int(cfg["ramp_s"] * 1000))
+            seed["persisted"] = archive.wait_for(since=seed["last_answer_at"], timeout=cfg["drain_timeout"],
+                                                 exact=cfg["users"] * cfg["per_user"], baseline=baseline)
+            log(f"seed scenario: {seed['persisted']}")
+            report["seed_scenario"] = seed
+
+            # 2. sendMessage vs. the ceiling, same load, same run.
+            report["throughput"] = {}
+            for level in ("low", "high"):
+                conns = cfg[level]
+                wait_idle(api)
+                ours = load_phase(f"sendMessage c{conns}", api.graphql_url, tokens, connections=conns, threads=2,
+                                  duration_s=cfg["run_s"])
+                ours["persisted"] = archive.wait_for(since=ours["last_answer_at"], timeout=cfg["drain_timeout"])
+                log(f"sendMessage c{conns}: {ours['persisted']}")
+                wait_idle(api)
+                bare = load_phase(f"ceiling c{conns}", ceiling.graphql_url, tokens, connections=conns, threads=2,
+                                  duration_s=cfg["run_s"])
+                # Successful answers only: an error answered fast is not a message sent.
+                ratio = ours["goodput_rps"] / bare["goodput_rps"] if bare["goodput_rps"] else 0.0
+                log(f"c{conns}: sendMessage {ours['goodput_rps']} ok/s = {ratio:.0%} of the ceiling's "
+                    f"{bare['goodput_rps']} ok/s")
+                report["throughput"][level] = {"connections": conns, "ours": ours, "ceiling": bare,
+                                               "ratio": round(ratio, 3)}
+            ceiling.stop()
+
+            # 4a. History, hot.
+            # History reads the first 100 users' conversations (50), each topped up to 60 messages.
+            history_tokens = workdir / "history-tokens.txt"
+            history_tokens.write_text("\n".join(tokens.read_text().splitlines()[:100]) + "\n")
+            depth = ensure_history_depth(api, history_tokens, services.redis_url)
+            if depth["added"]:
+                archive.wait_for(since=time.time(), timeout=cfg["drain_timeout"])
+            wait_idle(api)
+            report["history"] = {"hot": history_phase("history hot (Redis)", api, history_tokens, cfg["history_s"]),
+                                 "seeded": depth}
+
+            if args.profile:
+                log("profiling sendMessage under load with py-spy")
+                report["profile"] = profile_phase(api, tokens, workdir, connections=cfg["low"],
+                                                  seconds=max(5, cfg["run_s"]))
+                report["profile"]["persisted"] = archive.wait_for(since=time.time(), timeout=cfg["drain_timeout"])
+
+            # 4b. History, cold: a second instance on an empty Redis with a tiny hot window.
+            log("history cold: second instance, empty Redis, HOT_WINDOW_DAYS=1e-5")
+            cold_redis = start_redis(workdir / "cold-redis")
+            cold = api_server(redis_url=cold_redis.url, mongodb_url=mongodb_url, jwt_secret=secret, workers=1,
+                              log_path=workdir / "api-cold.log", data_dir=workdir / "api-cold-data",
+                              **{**extra_env, "HOT_WINDOW_DAYS": "0.00001", "HOT_WINDOW_TRIM_SECONDS": "0.5"})
+            t0 = time.perf_counter()
+            cold.start(timeout=300)
+            report["history"]["cold_instance_start_s"] = round(time.perf_counter() - t0, 2)
+            wait_idle(cold)
+            report["history"]["cold"] = history_phase("history cold (MongoDB)", cold, history_tokens, cfg["history_s"])
+        finally:
+            for server in (cold, api, ceiling):
+                if server is not None:
+                    server.stop()
+            if cold_redis is not None:
+                cold_redis.stop()
+            archive.close()
+            report["server_log"] = {"api": server_log_summary(api.log_path),
+                                    "ceiling": server_log_summary(ceiling.log_path)}
+            if any(report["server_log"][k]["levels"].get("error") for k in ("api", "ceiling")):
+                log(f"server errors: {report['server_log']}")
+    report["meta"]["stack_phases_s"] = round(time.perf_counter() - t_start, 1)
+
+    # 5. Search and 6. transcription: the existing benchmarks, after the stack is down.
+    log(f"search: {cfg['search_messages']:,} messages, {cfg['search_queries']} queries (bench.search_latency)")
+    report["search"] = module_json(["bench.search_latency", "--messages", str(cfg["search_messages"]),
+                                    "--conversations", str(cfg["search_conversations"]),
+                                    "--queries", str(cfg["search_queries"])], timeout=900)
+    if args.skip_stt:
+        report["transcription"] = {"skipped": True, "clips": []}
+    else:
+        log(f"transcription: clips of {cfg['stt']} s (bench.transcription_rtf)")
+        report["transcription"] = module_json(["bench.transcription_rtf", "--seconds", *map(str, cfg["stt"])],
+                                              timeout=900)
+    report["meta"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    report["meta"]["total_s"] = round(time.perf_counter() - t_start, 1)
+    report["meta"]["cpu"] = whole.read()
+    if args.keep:
+        log(f"kept the work dir (logs, tokens): {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=sorted(MODES), default="full")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument("--skip-stt", action="store_true", help="skip the transcription benchmark")
+    parser.add_argument("--profile", action="store_true", help="also profile sendMessage with py-spy")
+    parser.add_argument("--keep", action="store_true", help="keep the work dir (server logs, tokens)")
+    parser.add_argument("--ws-compression", choices=["deflate", "none"], default="deflate",
+                        help="whether the fan-out subscribers offer permessage-deflate (browsers do)")
+    parser.add_argument("--api-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment for the API processes (e.g. LOG_LEVEL=INFO to see the cost of logging)")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk not found: install it with 'apt-get install wrk' (make bench does)")
+    report = asyncio.run(run(args))
+    from bench.report import write_report
+
+    paths = write_report(report, args.out)
+    print(paths["summary_text"])
+    for kind, path in paths.items():
+        if kind != "summary_text":
+            log(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
