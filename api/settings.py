@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from resolvers.limits import Rule
+
 MIN_JWT_SECRET_LENGTH = 32
 
 
@@ -82,12 +84,8 @@ class Settings(BaseSettings):
     def _check_rate_limits(self) -> "Settings":
         for name in ("send_message", "upload_audio", "search", "retry_transcription", "register"):
             value = getattr(self, f"rate_limit_{name}")
-            count, sep, seconds = value.partition("/")
-            if not sep or not count.isdigit() or int(count) < 1:
-                raise ValueError(f"RATE_LIMIT_{name.upper()} must look like <count>/<seconds>, not {value!r}")
             try:
-                if float(seconds) <= 0:
-                    raise ValueError
+                Rule.parse(value)
             except ValueError:
                 raise ValueError(f"RATE_LIMIT_{name.upper()} must look like <count>/<seconds>, not {value!r}") from None
         return self

@@ -16,7 +16,9 @@ class Rule:
     @classmethod
     def parse(cls, text: str) -> "Rule":
         """`"30/60"`: 30 requests per 60 seconds."""
-        count, _, seconds = text.partition("/")
+        count, sep, seconds = text.partition("/")
+        if not sep:
+            raise ValueError(f"bad rate limit {text!r}: use <count>/<seconds>")
         rule = cls(int(count), float(seconds))
         if rule.limit < 1 or rule.window_seconds <= 0:
             raise ValueError(f"bad rate limit {text!r}: use <count>/<seconds>")
