@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import os
 import signal
 import sys
@@ -12,7 +13,15 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from api.services import EmbeddedServerError, EmbeddedServices, embedded_services
+from api.services import STOP_TIMEOUT_SECONDS, EmbeddedServerError, EmbeddedServices, embedded_services
+
+GRACEFUL_SHUTDOWN_SECONDS = 10
+"""How long uvicorn waits for open requests and background tasks after SIGTERM."""
+APP_SHUTDOWN_SECONDS = 15
+"""Allowance for the lifespan shutdown: the persister finishes its batch within 10 s, the other
+workers are cancelled."""
+SHUTDOWN_BUDGET_SECONDS = GRACEFUL_SHUTDOWN_SECONDS + APP_SHUTDOWN_SECONDS + 2 * STOP_TIMEOUT_SECONDS
+"""Worst case from SIGTERM to exit of `chattergram serve` with embedded servers."""
 
 
 def _fail(message: str) -> int:
@@ -55,7 +64,7 @@ def _uvicorn(host: str, port: int, workers: int, settings: "Settings") -> None: 
         http="httptools",
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         timeout_keep_alive=5,  # idle keep-alive connections are closed (slow clients)
         ws_max_size=settings.websocket_max_message_bytes,
         # Per-socket deflate contexts cost ~37 KB per idle subscription (make bench); events are small.
@@ -160,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: a stuck shutdown names its culprit.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     args = build_parser().parse_args(argv)
     return int(args.handler(args))
 

@@ -55,12 +55,16 @@ class ManagedServer:
             return
         self._stopped = True
         if self.alive():
+            started = time.monotonic()
             self.process.terminate()
             try:
                 self.process.wait(timeout)
+                outcome = "stopped"
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+                outcome = f"killed (no exit {timeout:.0f} s after SIGTERM)"
+            print(f"embedded {self.name} {outcome} in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
         self.pid_file.unlink(missing_ok=True)
 
     def kill(self) -> None:

@@ -85,7 +85,7 @@ async def test_serve_without_urls_starts_and_stops_embedded_servers(tmp_path: Pa
         async with httpx.AsyncClient(timeout=30) as http:
             gql = GraphQLClient(http, server.graphql_url)
             user = await register(gql)
-            assert server.stop() == 0
+            assert server.stop() == 0, f"no clean exit after SIGTERM:\n{server.log()[-6000:]}"
             assert all(_pid_gone(pid) for pid in pids), "embedded servers stopped with the app"
             server.start()
             # Same data, same dev secret: the old token still works.

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from api.cli import SHUTDOWN_BUDGET_SECONDS
 from api.services import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -65,8 +66,9 @@ class AppServer:
         self.kill()
         raise RuntimeError(f"app did not become ready:\n{self.log()[-3000:]}")
 
-    def stop(self, timeout: float = 20.0) -> int:
-        """SIGTERM and wait, as an orchestrator would."""
+    def stop(self, timeout: float = SHUTDOWN_BUDGET_SECONDS) -> int:
+        """SIGTERM and wait, as an orchestrator would. Past `timeout` the app's thread stacks are
+        dumped into its log (SIGUSR1, see api.cli) before it is killed."""
         if self.process is None:
             return 0
         if self.process.poll() is None:
@@ -74,6 +76,8 @@ class AppServer:
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
+                self.process.send_signal(signal.SIGUSR1)
+                time.sleep(1)
                 self.process.kill()
                 self.process.wait(5)
         return self.process.returncode
