@@ -14,12 +14,11 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from api.graphql import OperationLog, graphql_app
+from api.graphql import OperationEdge, QueryLimits, graphql_app
 from api.limits import BodySizeLimit
 from api.media import media_endpoint
 from api.security import SecurityHeaders
@@ -124,10 +123,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     schema = build_schema(
         extensions=[
-            OperationLog,
-            QueryDepthLimiter(max_depth=settings.max_query_depth),
-            MaxAliasesLimiter(max_alias_count=settings.max_aliases),
-            MaxTokensLimiter(max_token_count=settings.max_query_tokens),
+            OperationEdge.factory(QueryLimits.build(
+                max_depth=settings.max_query_depth,
+                max_aliases=settings.max_aliases,
+                max_tokens=settings.max_query_tokens,
+            )),
         ],
         field_suggestions=settings.dev_mode,
     )

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from datetime import timedelta
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
+
+from graphql import ASTValidationRule
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
 from strawberry.types.unset import UNSET, UnsetType
@@ -44,14 +48,37 @@ def metric_operation_name(name: str | None) -> str:
     return name
 
 
-class OperationLog(SchemaExtension):
-    """One log line and one metric sample per operation: name, user, duration, outcome."""
+@dataclass(frozen=True, slots=True)
+class QueryLimits:
+    """Depth, alias and token limits of every operation. The validation rules are built once:
+    the validation cache is keyed by them, so rules made per request would never hit it."""
+
+    max_tokens: int
+    validation_rules: tuple[type[ASTValidationRule], ...]
+
+    @classmethod
+    def build(cls, *, max_depth: int, max_aliases: int, max_tokens: int) -> "QueryLimits":
+        rules = (
+            *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+            *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
+        )
+        return cls(max_tokens=max_tokens, validation_rules=rules)
+
+
+class OperationEdge(SchemaExtension):
+    """Per operation, in one hook: applies the query limits, then logs and measures the operation
+    (name, user, duration, outcome). Built fresh for each request."""
+
+    def __init__(self, limits: QueryLimits) -> None:
+        self.limits = limits
 
     def on_operation(self) -> Iterator[None]:
+        ctx = self.execution_context
+        ctx.parse_options["max_tokens"] = self.limits.max_tokens
+        ctx.validation_rules = (*ctx.validation_rules, *self.limits.validation_rules)
         started = time.perf_counter()
         yield
         elapsed = time.perf_counter() - started
-        ctx = self.execution_context
         errors = getattr(ctx.result, "errors", None) or ctx.pre_execution_errors or []
         codes = sorted({(e.extensions or {}).get("code", "ERROR") for e in errors})
         outcome = "ok" if not codes else ",".join(codes)
@@ -72,6 +99,10 @@ class OperationLog(SchemaExtension):
                 "outcome": outcome,
             },
         )
+
+    @classmethod
+    def factory(cls, limits: QueryLimits) -> Callable[[], "OperationEdge"]:
+        return functools.partial(cls, limits)
 
 
 class ChattergramGraphQL(GraphQL[Context, None]):

@@ -72,7 +72,7 @@ class Mutation:
         return Message(id=strawberry.ID(message_id), sent_at=str(sent_at))
 
 
-schema = strawberry.Schema(query=Query, mutation=Mutation, extensions=[ParserCache(maxsize=1024), ValidationCache(maxsize=1024)])
+schema = strawberry.Schema(query=Query, mutation=Mutation, extensions=[lambda: ParserCache(maxsize=1024), lambda: ValidationCache(maxsize=1024)])
 
 
 def create_app() -> GraphQL:

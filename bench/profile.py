@@ -34,7 +34,7 @@ COMPONENTS = [
     ("    schema extensions (hooks, per-request instances)",
      r"SchemaExtensionsRunner|ExtensionContextManagerBase|Schema.get_extensions|create_extensions_runner"),
     ("    parse + validate (cached)", r"_prepare_operation_async|parse_document|validate_document"),
-    ("    OperationLog + metrics", r"on_operation \(api|record_operation"),
+    ("    OperationEdge (limits, log, metrics)", r"on_operation \(api|record_operation"),
     ("    graphql-core execution", r"\(graphql/execution"),
     ("      sendMessage resolver (resolvers.messages)", r"send_message \(resolvers"),
     ("        receiver lookup (users.get_user, redis-om)", r"get_user \(storage"),

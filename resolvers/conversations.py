@@ -63,7 +63,7 @@ def _to_public(state: ConversationState, last: StoredMessage | None) -> Conversa
 
 async def _existing_partner(partner_id: str) -> str:
     partner_id = parse_id(partner_id, field="partnerId")
-    if await users.get_user(partner_id) is None:
+    if not await users.user_exists(partner_id):
         raise NotFound("partner not found", field="partnerId")
     return partner_id
 

@@ -93,7 +93,7 @@ async def send_message(
     text = normalise_text(text) if text is not None else None
     audio_id = parse_id(audio_id, field="audioId") if audio_id is not None else None
     client_id = validate_client_id(client_id)
-    if await users.get_user(receiver_id) is None:
+    if not await users.user_exists(receiver_id):
         raise NotFound("receiver not found", field="receiverId")
     store = ctx.services.messages
     message_id = new_id()
@@ -179,7 +179,7 @@ async def history(ctx: Context, *, partner_id: str, last: int, before: str | Non
     before_id = None
     if before is not None:
         before_id = parse_id(decode_cursor(before, MESSAGE_CURSOR, field="before"), field="before")
-    if await users.get_user(partner_id) is None:
+    if not await users.user_exists(partner_id):
         raise NotFound("partner not found", field="partnerId")
     conversation = conversation_id(viewer_id, partner_id)
     store = ctx.services.messages

@@ -67,7 +67,7 @@ async def search(ctx: Context, *, query: str, first: int, partner_id: str | None
     conversation = None
     if partner_id is not None:
         partner_id = parse_id(partner_id, field="partnerId")
-        if await users.get_user(partner_id) is None:
+        if not await users.user_exists(partner_id):
             raise NotFound("partner not found", field="partnerId")
         conversation = conversation_id(viewer_id, partner_id)
 

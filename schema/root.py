@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Annotated
 
 import strawberry
@@ -17,7 +17,7 @@ from resolvers import auth, conversations, messages, subscriptions, users, voice
 from resolvers import search as searching
 from resolvers.context import Context
 from schema.errors import translate_error
-from schema.scalars import SCALAR_OVERRIDES
+from schema.scalars import SCALAR_MAP
 from schema.inputs import LoginInput, RegisterInput, SendMessageInput
 from schema.types import (
     AudioFile,
@@ -204,7 +204,7 @@ class ChattergramSchema(strawberry.Schema):
 
 
 def build_schema(
-    extensions: Sequence[type[SchemaExtension] | SchemaExtension] = (), *, field_suggestions: bool = True
+    extensions: Sequence[Callable[[], SchemaExtension]] = (), *, field_suggestions: bool = True
 ) -> ChattergramSchema:
     """The schema; `extensions` are added by the edge (logging, metrics, limits).
     Without `field_suggestions`, errors do not hint at field names ("Did you mean ...")."""
@@ -212,9 +212,9 @@ def build_schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        config=StrawberryConfig(disable_field_suggestions=not field_suggestions),
-        scalar_overrides=SCALAR_OVERRIDES,
-        extensions=[ParserCache(maxsize=1024), ValidationCache(maxsize=1024), *extensions],
+        config=StrawberryConfig(disable_field_suggestions=not field_suggestions, scalar_map=SCALAR_MAP),
+        # Factories: a fresh extension per request; the caches themselves are shared.
+        extensions=[lambda: ParserCache(maxsize=1024), lambda: ValidationCache(maxsize=1024), *extensions],
     )
 
 

@@ -23,11 +23,10 @@ def _parse(value: object) -> datetime:
 
 
 DateTime = strawberry.scalar(
-    datetime,
     name="DateTime",
     description="An ISO 8601 date-time in UTC, e.g. 2026-11-26T10:00:00.000Z.",
     serialize=_serialize,
     parse_value=_parse,
 )
 
-SCALAR_OVERRIDES = {datetime: DateTime}
+SCALAR_MAP = {datetime: DateTime}

@@ -99,6 +99,27 @@ async def get_user(user_id: str) -> StoredUser | None:
     return user
 
 
+KNOWN_IDS_CACHE_SIZE = 50_000
+_known_ids: dict[str, None] = {}  # insertion-ordered: the oldest is evicted first
+
+
+async def user_exists(user_id: str) -> bool:
+    """Whether the user exists; cheaper than `get_user` on hot paths (every sendMessage).
+
+    Users are never deleted, so a positive answer is kept per process; a miss asks the Redis
+    mirror (EXISTS), then MongoDB through `get_user`, which re-mirrors.
+    """
+    if user_id in _known_ids:
+        return True
+    redis: Redis = UserHot.db()
+    exists = bool(await redis.exists(UserHot.make_primary_key(user_id))) or await get_user(user_id) is not None
+    if exists:
+        if len(_known_ids) >= KNOWN_IDS_CACHE_SIZE:
+            del _known_ids[next(iter(_known_ids))]
+        _known_ids[user_id] = None
+    return exists
+
+
 async def get_users(user_ids: Sequence[str]) -> dict[str, StoredUser]:
     """Many users in one Redis round-trip; misses fall back to `get_user`."""
     unique = list(dict.fromkeys(user_ids))
