@@ -226,6 +226,13 @@ def _http_row(label: str, run: dict) -> str:
             f"{_fmt(run.get('cpu', {}).get('other_cores'), 2)} |")
 
 
+def _cpu_row(label: str, run: dict) -> str:
+    cpu = run.get("cpu", {})
+    parts = cpu.get("components", {})
+    return (f"| {label} | {_fmt(parts.get('api'), 2)} | {_fmt(parts.get('redis'), 2)} | "
+            f"{_fmt(parts.get('mongodb'), 2)} | {_fmt(parts.get('load'), 2)} | {_fmt(cpu.get('other_cores'), 2)} |")
+
+
 def summary_table(report: dict) -> str:
     rows = ["| figure | target | measured | met |", "|---|---|---|---|"]
     for t in report["targets"]:
@@ -266,6 +273,16 @@ def markdown(report: dict, charts_: list[Path]) -> str:
         t = th[level]
         out.append(_http_row(f"sendMessage, {meta['config']['run_s']} s", t["ours"]))
         out.append(_http_row(f"ceiling (bare Strawberry + 1 pipeline), {meta['config']['run_s']} s", t["ceiling"]))
+    out.append("")
+    out.append("Where the cores went during each run (average cores used; the load is wrk and the benchmark "
+               "script):\n")
+    out.append("| run | API workers | Redis | MongoDB-wire | load | outside the benchmark |")
+    out.append("|---|---|---|---|---|---|")
+    out.append(_cpu_row("seed scenario", seed))
+    for level in ("low", "high"):
+        t = th[level]
+        out.append(_cpu_row(f"sendMessage c{t['connections']}", t["ours"]))
+        out.append(_cpu_row(f"ceiling c{t['connections']}", t["ceiling"]))
     out.append("")
     for level in ("low", "high"):
         t = th[level]

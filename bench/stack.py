@@ -14,6 +14,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -279,9 +280,26 @@ def _busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / _TICK
 
 
-def _our_seconds() -> float:
-    """CPU time of this process and all its descendants (alive ones, plus the reaped ones
-    through their parents' cutime/cstime)."""
+COMPONENTS = ("api", "redis", "mongodb", "load")
+
+
+def _component(pid: int, command: str) -> str:
+    """Which part of the benchmark a process is: the database servers by their command, the load
+    (this process, and wrk: its time joins this process's when it is reaped), and every other
+    descendant (the API or ceiling servers and their workers)."""
+    program = Path(command.split(" ", 1)[0]).name
+    if pid == os.getpid() or program == "wrk":
+        return "load"
+    if "redis-server" in command:
+        return "redis"
+    if "secantus" in command:
+        return "mongodb"
+    return "api"
+
+
+def _our_seconds() -> dict[str, float]:
+    """CPU time of this process and all its descendants per component (alive ones, plus the
+    reaped ones through their parents' cutime/cstime)."""
     parents: dict[int, int] = {}
     times: dict[int, float] = {}
     for entry in Path("/proc").iterdir():
@@ -302,7 +320,10 @@ def _our_seconds() -> float:
             if ppid in ours and pid not in ours:
                 ours.add(pid)
                 changed = True
-    return sum(times.get(pid, 0.0) for pid in ours)
+    split = dict.fromkeys(COMPONENTS, 0.0)
+    for pid in ours:
+        split[_component(pid, cmdline(pid))] += times.get(pid, 0.0)
+    return split
 
 
 class CpuMeter:
@@ -314,11 +335,16 @@ class CpuMeter:
         self.busy = _busy_seconds()
         self.ours = _our_seconds()
 
-    def read(self) -> dict[str, float]:
+    def read(self) -> dict[str, Any]:
+        """Cores used on average: by the machine, by the benchmark (and per component, e.g. how
+        much of it Redis and the MongoDB-wire server took), and by everything else."""
         wall = time.monotonic() - self.wall
         busy = _busy_seconds() - self.busy
-        ours = _our_seconds() - self.ours
+        now = _our_seconds()
+        split = {name: max(0.0, now[name] - self.ours.get(name, 0.0)) for name in COMPONENTS}
+        ours = sum(split.values())
         if wall <= 0:
-            return {"wall_s": 0.0, "busy_cores": 0.0, "bench_cores": 0.0, "other_cores": 0.0}
+            return {"wall_s": 0.0, "busy_cores": 0.0, "bench_cores": 0.0, "other_cores": 0.0, "components": {}}
         return {"wall_s": round(wall, 2), "busy_cores": round(busy / wall, 2), "bench_cores": round(ours / wall, 2),
-                "other_cores": round(max(0.0, busy - ours) / wall, 2)}
+                "other_cores": round(max(0.0, busy - ours) / wall, 2),
+                "components": {name: round(seconds / wall, 2) for name, seconds in split.items()}}

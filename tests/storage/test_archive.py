@@ -1,0 +1,46 @@
+"""The archive's idempotent write path on the real MongoDB-wire server: new messages are
+inserted in one batch, already archived ones are replaced by their latest state."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+from api.services import EmbeddedServices
+from storage import archive
+from storage.cold import MessageDoc
+from storage.connections import open_mongo
+from storage.ids import id_timestamp_ms, new_id
+from storage.messages import StoredMessage
+from tests.conftest import mongodb_url
+
+
+def _message(text: str) -> StoredMessage:
+    message_id = new_id()
+    return StoredMessage(id=message_id, kind="TEXT", sender_id=new_id(), receiver_id=new_id(), text=text,
+                         sent_at_ms=id_timestamp_ms(message_id))
+
+
+async def test_new_messages_are_inserted_and_archived_ones_replaced_by_their_latest_state(
+    services: EmbeddedServices,
+) -> None:
+    database = f"archive_{uuid.uuid4().hex[:8]}"
+    client = await open_mongo(mongodb_url(services, database), database)
+    try:
+        first, second = _message("one"), _message("two")
+        await archive.upsert_messages([first, second])
+
+        edited = dataclasses.replace(second, text="two, edited", rev=1)
+        third = _message("three")
+        # A replayed batch mixing an unchanged, a changed and a new message.
+        await archive.upsert_messages([first, edited, third])
+        await archive.upsert_messages([edited])
+
+        assert await MessageDoc.get_pymongo_collection().count_documents({}) == 3
+        stored = {m.id: m for m in [await archive.get_message(i) for i in (first.id, second.id, third.id)] if m}
+        assert stored[first.id] == first
+        assert stored[second.id] == edited
+        assert stored[third.id] == third
+    finally:
+        await client.drop_database(database)
+        await client.close()
