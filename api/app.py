@@ -135,7 +135,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         async with contextlib.AsyncExitStack() as stack:
-            redis = await open_redis(settings.redis_url)  # type: ignore[arg-type]
+            redis = await open_redis(settings.redis_url, max_connections=settings.redis_max_connections)  # type: ignore[arg-type]
             stack.push_async_callback(redis.aclose)
             mongo = await open_mongo(settings.mongodb_url, settings.mongodb_database)  # type: ignore[arg-type]
             stack.push_async_callback(mongo.close)
@@ -156,11 +156,14 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             hub = PubSubHub(redis)
             hub.start()
             stack.push_async_callback(hub.stop)
+            last_seen = users.LastSeenWriter()
+            last_seen.start()
+            stack.push_async_callback(last_seen.stop)  # after presence.stop: flushes its last writes
             presence = PresenceTracker(
                 redis,
                 ttl_seconds=settings.presence_ttl_seconds,
                 heartbeat_seconds=settings.presence_heartbeat_seconds,
-                on_offline=users.set_last_seen,
+                on_offline=last_seen.record,
             )
             presence.start()
             stack.push_async_callback(presence.stop)

@@ -18,6 +18,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
 
     redis_url: str | None = None
+    # Redis connections per API process: at least the requests one process serves at once, or
+    # requests queue for a connection (and fail after 10 s) under a burst (`make bench`, c1000).
+    redis_max_connections: int = Field(default=512, ge=8)
     mongodb_url: str | None = None
     data_dir: Path = Path("data")
     # Where the web client's files are (the checkout's web/ folder by default).

@@ -12,7 +12,7 @@ from storage.cold import DOCUMENT_MODELS
 from storage.hot import bind_models, ensure_indexes
 
 
-async def open_redis(url: str, *, max_connections: int = 128, pool_timeout_seconds: float = 10.0) -> Redis:
+async def open_redis(url: str, *, max_connections: int = 512, pool_timeout_seconds: float = 10.0) -> Redis:
     # A blocking pool: under a burst, requests wait for a free connection instead of failing
     # with "Too many connections" (redis-py's default pool raises at once).
     # Retries reach the pooled connections only when passed here explicitly: a restarted

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aredis_om import NotFoundError
+from pymongo import UpdateOne
 from pymongo.errors import DuplicateKeyError
 from redis.asyncio import Redis
 
@@ -175,12 +178,65 @@ async def reconcile_mirror(redis: Redis, batch_size: int = 500) -> int:
     return restored
 
 
-async def set_last_seen(user_id: str, at_ms: int) -> None:
-    """Record when the user's last connection closed, in MongoDB and the mirror."""
-    at = datetime.fromtimestamp(at_ms / 1000, UTC)
-    doc = await UserDoc.get(user_id)
-    if doc is None:
+async def set_last_seen_many(last_seen_ms: Mapping[str, int]) -> None:
+    """When each user's last connection closed (never moving backwards): one MongoDB bulk
+    write, then the Redis mirrors in one pipeline."""
+    if not last_seen_ms:
         return
-    await doc.set({UserDoc.last_seen_at: at})
-    doc.last_seen_at = at
-    await _hot_copy(_from_doc(doc)).save()
+    collection = UserDoc.get_pymongo_collection()
+    await collection.bulk_write([
+        UpdateOne({"_id": user_id}, {"$max": {"last_seen_at": datetime.fromtimestamp(at_ms / 1000, UTC)}})
+        for user_id, at_ms in last_seen_ms.items()
+    ], ordered=False)
+    docs = await UserDoc.find({"_id": {"$in": list(last_seen_ms)}}).to_list()
+    redis: Redis = UserHot.db()
+    async with redis.pipeline(transaction=False) as pipe:
+        for doc in docs:
+            await _hot_copy(_from_doc(doc)).save(pipeline=pipe)
+        await pipe.execute()
+
+
+class LastSeenWriter:
+    """Collects lastSeenAt updates and writes them together every `interval_seconds`.
+
+    When an instance restarts or a network blips, a thousand sockets close at once; one
+    MongoDB write each timed out by the hundreds (`make bench`, fan-out). Batched, a storm is
+    one bulk write. Best effort: a failed flush is logged and retried with the next batch.
+    """
+
+    def __init__(self, *, interval_seconds: float = 0.5, max_batch: int = 1000) -> None:
+        self.interval_seconds = interval_seconds
+        self.max_batch = max_batch
+        self._pending: dict[str, int] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def record(self, user_id: str, at_ms: int) -> None:
+        self._pending[user_id] = max(at_ms, self._pending.get(user_id, 0))
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="last-seen-writer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.flush()
+
+    async def flush(self) -> None:
+        while self._pending:
+            batch = dict(list(self._pending.items())[: self.max_batch])
+            for user_id in batch:
+                del self._pending[user_id]
+            try:
+                await set_last_seen_many(batch)
+            except Exception as exc:  # noqa: BLE001 - MongoDB down: keep the newest, try later
+                for user_id, at_ms in batch.items():
+                    self._pending[user_id] = max(at_ms, self._pending.get(user_id, 0))
+                log.warning("could not record lastSeenAt", extra={"users": len(batch), "error": repr(exc)})
+                return
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_seconds)
+            await self.flush()

@@ -1,0 +1,39 @@
+"""lastSeenAt written in batches (a disconnect storm is one bulk write), never backwards."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from api.services import EmbeddedServices
+from storage import users
+from storage.connections import open_mongo, open_redis
+from tests.conftest import mongodb_url
+
+LATER_MS = 1_900_000_000_000
+EARLIER_MS = 1_800_000_000_000
+
+
+async def test_a_storm_of_offline_users_is_recorded_and_never_moves_backwards(services: EmbeddedServices) -> None:
+    database = f"last_seen_{uuid.uuid4().hex[:8]}"
+    mongo = await open_mongo(mongodb_url(services, database), database)
+    redis = await open_redis(services.redis_url)
+    try:
+        tag = uuid.uuid4().hex[:8]
+        created = [await users.create_user(username=f"ls{tag}{i}", email=f"ls{tag}{i}@example.com",
+                                           password_hash="not-a-real-hash") for i in range(300)]
+        writer = users.LastSeenWriter(interval_seconds=3600, max_batch=128)  # flushed by hand below
+        for user in created:
+            await writer.record(user.id, LATER_MS)
+        await writer.record(created[0].id, EARLIER_MS)  # an older report in the same batch
+        await writer.flush()
+
+        later = datetime.fromtimestamp(LATER_MS / 1000, UTC)
+        mirrored = await users.get_users([u.id for u in created])
+        assert {u.last_seen_at for u in mirrored.values()} == {later}
+        await users.set_last_seen_many({created[1].id: EARLIER_MS})  # arrives late, from another instance
+        assert (await users.get_user(created[1].id)).last_seen_at == later  # type: ignore[union-attr]
+    finally:
+        await redis.aclose()
+        await mongo.drop_database(database)
+        await mongo.close()
