@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from storage import keys
 
@@ -157,12 +158,13 @@ class PresenceTracker:
             raise
         return connection_id
 
-    async def _register(self, user_id: str, connection_id: str) -> None:
+    async def _register(self, user_id: str, connection_id: str, client: Redis | Pipeline | None = None) -> None:
         now = now_ms()
         await self._connect(
             keys=[keys.user_connections(user_id), keys.online_users(), keys.PRESENCE_CHANNEL],
             args=[connection_id, now + self.ttl_ms, now, user_id,
                   PresenceChange(user_id, True, now).encode()],
+            client=client,
         )
 
     async def disconnect(self, user_id: str, connection_id: str) -> None:
@@ -184,10 +186,16 @@ class PresenceTracker:
         except Exception as exc:  # noqa: BLE001
             log.warning("could not record lastSeenAt", extra={"user": user_id, "error": repr(exc)})
 
-    async def heartbeat(self) -> None:
-        for connection_id, user_id in list(self._local.items()):
-            if connection_id in self._local:  # not closed since the snapshot
-                await self._register(user_id, connection_id)
+    async def heartbeat(self, chunk: int = 500) -> None:
+        """Refresh every local connection, pipelined: one round-trip per `chunk` connections
+        instead of one each (an instance holds thousands of sockets)."""
+        connections = list(self._local.items())
+        for start in range(0, len(connections), chunk):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for connection_id, user_id in connections[start:start + chunk]:
+                    if connection_id in self._local:  # not closed since the snapshot
+                        await self._register(user_id, connection_id, client=pipe)
+                await pipe.execute()
 
     async def sweep(self) -> list[str]:
         """Announce offline the users whose connections all expired (crashed instances)."""
