@@ -61,7 +61,7 @@ def _uvicorn(host: str, port: int, workers: int, settings: "Settings") -> None: 
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http="api.http_protocol:HeaderTimeoutProtocol",  # httptools with a deadline for request heads
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,

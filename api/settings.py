@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     # Redis connections per API process: at least the requests one process serves at once, or
     # requests queue for a connection (and fail after 10 s) under a burst (`make bench`, c1000).
     redis_max_connections: int = Field(default=512, ge=8)
+    # A request's line and headers must arrive within this time (slow-client protection).
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0)
     mongodb_url: str | None = None
     data_dir: Path = Path("data")
     # Where the web client's files are (the checkout's web/ folder by default).
