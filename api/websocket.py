@@ -51,7 +51,10 @@ async def open_session(context: Context) -> None:
     context.session_connection_id = connection_id
     context.session_user_id = claims.user_id
     delay = (claims.expires_at - datetime.now(UTC)).total_seconds()
-    context.session_watchdog = asyncio.create_task(_close_when_expired(context, max(delay, 0)))
+    # A timer, not a sleeping task: a few hundred bytes per idle socket instead of a few KB.
+    context.session_watchdog = asyncio.get_running_loop().call_later(
+        max(delay, 0), _start_closing_expired, context
+    )
 
 
 async def close_session(context: Context) -> None:
@@ -59,16 +62,23 @@ async def close_session(context: Context) -> None:
     if watchdog is not None:
         context.session_watchdog = None
         watchdog.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watchdog
     connection_id, user_id = context.session_connection_id, context.session_user_id
     if connection_id is not None and user_id is not None:
         context.session_connection_id = None
         await context.services.presence.disconnect(user_id, connection_id)
 
 
-async def _close_when_expired(context: Context, delay: float) -> None:
-    await asyncio.sleep(delay)
+_closing: set[asyncio.Task[None]] = set()  # strong references until each close is done
+
+
+def _start_closing_expired(context: Context) -> None:
+    context.session_watchdog = None
+    task = asyncio.create_task(_close_expired(context))
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
+
+
+async def _close_expired(context: Context) -> None:
     log.info("closing WebSocket: token expired", extra={"user": context.viewer_id})
     with contextlib.suppress(Exception):
         await context.request.close(code=CLOSE_FORBIDDEN, reason="Token expired")

@@ -274,8 +274,8 @@ def markdown(report: dict, charts_: list[Path]) -> str:
         out.append(_http_row(f"sendMessage, {meta['config']['run_s']} s", t["ours"]))
         out.append(_http_row(f"ceiling (bare Strawberry + 1 pipeline), {meta['config']['run_s']} s", t["ceiling"]))
     out.append("")
-    out.append("Where the cores went during each run (average cores used; the load is wrk and the benchmark "
-               "script):\n")
+    out.append("Where the cores went during each run (average cores used; the load is wrk, the fan-out "
+               "receiver and the benchmark script):\n")
     out.append("| run | API workers | Redis | MongoDB-wire | load | outside the benchmark |")
     out.append("|---|---|---|---|---|---|")
     out.append(_cpu_row("seed scenario", seed))
@@ -312,7 +312,16 @@ def markdown(report: dict, charts_: list[Path]) -> str:
                f"{fo['deliveries_received']:,}/{fo['deliveries_expected']:,} delivered to their receivers.\n")
     out.append("| send → deliver at the receiver | mean | median | p90 | p95 | p99 | max |")
     out.append("|---|---|---|---|---|---|---|")
-    out.append(f"| ms | {d['mean']} | {d['median']} | {d['p90']} | {d['p95']} | {d['p99']} | {d['max']} |\n")
+    out.append(f"| ms | {d['mean']} | {d['median']} | {d['p90']} | {d['p95']} | {d['p99']} | {d['max']} |")
+    if h := fo.get("send_http_latency_ms"):
+        out.append(f"| of which the sendMessage HTTP request, ms | {h['mean']} | {h['median']} | {h['p90']} | "
+                   f"{h['p95']} | {h['p99']} | {h['max']} |")
+    parts = fo.get("cpu", {}).get("components", {})
+    if parts:
+        out.append(f"\nCores used during the traffic: API workers {parts.get('api')}, Redis {parts.get('redis')}, "
+                   f"MongoDB-wire {parts.get('mongodb')}, load (sender and receiver processes) {parts.get('load')}, "
+                   f"outside the benchmark {fo['cpu'].get('other_cores')}.")
+    out.append("")
     rss = fo["worker_rss_kb"]
     out.append(f"Memory per idle subscription: **{fo['idle_subscription_kb']} KB** (API workers' RSS "
                f"{rss['before']:,} KB → {rss['idle_connected']:,} KB with the subscribers connected; "

@@ -285,10 +285,10 @@ COMPONENTS = ("api", "redis", "mongodb", "load")
 
 def _component(pid: int, command: str) -> str:
     """Which part of the benchmark a process is: the database servers by their command, the load
-    (this process, and wrk: its time joins this process's when it is reaped), and every other
-    descendant (the API or ceiling servers and their workers)."""
+    (this process, the fan-out receiver, and wrk: its time joins this process's when it is
+    reaped), and every other descendant (the API or ceiling servers and their workers)."""
     program = Path(command.split(" ", 1)[0]).name
-    if pid == os.getpid() or program == "wrk":
+    if pid == os.getpid() or program == "wrk" or "-m bench.fanout" in command:
         return "load"
     if "redis-server" in command:
         return "redis"

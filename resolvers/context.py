@@ -47,7 +47,7 @@ class Context:
     connection_params: dict[str, Any] | None = None  # WebSocket connection_init payload
     session_connection_id: str | None = None  # presence entry of this WebSocket
     session_user_id: str | None = None  # whose presence entry it is
-    session_watchdog: Any = None  # task closing the WebSocket when the token expires
+    session_watchdog: Any = None  # timer closing the WebSocket when the token expires
     _claims: TokenClaims | None = field(default=None, repr=False)
     _auth_error: str | None = field(default=None, repr=False)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import orjson
 from beanie import init_beanie
 from pymongo import AsyncMongoClient
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
+from redis.commands.json import JSON
 from redis.backoff import ExponentialWithJitterBackoff
 
 from storage.cold import DOCUMENT_MODELS
@@ -35,3 +37,13 @@ async def open_mongo(url: str, database: str) -> AsyncMongoClient:
     client: AsyncMongoClient = AsyncMongoClient(url, tz_aware=True)
     await init_beanie(database=client[database], document_models=DOCUMENT_MODELS)
     return client
+
+
+class _OrjsonDecoder:
+    decode = staticmethod(orjson.loads)
+
+
+def json_commands(redis: Redis) -> JSON:
+    """RedisJSON commands whose replies are decoded by orjson (redis-py's default, `json`, was
+    ~5% of the CPU of a 50-message history page)."""
+    return redis.json(decoder=_OrjsonDecoder())

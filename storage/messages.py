@@ -16,6 +16,7 @@ import orjson
 from redis.asyncio import Redis
 
 from storage import keys
+from storage.connections import json_commands
 from storage.hot import MessageHot
 
 CLIENT_ID_TTL_SECONDS = 7 * 24 * 3600
@@ -184,6 +185,7 @@ class MessageStore:
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self._json = json_commands(redis)
         self._send = redis.register_script(_SEND)
         self._update = redis.register_script(_UPDATE)
 
@@ -260,7 +262,7 @@ class MessageStore:
         """The messages that are in Redis, in the order asked."""
         if not message_ids:
             return []
-        raw = await self.redis.json().mget([message_key(i) for i in message_ids], "$")
+        raw = await self._json.mget([message_key(i) for i in message_ids], "$")
         return [StoredMessage.from_document(r[0]) for r in raw if r]
 
     async def page_ids(self, conversation: str, *, before: str | None, limit: int) -> list[str]:

@@ -15,6 +15,7 @@ from pymongo.errors import DuplicateKeyError
 from redis.asyncio import Redis
 
 from storage.cold import UserDoc
+from storage.connections import json_commands
 from storage.errors import EmailTaken, UsernameTaken
 from storage.hot import UserHot
 
@@ -129,7 +130,7 @@ async def get_users(user_ids: Sequence[str]) -> dict[str, StoredUser]:
     if not unique:
         return {}
     redis: Redis = UserHot.db()
-    raw = await redis.json().mget([UserHot.make_primary_key(i) for i in unique], "$")
+    raw = await json_commands(redis).mget([UserHot.make_primary_key(i) for i in unique], "$")
     found: dict[str, StoredUser] = {}
     for user_id, doc in zip(unique, raw, strict=True):
         if doc:
