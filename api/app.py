@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import secrets
@@ -209,6 +210,10 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
                 max_audio_bytes=settings.max_audio_bytes,
                 max_audio_seconds=settings.max_audio_seconds,
             )
+            # Everything built so far lives as long as the process: keep it out of the cyclic
+            # GC's full collections, which otherwise rescan it and stall requests.
+            gc.collect()
+            gc.freeze()
             log.info("chattergram ready")
             yield {"services": services, "mongo": mongo, "settings": settings}
 

@@ -49,6 +49,7 @@ class Persister:
         *,
         batch_size: int = 500,
         block_ms: int = 1000,
+        linger_seconds: float = 0.1,
         claim_idle_ms: int = 30_000,
         max_backoff_seconds: float = 5.0,
     ) -> None:
@@ -57,6 +58,7 @@ class Persister:
         self.consumer = consumer_name()
         self.batch_size = batch_size
         self.block_ms = block_ms
+        self.linger_seconds = linger_seconds
         self.claim_idle_ms = claim_idle_ms
         self.max_backoff_seconds = max_backoff_seconds
         self._stopping = asyncio.Event()
@@ -82,8 +84,14 @@ class Persister:
         backoff = 0.1
         while not self._stopping.is_set():
             try:
-                await self.drain_once()
+                persisted = await self.drain_once()
                 backoff = 0.1
+                if 0 < persisted < self.batch_size:
+                    # A part batch: let the stream fill a little before the next write. Each
+                    # MongoDB write costs the server far more than each document in it, and
+                    # the messages are already durable in Redis (AOF) meanwhile.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), self.linger_seconds)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - MongoDB or Redis outage: wait and retry
