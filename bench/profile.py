@@ -37,7 +37,7 @@ COMPONENTS = [
     ("    OperationEdge (limits, log, metrics)", r"on_operation \(api|record_operation"),
     ("    graphql-core execution", r"\(graphql/execution"),
     ("      sendMessage resolver (resolvers.messages)", r"send_message \(resolvers"),
-    ("        receiver lookup (users.get_user, redis-om)", r"get_user \(storage"),
+    ("        receiver check (users.user_exists, cached)", r"user_exists \(storage"),
     ("        MessageStore.send (Lua script)", r"MessageStore.send"),
     ("  response (JSON encode + send)", r"encode_json|create_response|RequestResponseCycle.send"),
     ("redis-py client (everything)", r"\(redis/"),
