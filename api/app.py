@@ -111,6 +111,22 @@ def rate_limits(settings: Settings) -> RateLimits:
     )
 
 
+GC_THRESHOLDS = (20_000, 20, 100)
+"""Python's defaults are (700, 10, 10)."""
+
+
+def tune_garbage_collector() -> None:
+    """Fewer, cheaper cyclic-GC passes: with the default thresholds, objects of requests still in
+    flight at each young collection were promoted and soon made full collections run every few
+    seconds, each stalling the event loop for ~130 ms with 1,000 WebSockets open (the fan-out's
+    p99). Measured with 1,000 subscribers at 300 messages/s (`make bench` fan-out set-up): p99
+    send→deliver 134-144 ms → 27-44 ms, and ~20% less API CPU. Everything built at start-up
+    lives as long as the process, so it is frozen out of every collection."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def create_app(settings: Settings | None = None) -> ASGIApp:
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -210,10 +226,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
                 max_audio_bytes=settings.max_audio_bytes,
                 max_audio_seconds=settings.max_audio_seconds,
             )
-            # Everything built so far lives as long as the process: keep it out of the cyclic
-            # GC's full collections, which otherwise rescan it and stall requests.
-            gc.collect()
-            gc.freeze()
+            tune_garbage_collector()
             log.info("chattergram ready")
             yield {"services": services, "mongo": mongo, "settings": settings}
 
