@@ -481,7 +481,8 @@ async def run(args: argparse.Namespace) -> dict:
             # 3. Fan-out, first: the memory per subscription is measured on a fresh API process, whose
             # allocator has not kept the freed memory of the HTTP load runs for reuse.
             log(f"fan-out: {cfg['fan_subs']} subscribers, {cfg['fan_rate']} messages/s for {cfg['fan_s']} s")
-            fo = await fanout_phase(api, tokens, workdir, subscribers=cfg["fan_subs"], rate=cfg["fan_rate"],
+            fo = await fanout_phase(api, tokens, workdir, subscribers=cfg["fan_subs"],
+                                    rate=args.fanout_rate or cfg["fan_rate"],
                                     seconds=cfg["fan_s"], compression=args.ws_compression)
             log(f"fan-out: deliver latency {fo['deliver_latency_ms']}, {fo['deliveries_received']}/"
                 f"{fo['deliveries_expected']} delivered, idle subscription {fo['idle_subscription_kb']} KB")
@@ -587,6 +588,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     parser.add_argument("--skip-stt", action="store_true", help="skip the transcription benchmark")
+    parser.add_argument("--fanout-rate", type=float, default=None,
+                        help="messages/s in the fan-out phase (default: the mode's, 500 in full mode)")
     parser.add_argument("--profile", action="store_true", help="also profile sendMessage with py-spy")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (server logs, tokens)")
     parser.add_argument("--ws-compression", choices=["deflate", "none"], default="deflate",
