@@ -12,16 +12,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from api.services import free_port
+from tests.utils.app_server import AppServer
 
 REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 LUA_SCRIPT = Path(__file__).with_name("graphql.lua")
 
 
@@ -67,60 +65,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
 
 
-@dataclass
-class Server:
-    """A uvicorn-based server started as a subprocess (the API or the ceiling)."""
-
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log_path: Path
-    ready_probe: str  # "readyz" (the app) or "graphql" (the ceiling)
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def graphql_url(self) -> str:
-        return f"{self.url}/graphql"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/graphql"
-
-    def start(self, timeout: float = 90.0) -> "Server":
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [*self.argv, "--port", str(self.port)],
-            cwd=REPO, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log()[-3000:]}")
-            try:
-                if self.ready_probe == "readyz":
-                    ready = httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
-                else:
-                    ready = httpx.post(self.graphql_url, json={"query": "{ hello }"}, timeout=1).status_code == 200
-                if ready and len(self.worker_pids()) >= self.expected_workers():
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"{self.name} did not become ready:\n{self.log()[-3000:]}")
+class Server(AppServer):
+    """The tests' launcher plus what the report reads: the uvicorn worker processes, their
+    resident memory and CPU time. Ready once it answers and all its workers are up."""
 
     def expected_workers(self) -> int:
-        if "--workers" in self.argv:
-            workers = int(self.argv[self.argv.index("--workers") + 1])
-            return workers if workers > 1 else 0
-        return 0
+        return self.workers if self.workers > 1 else 0
 
     def worker_pids(self) -> list[int]:
         """uvicorn's worker processes (multiprocessing spawn children of the server process);
@@ -130,24 +80,25 @@ class Server:
         pids = [c for c in children(self.process.pid) if "spawn_main" in cmdline(c)]
         return pids if self.expected_workers() else [self.process.pid]
 
+    def is_ready(self) -> bool:
+        return super().is_ready() and len(self.worker_pids()) >= self.expected_workers()
+
     def rss_kb(self) -> int:
         return sum(rss_kb(p) for p in self.worker_pids())
 
     def cpu_seconds(self) -> float:
         return sum(cpu_seconds(p) for p in self.worker_pids())
 
-    def stop(self, timeout: float = 20.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+class CeilingServer(Server):
+    """bench/ceiling_app.py, ready when its mutation schema answers."""
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "bench.ceiling_app", "--workers", str(self.workers), "--port", str(self.port)]
+
+    def is_ready(self) -> bool:
+        answered = httpx.post(self.graphql_url, json={"query": "{ hello }"}, timeout=1).status_code == 200
+        return answered and len(self.worker_pids()) >= self.expected_workers()
 
 
 def api_server(*, redis_url: str, mongodb_url: str, jwt_secret: str, workers: int, log_path: Path,
@@ -162,12 +113,11 @@ def api_server(*, redis_url: str, mongodb_url: str, jwt_secret: str, workers: in
         "DATA_DIR": str(data_dir),
         **extra_env,
     }
-    return Server("api", [str(BIN / "chattergram"), "serve", "--workers", str(workers)], env, log_path, "readyz")
+    return Server(env=env, log_path=log_path, workers=workers)
 
 
-def ceiling_server(*, redis_url: str, workers: int, log_path: Path) -> Server:
-    return Server("ceiling", [sys.executable, "-m", "bench.ceiling_app", "--workers", str(workers)],
-                  {"CEILING_REDIS_URL": redis_url}, log_path, "graphql")
+def ceiling_server(*, redis_url: str, workers: int, log_path: Path) -> CeilingServer:
+    return CeilingServer(env={"CEILING_REDIS_URL": redis_url}, log_path=log_path, workers=workers)
 
 
 def run_wrk(url: str, *, tokens: Path, connections: int, threads: int, duration_s: float, mode: str = "send",

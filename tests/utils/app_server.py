@@ -1,4 +1,6 @@
-"""Run the real app (`chattergram serve`) as a subprocess on a free port, as users do."""
+"""Run the real app (`chattergram serve`) as a subprocess on a free port, as users do.
+
+The benchmarks (bench/stack.py) start their servers with this launcher too."""
 
 from __future__ import annotations
 
@@ -41,11 +43,17 @@ class AppServer:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/graphql"
 
-    def start(self, timeout: float = 60.0) -> "AppServer":
+    def command(self) -> list[str]:
+        return [str(CHATTERGRAM), "serve", "--port", str(self.port), "--workers", str(self.workers)]
+
+    def is_ready(self) -> bool:
+        return httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
+
+    def start(self, timeout: float = 90.0) -> "AppServer":
         env = {**(os.environ if self.base_env is None else self.base_env), **self.env}
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [str(CHATTERGRAM), "serve", "--port", str(self.port), "--workers", str(self.workers)],
+            self.command(),
             cwd=REPO,
             env=env,
             stdout=log,
@@ -56,15 +64,15 @@ class AppServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"app exited with {self.process.returncode}:\n{self.log()[-3000:]}")
+                raise RuntimeError(f"{self.command()[:3]} exited with {self.process.returncode}:\n{self.log()[-3000:]}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                if self.is_ready():
                     return self
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
         self.kill()
-        raise RuntimeError(f"app did not become ready:\n{self.log()[-3000:]}")
+        raise RuntimeError(f"{self.command()[:3]} did not become ready:\n{self.log()[-3000:]}")
 
     def stop(self, timeout: float = SHUTDOWN_BUDGET_SECONDS) -> int:
         """SIGTERM and wait, as an orchestrator would. Past `timeout` the app's thread stacks are
