@@ -250,7 +250,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     edge: ASGIApp = GraphQLFastPath(graphql, app)
     # Room for the multipart envelope around the largest allowed recording.
     edge = BodySizeLimit(edge, limit=settings.max_json_body_bytes,
-                         multipart_limit=settings.max_audio_bytes + MULTIPART_OVERHEAD_BYTES)
+                         multipart_limit=settings.max_audio_bytes + MULTIPART_OVERHEAD_BYTES,
+                         idle_timeout_seconds=settings.http_body_timeout_seconds)
     edge = SecurityHeaders(edge)
     if origins := [o.strip() for o in settings.cors_origins.split(",") if o.strip()]:
         edge = CORSMiddleware(edge, allow_origins=origins, allow_methods=["GET", "POST"],

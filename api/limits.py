@@ -1,4 +1,5 @@
-"""Request body limits enforced while the body streams in, before anything buffers it."""
+"""Request body limits enforced while the body streams in, before anything buffers it: its
+size, and how long the client may leave it unfinished."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class BodyTooLarge(Exception):
+    pass
+
+
+class BodyTooSlow(Exception):
     pass
 
 
@@ -44,15 +49,29 @@ def _too_large_body(limit: int) -> bytes:
     })
 
 
+def _too_slow_body(idle_seconds: float) -> bytes:
+    return orjson.dumps({
+        "data": None,
+        "errors": [{
+            "message": f"the request body stalled for {idle_seconds:g} s",
+            "extensions": {"code": "BAD_USER_INPUT"},
+        }],
+    })
+
+
 class BodySizeLimit:
     """Refuse (413, PAYLOAD_TOO_LARGE) requests whose body is larger than their limit: at
     once when Content-Length says so, otherwise as soon as the streamed body passes it.
-    Multipart requests (uploads) get `multipart_limit`, everything else `limit`."""
+    Multipart requests (uploads) get `multipart_limit`, everything else `limit`.
 
-    def __init__(self, app: ASGIApp, *, limit: int, multipart_limit: int) -> None:
+    A body that stops arriving for `idle_timeout_seconds` before it is complete (a client that
+    trickles or abandons it) gets 408 and the connection is closed."""
+
+    def __init__(self, app: ASGIApp, *, limit: int, multipart_limit: int, idle_timeout_seconds: float = 30.0) -> None:
         self.app = app
         self.default_limit = limit
         self.multipart_limit = multipart_limit
+        self.idle_timeout_seconds = idle_timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
@@ -71,14 +90,21 @@ class BodySizeLimit:
             return
         received = 0
         started = False
+        complete = False
 
         async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete:  # afterwards the app only listens for a disconnect: no deadline
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.idle_timeout_seconds)
+            except TimeoutError:
+                raise BodyTooSlow from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise BodyTooLarge
+                complete = not message.get("more_body", False)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -93,6 +119,16 @@ class BodySizeLimit:
             if not started:
                 await self._refuse(send, limit)
                 await _drain(receive)
+        except BodyTooSlow:
+            if not started:
+                body = _too_slow_body(self.idle_timeout_seconds)
+                await send({
+                    "type": "http.response.start",
+                    "status": 408,
+                    "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
+                                (b"content-length", str(len(body)).encode())],
+                })
+                await send({"type": "http.response.body", "body": body})
 
     async def _refuse(self, send: Send, limit: int) -> None:
         body = _too_large_body(limit)

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     redis_max_connections: int = Field(default=512, ge=8)
     # A request's line and headers must arrive within this time (slow-client protection).
     http_header_timeout_seconds: float = Field(default=10.0, gt=0)
+    # A request body that stops arriving for this long before it is complete gets 408.
+    http_body_timeout_seconds: float = Field(default=30.0, gt=0)
     mongodb_url: str | None = None
     data_dir: Path = Path("data")
     # Where the web client's files are (the checkout's web/ folder by default).

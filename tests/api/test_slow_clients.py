@@ -1,5 +1,5 @@
 """Slow-client protection: a request head that trickles in is cut off (slowloris), on a new
-connection and on a keep-alive one; a prompt client is unaffected."""
+connection and on a keep-alive one; a body that stalls gets 408; a prompt client is unaffected."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from tests.utils.app_server import AppServer
 
 HEAD_TIMEOUT_SECONDS = 1
+BODY_TIMEOUT_SECONDS = 1
 QUERY = b'{"query":"{ __typename }"}'
 REQUEST = (b"POST /graphql HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
            b"Content-Length: " + str(len(QUERY)).encode() + b"\r\n\r\n" + QUERY)
@@ -18,7 +19,8 @@ REQUEST = (b"POST /graphql HTTP/1.1\r\nHost: test\r\nContent-Type: application/j
 
 @pytest.fixture(scope="module")
 def strict_app(app_factory: Callable[..., AppServer]) -> AppServer:
-    return app_factory(HTTP_HEADER_TIMEOUT_SECONDS=str(HEAD_TIMEOUT_SECONDS)).start()
+    return app_factory(HTTP_HEADER_TIMEOUT_SECONDS=str(HEAD_TIMEOUT_SECONDS),
+                       HTTP_BODY_TIMEOUT_SECONDS=str(BODY_TIMEOUT_SECONDS)).start()
 
 
 def _connect(app: AppServer) -> socket.socket:
@@ -62,3 +64,14 @@ def test_a_prompt_client_is_served_on_one_connection_many_times(strict_app: AppS
         for _ in range(3):
             sock.sendall(REQUEST)
             assert _read_response(sock).startswith(b"HTTP/1.1 200")
+
+
+def test_a_body_that_stalls_gets_408_and_the_connection_closes(strict_app: AppServer) -> None:
+    with _connect(strict_app) as sock:
+        sock.sendall(b"POST /graphql HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 100\r\n\r\n" + QUERY[:10])  # 90 bytes never follow
+        response = b""
+        while chunk := sock.recv(65536):
+            response += chunk
+        assert response.startswith(b"HTTP/1.1 408"), response
+        assert b'"code":"BAD_USER_INPUT"' in response
