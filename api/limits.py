@@ -97,7 +97,8 @@ class BodySizeLimit:
             if complete:  # afterwards the app only listens for a disconnect: no deadline
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), self.idle_timeout_seconds)
+                async with asyncio.timeout(self.idle_timeout_seconds):  # no extra task, unlike wait_for
+                    message = await receive()
             except TimeoutError:
                 raise BodyTooSlow from None
             if message["type"] == "http.request":
