@@ -17,9 +17,9 @@ from api.services import STOP_TIMEOUT_SECONDS, EmbeddedServerError, EmbeddedServ
 
 GRACEFUL_SHUTDOWN_SECONDS = 10
 """How long uvicorn waits for open requests and background tasks after SIGTERM."""
-APP_SHUTDOWN_SECONDS = 15
-"""Allowance for the lifespan shutdown: the persister finishes its batch within 10 s, the other
-workers are cancelled."""
+APP_SHUTDOWN_SECONDS = 25
+"""Allowance for the lifespan shutdown: the persister finishes its batch within 10 s, presence
+and lastSeenAt get 5 s each (even with Redis or MongoDB gone), the other workers are cancelled."""
 SHUTDOWN_BUDGET_SECONDS = GRACEFUL_SHUTDOWN_SECONDS + APP_SHUTDOWN_SECONDS + 2 * STOP_TIMEOUT_SECONDS
 """Worst case from SIGTERM to exit of `chattergram serve` with embedded servers."""
 

@@ -217,12 +217,17 @@ class LastSeenWriter:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="last-seen-writer")
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Write what is pending, for at most `timeout` (MongoDB may be gone at shutdown)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self.flush()
+        try:
+            async with asyncio.timeout(timeout):
+                await self.flush()
+        except TimeoutError:
+            log.warning("lastSeenAt not recorded at shutdown", extra={"users": len(self._pending)})
 
     async def flush(self) -> None:
         while self._pending:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
@@ -37,3 +38,23 @@ async def test_a_storm_of_offline_users_is_recorded_and_never_moves_backwards(se
         await redis.aclose()
         await mongo.drop_database(database)
         await mongo.close()
+
+
+async def test_shutdown_does_not_wait_for_a_mongodb_that_is_gone(services: EmbeddedServices, tmp_path) -> None:
+    from api.services import start_mongo
+
+    own_mongo = start_mongo(tmp_path / "mongo")
+    mongo = await open_mongo(own_mongo.url, "last_seen_gone")
+    redis = await open_redis(services.redis_url)
+    try:
+        user = await users.create_user(username=f"gone{uuid.uuid4().hex[:8]}", email=f"g{uuid.uuid4().hex[:8]}@example.com",
+                                       password_hash="not-a-real-hash")
+        writer = users.LastSeenWriter(interval_seconds=3600)
+        await writer.record(user.id, LATER_MS)
+        own_mongo.kill()
+        # pymongo would wait 30 s to select a server; the writer gives up after its own bound.
+        await asyncio.wait_for(writer.stop(timeout=1.0), 15)
+    finally:
+        await redis.aclose()
+        await mongo.close()
+        own_mongo.stop()
