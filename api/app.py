@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.graphql import OperationEdge, QueryLimits, graphql_app
@@ -237,8 +237,9 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
     )
     routes = [
+        # GraphQLFastPath serves GET/POST and WebSockets on /graphql; this route answers the
+        # other methods (405).
         Route("/graphql", graphql, methods=["GET", "POST"]),
-        WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),

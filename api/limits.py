@@ -39,24 +39,15 @@ async def _drain(receive: Receive) -> None:
         return
 
 
-def _too_large_body(limit: int) -> bytes:
-    return orjson.dumps({
-        "data": None,
-        "errors": [{
-            "message": f"request body exceeds {limit} bytes",
-            "extensions": {"code": "PAYLOAD_TOO_LARGE", "limitBytes": limit},
-        }],
-    })
-
-
-def _too_slow_body(idle_seconds: float) -> bytes:
-    return orjson.dumps({
-        "data": None,
-        "errors": [{
-            "message": f"the request body stalled for {idle_seconds:g} s",
-            "extensions": {"code": "BAD_USER_INPUT"},
-        }],
-    })
+async def _send_error(send: Send, status: int, message: str, extensions: dict[str, object],
+                      *, close: bool = False) -> None:
+    """A GraphQL-shaped JSON error response, sent before the app answered."""
+    body = orjson.dumps({"data": None, "errors": [{"message": message, "extensions": extensions}]})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class BodySizeLimit:
@@ -122,20 +113,9 @@ class BodySizeLimit:
                 await _drain(receive)
         except BodyTooSlow:
             if not started:
-                body = _too_slow_body(self.idle_timeout_seconds)
-                await send({
-                    "type": "http.response.start",
-                    "status": 408,
-                    "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
-                                (b"content-length", str(len(body)).encode())],
-                })
-                await send({"type": "http.response.body", "body": body})
+                await _send_error(send, 408, f"the request body stalled for {self.idle_timeout_seconds:g} s",
+                                  {"code": "BAD_USER_INPUT"}, close=True)
 
     async def _refuse(self, send: Send, limit: int) -> None:
-        body = _too_large_body(limit)
-        await send({
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        })
-        await send({"type": "http.response.body", "body": body})
+        await _send_error(send, 413, f"request body exceeds {limit} bytes",
+                          {"code": "PAYLOAD_TOO_LARGE", "limitBytes": limit})

@@ -106,6 +106,14 @@ def charts(report: dict, prefix: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     paths: list[Path] = []
+
+    def save(fig: Any, suffix: str) -> None:
+        path = prefix.with_name(f"{prefix.name}{suffix}.png")
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+
     seed = report["seed_scenario"]
     runs = [(f"seed scenario ({seed['connections']} clients × {seed['requests_per_user']}, ramp {seed['ramp_up_s']:g} s)",
              seed, "tab:blue", "-")]
@@ -124,11 +132,7 @@ def charts(report: dict, prefix: Path) -> list[Path]:
     ax.set_title("sendMessage response time percentiles (wrk)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    path = prefix.with_name(prefix.name + "-latency-percentiles.png")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    paths.append(path)
+    save(fig, "-latency-percentiles")
 
     # 2. Response time distribution (JMeter's "Response Time Distribution").
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
@@ -144,11 +148,7 @@ def charts(report: dict, prefix: Path) -> list[Path]:
         ax.set_ylabel("requests")
         ax.legend(fontsize=8)
     fig.suptitle("Response time distribution (rebuilt from wrk's percentiles in 0.5% steps)", fontsize=10)
-    path = prefix.with_name(prefix.name + "-latency-distribution.png")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    paths.append(path)
+    save(fig, "-latency-distribution")
 
     # 3. Throughput over time (answers per wall-clock second, from the wrk script).
     fig, ax = plt.subplots(figsize=(10, 5))
@@ -161,11 +161,7 @@ def charts(report: dict, prefix: Path) -> list[Path]:
     ax.set_title("Throughput over time (answers per second; 0.5 s windows for runs under 10 s)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    path = prefix.with_name(prefix.name + "-throughput.png")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    paths.append(path)
+    save(fig, "-throughput")
 
     # 4. Fan-out delivery latency.
     fo = report["fanout"]
@@ -181,11 +177,7 @@ def charts(report: dict, prefix: Path) -> list[Path]:
     axes[1].grid(True, alpha=0.3)
     fig.suptitle(f"Fan-out: {fo['subscribers']} subscribers, {fo['rate_target_per_s']:g} messages/s "
                  f"(latency at the receiver)", fontsize=10)
-    path = prefix.with_name(prefix.name + "-fanout.png")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    paths.append(path)
+    save(fig, "-fanout")
 
     # 5. Throughput, ours vs. the ceiling vs. the old app.
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -205,11 +197,7 @@ def charts(report: dict, prefix: Path) -> list[Path]:
     ax.bar_label(bars, fmt="%.0f", fontsize=8)
     ax.set_ylabel("requests / s")
     ax.set_title("sendMessage answers without error per second (wrk, same run; old app from the issue)", fontsize=10)
-    path = prefix.with_name(prefix.name + "-throughput-comparison.png")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    paths.append(path)
+    save(fig, "-throughput-comparison")
     return paths
 
 

@@ -90,8 +90,7 @@ class Persister:
                     # A part batch: let the stream fill a little before the next write. Each
                     # MongoDB write costs the server far more than each document in it, and
                     # the messages are already durable in Redis (AOF) meanwhile.
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stopping.wait(), self.linger_seconds)
+                    await self._pause(self.linger_seconds)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - MongoDB or Redis outage: wait and retry
@@ -99,11 +98,14 @@ class Persister:
                 if "NOGROUP" in str(exc):  # Redis lost its data: the group must be made again
                     with contextlib.suppress(Exception):
                         await ensure_group(self.redis)
-                try:
-                    await asyncio.wait_for(self._stopping.wait(), backoff)
-                except TimeoutError:
-                    pass
+                await self._pause(backoff)
                 backoff = min(backoff * 2, self.max_backoff_seconds)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake at once when asked to stop."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
 
     async def drain_once(self) -> int:
         """Persist one batch: our own pending entries first, then claimed, then new ones."""

@@ -101,8 +101,8 @@ async def online_user_ids(redis: Redis) -> set[str]:
     return set(members)
 
 
-OfflineHook = Callable[[str, int], Awaitable[None]]
-OFFLINE_HOOK_TIMEOUT_SECONDS = 5.0
+OfflineHook = Callable[[str, int], None]
+"""Told (user id, ms) when a user's last connection closed; must not block (it only queues)."""
 
 
 class PresenceTracker:
@@ -180,17 +180,8 @@ class PresenceTracker:
             keys=[keys.user_connections(user_id), keys.online_users(), keys.PRESENCE_CHANNEL],
             args=[connection_id, now, user_id, PresenceChange(user_id, False, now).encode()],
         )
-        if went_offline:
-            await self._record_last_seen(user_id, now)
-
-    async def _record_last_seen(self, user_id: str, at_ms: int) -> None:
-        """Best effort and bounded: a MongoDB outage must not stall presence."""
-        if self.on_offline is None:
-            return
-        try:
-            await asyncio.wait_for(self.on_offline(user_id, at_ms), OFFLINE_HOOK_TIMEOUT_SECONDS)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("could not record lastSeenAt", extra={"user": user_id, "error": repr(exc)})
+        if went_offline and self.on_offline is not None:
+            self.on_offline(user_id, now)
 
     async def heartbeat(self, chunk: int = 500) -> None:
         """Refresh every local connection, pipelined: one round-trip per `chunk` connections
@@ -209,8 +200,9 @@ class PresenceTracker:
         gone: list[str] = await self._sweep(
             keys=[keys.online_users(), keys.PRESENCE_CHANNEL], args=[now, keys.user_connections("")]
         )
-        for user_id in gone:  # the offline events were published by the script
-            await self._record_last_seen(user_id, now)
+        if self.on_offline is not None:
+            for user_id in gone:  # the offline events were published by the script
+                self.on_offline(user_id, now)
         return gone
 
     async def _every(self, step: Callable[[], Awaitable[object]]) -> None:

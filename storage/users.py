@@ -211,7 +211,8 @@ class LastSeenWriter:
         self._pending: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
 
-    async def record(self, user_id: str, at_ms: int) -> None:
+    def record(self, user_id: str, at_ms: int) -> None:
+        """Queue it (presence's offline hook: never waits on MongoDB)."""
         self._pending[user_id] = max(at_ms, self._pending.get(user_id, 0))
 
     def start(self) -> None:

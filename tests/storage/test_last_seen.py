@@ -25,8 +25,8 @@ async def test_a_storm_of_offline_users_is_recorded_and_never_moves_backwards(se
                                            password_hash="not-a-real-hash") for i in range(300)]
         writer = users.LastSeenWriter(interval_seconds=3600, max_batch=128)  # flushed by hand below
         for user in created:
-            await writer.record(user.id, LATER_MS)
-        await writer.record(created[0].id, EARLIER_MS)  # an older report in the same batch
+            writer.record(user.id, LATER_MS)
+        writer.record(created[0].id, EARLIER_MS)  # an older report in the same batch
         await writer.flush()
 
         later = datetime.fromtimestamp(LATER_MS / 1000, UTC)
@@ -50,7 +50,7 @@ async def test_shutdown_does_not_wait_for_a_mongodb_that_is_gone(services: Embed
         user = await users.create_user(username=f"gone{uuid.uuid4().hex[:8]}", email=f"g{uuid.uuid4().hex[:8]}@example.com",
                                        password_hash="not-a-real-hash")
         writer = users.LastSeenWriter(interval_seconds=3600)
-        await writer.record(user.id, LATER_MS)
+        writer.record(user.id, LATER_MS)
         own_mongo.kill()
         # pymongo would wait 30 s to select a server; the writer gives up after its own bound.
         await asyncio.wait_for(writer.stop(timeout=1.0), 15)
