@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import logging
@@ -19,31 +18,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api import startup
 from api.graphql import OperationEdge, QueryLimits, graphql_app
 from api.limits import BodySizeLimit
-from api.media import media_endpoint
-from api.security import SecurityHeaders
-from api.web import DEFAULT_WEB_DIR, web_routes
 from api.logs import configure_logging
+from api.media import media_endpoint
 from api.metrics import metrics_endpoint
+from api.security import SecurityHeaders
 from api.settings import Settings
-from media.signing import MediaSigner
-from resolvers.context import Services
-from resolvers.limits import RateLimits, Rule
+from api.web import DEFAULT_WEB_DIR, web_routes
 from resolvers.tokens import TokenService
 from schema.root import build_schema
-from storage import users
-from storage.audio import AudioStore
-from storage.connections import open_mongo, open_redis
-from storage.conversations import ConversationStore
-from storage.ratelimit import RateLimiter
-from storage.maintenance import HotWindowKeeper
-from storage.messages import MessageStore
-from storage.outbox import Persister
-from storage.presence import PresenceTracker
-from storage.pubsub import PubSubHub
-from transcription.engines import make_transcriber
-from transcription.worker import TranscriptionWorker
 
 log = logging.getLogger("chattergram.app")
 
@@ -81,10 +66,9 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     """Ready when Redis and MongoDB both answer a ping."""
-    services: Services = request.state.services
     checks: dict[str, str] = {}
     try:
-        await services.redis.ping()
+        await request.state.redis.ping()
         checks["redis"] = "ok"
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         checks["redis"] = type(exc).__name__
@@ -97,31 +81,14 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ok" if ready else "unavailable", **checks}, status_code=200 if ready else 503)
 
 
-def rate_limits(settings: Settings) -> RateLimits:
-    return RateLimits(
-        enabled=settings.rate_limits == "on",
-        send_message=Rule.parse(settings.rate_limit_send_message),
-        upload_audio=Rule.parse(settings.rate_limit_upload_audio),
-        search=Rule.parse(settings.rate_limit_search),
-        retry_transcription=Rule.parse(settings.rate_limit_retry_transcription),
-        register=Rule.parse(settings.rate_limit_register),
-        login_free_failures=settings.login_free_failures,
-        login_failure_window_seconds=settings.login_failure_window_seconds,
-        login_max_backoff_seconds=settings.login_max_backoff_seconds,
-    )
-
-
 GC_THRESHOLDS = (20_000, 20, 100)
 """Python's defaults are (700, 10, 10)."""
 
 
 def tune_garbage_collector() -> None:
-    """Fewer, cheaper cyclic-GC passes: with the default thresholds, objects of requests still in
-    flight at each young collection were promoted and soon made full collections run every few
-    seconds, each stalling the event loop for ~130 ms with 1,000 WebSockets open (the fan-out's
-    p99). Measured with 1,000 subscribers at 300 messages/s (`make bench` fan-out set-up): p99
-    send→deliver 134-144 ms → 27-44 ms, and ~20% less API CPU. Everything built at start-up
-    lives as long as the process, so it is frozen out of every collection."""
+    """Fewer, cheaper cyclic-GC passes: with the defaults, objects of requests in flight get
+    promoted and full collections stall the event loop of a busy server every few seconds.
+    What start-up built lives as long as the process, so it is frozen out of every collection."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
@@ -130,8 +97,7 @@ def tune_garbage_collector() -> None:
 def create_app(settings: Settings | None = None) -> ASGIApp:
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
-    if not settings.redis_url or not settings.mongodb_url:
-        raise ValueError("REDIS_URL and MONGODB_URL must be set (chattergram serve starts embedded servers when they are not)")
+    settings.database_urls()  # fail now, not at the first request
     tokens = TokenService(
         secret=jwt_secret(settings),
         ttl_seconds=settings.jwt_ttl_seconds,
@@ -152,83 +118,10 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         async with contextlib.AsyncExitStack() as stack:
-            redis = await open_redis(settings.redis_url, max_connections=settings.redis_max_connections)  # type: ignore[arg-type]
-            stack.push_async_callback(redis.aclose)
-            mongo = await open_mongo(settings.mongodb_url, settings.mongodb_database)  # type: ignore[arg-type]
-            stack.push_async_callback(mongo.close)
-
-            keeper = HotWindowKeeper(
-                redis,
-                window_seconds=settings.hot_window_days * 86400,
-                interval_seconds=settings.hot_window_trim_seconds,
-            )
-            await users.reconcile_mirror(redis)
-            await keeper.restore()
-
-            persister = Persister(redis, claim_idle_ms=int(settings.outbox_claim_idle_seconds * 1000))
-            persister.start()
-            stack.push_async_callback(persister.stop)
-            keeper.start()
-            stack.push_async_callback(keeper.stop)
-            hub = PubSubHub(redis)
-            hub.start()
-            stack.push_async_callback(hub.stop)
-            last_seen = users.LastSeenWriter()
-            last_seen.start()
-            stack.push_async_callback(last_seen.stop)  # after presence.stop: flushes its last writes
-            presence = PresenceTracker(
-                redis,
-                ttl_seconds=settings.presence_ttl_seconds,
-                heartbeat_seconds=settings.presence_heartbeat_seconds,
-                on_offline=last_seen.record,
-            )
-            presence.start()
-            stack.push_async_callback(presence.stop)
-
-            messages = MessageStore(redis)
-            conversation_store = ConversationStore(redis)
-            stack.callback(conversation_store.close)
-            audio = AudioStore(mongo[settings.mongodb_database])
-            transcriber = await asyncio.to_thread(
-                make_transcriber,
-                settings.stt_engine,
-                whisper_model=settings.whisper_model,
-                deepgram_api_key=settings.deepgram_api_key,
-                deepgram_url=settings.deepgram_url,
-                deepgram_model=settings.deepgram_model,
-                deepgram_timeout_seconds=settings.deepgram_timeout_seconds,
-            )
-            stack.push_async_callback(transcriber.close)
-            worker = TranscriptionWorker(
-                redis,
-                messages=messages,
-                audio=audio,
-                transcriber=transcriber,
-                concurrency=settings.transcription_concurrency,
-                max_attempts=settings.transcription_max_attempts,
-                retry_base_seconds=settings.transcription_retry_seconds,
-                claim_idle_ms=int(settings.transcription_claim_idle_seconds * 1000),
-            )
-            await worker.start()
-            stack.push_async_callback(worker.stop)
-
-            services = Services(
-                redis=redis,
-                tokens=tokens,
-                messages=messages,
-                hub=hub,
-                presence=presence,
-                audio=audio,
-                conversations=conversation_store,
-                limiter=RateLimiter(redis),
-                limits=rate_limits(settings),
-                media_signer=MediaSigner.from_secret(tokens.secret, settings.media_url_ttl_seconds),
-                max_audio_bytes=settings.max_audio_bytes,
-                max_audio_seconds=settings.max_audio_seconds,
-            )
+            started = await startup.start(settings, tokens, stack)
             tune_garbage_collector()
             log.info("chattergram ready")
-            yield {"services": services, "mongo": mongo, "settings": settings}
+            yield {"runtime": started.runtime, "redis": started.redis, "mongo": started.mongo}
 
     graphql = graphql_app(
         schema,
@@ -264,10 +157,9 @@ class GraphQLFastPath:
     """GraphQL (GET/POST and WebSocket on /graphql: nearly all traffic) goes straight to the
     view; everything else (lifespan, other routes, other methods) through Starlette.
 
-    Starlette's router and its two exception middlewares took ~15% of the CPU of a sendMessage
-    and wrapped every subscription event's send (~7% of the fan-out's CPU; `make bench`
-    profiles), and add nothing there: the view answers every GraphQL error itself, and an
-    exception escaping it gets uvicorn's 500 (or close 1011) like Starlette's."""
+    Starlette's router and exception middlewares cost a noticeable share of every request's and
+    every subscription event's CPU and add nothing there: the view answers every GraphQL error
+    itself, and an exception escaping it gets uvicorn's 500 (or close 1011) like Starlette's."""
 
     def __init__(self, graphql: ASGIApp, app: Starlette) -> None:
         self.graphql = graphql

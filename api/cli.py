@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from api.services import STOP_TIMEOUT_SECONDS, EmbeddedServerError, EmbeddedServices, embedded_services
+from api.dev_servers import STOP_TIMEOUT_SECONDS, EmbeddedServerError, EmbeddedServers, embedded_servers
 
 GRACEFUL_SHUTDOWN_SECONDS = 10
 """How long uvicorn waits for open requests and background tasks after SIGTERM."""
@@ -88,7 +88,7 @@ def serve(args: argparse.Namespace) -> int:
         return 0
     data_dir = Path(os.environ.get("DATA_DIR", "data")).resolve()
     try:
-        with embedded_services(data_dir) as services:
+        with embedded_servers(data_dir) as services:
             print(f"embedded Redis at {services.redis_url}, MongoDB at {services.mongodb_url}", file=sys.stderr)
             os.environ.setdefault("REDIS_URL", services.redis_url)
             os.environ.setdefault("MONGODB_URL", services.mongodb_url)
@@ -114,7 +114,7 @@ def services(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     try:
-        with embedded_services(data_dir, redis_port=args.redis_port, mongo_port=args.mongo_port) as running:
+        with embedded_servers(data_dir, redis_port=args.redis_port, mongo_port=args.mongo_port) as running:
             print(f"REDIS_URL={running.redis_url}", flush=True)
             print(f"MONGODB_URL={running.mongodb_url}", flush=True)
             return _supervise(running, lambda: stop)
@@ -122,7 +122,7 @@ def services(args: argparse.Namespace) -> int:
         return _fail(str(exc))
 
 
-def _supervise(running: EmbeddedServices, stopping: Callable[[], bool]) -> int:
+def _supervise(running: EmbeddedServers, stopping: Callable[[], bool]) -> int:
     while not stopping():
         for server in (running.redis, running.mongo):
             if not server.alive():

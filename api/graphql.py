@@ -25,7 +25,8 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from api.metrics import record_operation
 from api.websocket import LegacyWSHandler, TransportWSHandler, open_session
-from resolvers.context import Context, Services
+from resolvers.context import Context
+from resolvers.runtime import Runtime
 from resolvers.tokens import bearer_token
 from resolvers.users import make_user_loader
 
@@ -118,15 +119,15 @@ class ChattergramGraphQL(GraphQL[Context, None]):
         return orjson.dumps(data).decode()
 
     async def get_context(self, request: Request | WebSocket, response: Response | None = None) -> Context:  # type: ignore[override]
-        services: Services = request.state.services
+        runtime: Runtime = request.state.runtime
         # On WebSocket the token comes later, in connection_init (see api.websocket).
         token = None if isinstance(request, WebSocket) else bearer_token(request.headers.get("authorization"))
         return Context(
-            services=services,
+            runtime=runtime,
             request=request,
             response=response,
             token=token,
-            user_loader=make_user_loader(services),
+            user_loader=make_user_loader(runtime),
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:  # type: ignore[override]

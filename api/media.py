@@ -11,7 +11,7 @@ import re
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from resolvers.context import Services
+from resolvers.runtime import Runtime
 from storage.ids import is_valid_id
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -40,11 +40,11 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None | str:
 
 
 async def media_endpoint(request: Request) -> Response:
-    services: Services = request.state.services
+    runtime: Runtime = request.state.runtime
     audio_id = request.path_params["audio_id"]
-    if not services.media_signer.verify(audio_id, request.query_params.get("exp"), request.query_params.get("sig")):
+    if not runtime.media_signer.verify(audio_id, request.query_params.get("exp"), request.query_params.get("sig")):
         return Response("forbidden", status_code=403, media_type="text/plain")
-    record = await services.audio.get(audio_id) if is_valid_id(audio_id) else None
+    record = await runtime.audio.get(audio_id) if is_valid_id(audio_id) else None
     if record is None:
         return Response("not found", status_code=404, media_type="text/plain")
     etag = f'"{record.sha256}"'
@@ -69,5 +69,5 @@ async def media_endpoint(request: Request) -> Response:
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers, media_type=record.mime_type)
     return StreamingResponse(
-        services.audio.stream(audio_id, start, end), status_code=status, headers=headers, media_type=record.mime_type
+        runtime.audio.stream(audio_id, start, end), status_code=status, headers=headers, media_type=record.mime_type
     )

@@ -49,9 +49,9 @@ def record_operation(operation: str, op_type: str, outcome: str, seconds: float)
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    services = request.state.services
-    LOCAL_SUBSCRIPTIONS.set(services.hub.local_subscriptions)
-    LOCAL_CONNECTIONS.set(services.presence.local_connections)
+    runtime = request.state.runtime
+    LOCAL_SUBSCRIPTIONS.set(runtime.hub.local_subscriptions)
+    LOCAL_CONNECTIONS.set(runtime.presence.local_connections)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

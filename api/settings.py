@@ -18,8 +18,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
 
     redis_url: str | None = None
-    # Redis connections per API process: at least the requests one process serves at once, or
-    # requests queue for a connection (and fail after 10 s) under a burst (`make bench`, c1000).
+    # Redis connections per API process: at least the requests one process serves at once.
     redis_max_connections: int = Field(default=512, ge=8)
     # A request's line and headers must arrive within this time (slow-client protection).
     http_header_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -123,3 +122,9 @@ class Settings(BaseSettings):
         """Database named by the path of MONGODB_URL, `chattergram` when it has none."""
         path = urlsplit(self.mongodb_url or "").path.strip("/")
         return path or "chattergram"
+
+    def database_urls(self) -> tuple[str, str]:
+        """(REDIS_URL, MONGODB_URL); `chattergram serve` sets both when it starts embedded servers."""
+        if not self.redis_url or not self.mongodb_url:
+            raise ValueError("REDIS_URL and MONGODB_URL must be set (chattergram serve starts embedded servers when they are not)")
+        return self.redis_url, self.mongodb_url

@@ -47,7 +47,7 @@ async def open_session(context: Context) -> None:
         raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": "invalid or missing token"})
     if context.session_connection_id is not None:
         raise ConnectionRejectionError({"code": "BAD_USER_INPUT", "message": "already initialised"})
-    connection_id = await context.services.presence.connect(claims.user_id)
+    connection_id = await context.runtime.presence.connect(claims.user_id)
     context.session_connection_id = connection_id
     context.session_user_id = claims.user_id
     delay = (claims.expires_at - datetime.now(UTC)).total_seconds()
@@ -65,7 +65,7 @@ async def close_session(context: Context) -> None:
     connection_id, user_id = context.session_connection_id, context.session_user_id
     if connection_id is not None and user_id is not None:
         context.session_connection_id = None
-        await context.services.presence.disconnect(user_id, connection_id)
+        await context.runtime.presence.disconnect(user_id, connection_id)
 
 
 _closing: set[asyncio.Task[None]] = set()  # strong references until each close is done

@@ -141,14 +141,14 @@ async def _main(args) -> dict:  # noqa: ANN001
     import secrets
     import tempfile
 
-    from api.services import embedded_services
-    from bench.run import DATABASE, create_users, write_tokens
+    from api.dev_servers import embedded_servers
+    from bench.seed import DATABASE, create_users, write_tokens
     from bench.stack import api_server, raise_fd_limit
 
     raise_fd_limit()
     workdir = Path(tempfile.mkdtemp(prefix="chattergram-profile-"))
     secret = secrets.token_urlsafe(48)
-    with embedded_services(workdir / "services") as services:
+    with embedded_servers(workdir / "services") as services:
         mongodb_url = services.mongodb_url.rsplit("/", 1)[0] + f"/{DATABASE}"
         api = api_server(redis_url=services.redis_url, mongodb_url=mongodb_url, jwt_secret=secret,
                          workers=args.workers, log_path=workdir / "api.log", data_dir=workdir / "api-data")
@@ -161,7 +161,7 @@ async def _main(args) -> dict:  # noqa: ANN001
             from bench.stack import run_wrk
 
             if args.operation == "history":  # one client paging 50 conversations of 60+ messages
-                from bench.run import ensure_history_depth
+                from bench.seed import ensure_history_depth
 
                 tokens_all, tokens = tokens, workdir / "history-tokens.txt"
                 tokens.write_text("\n".join(tokens_all.read_text().splitlines()[:100]) + "\n")

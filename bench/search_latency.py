@@ -4,7 +4,7 @@
 
 Starts its own embedded Redis (Search + JSON), creates the app's indexes, seeds messages
 (the same documents `sendMessage` writes) across conversations between 2 × conversations
-users, then times `storage.search.search_messages` — the query the `search` resolver runs,
+users, then times `SearchIndex.messages` — the query the `search` resolver runs,
 scoped to one viewer's conversations — for random one- and two-word queries.
 """
 
@@ -19,12 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from api.services import start_redis
+from api.dev_servers import start_redis
 from storage import keys
 from storage.connections import open_redis
 from storage.ids import new_id
-from storage.messages import StoredMessage, message_key
-from storage.search import search_messages
+from storage.records import StoredMessage
+from storage.search import SearchIndex
 
 VOCABULARY = (
     "meeting report lunch friday tomorrow morning project deadline budget review design launch "
@@ -53,7 +53,7 @@ async def seed(redis, messages: int, conversations: int) -> list[str]:  # noqa: 
                 message_id = new_id()
                 text = " ".join(rng.choice(VOCABULARY) for _ in range(rng.randint(4, 16)))
                 message = StoredMessage(message_id, "TEXT", sender, receiver, text, int(time.time() * 1000))
-                pipe.json().set(message_key(message_id), "$", message.to_document())
+                pipe.json().set(keys.message_key(message_id), "$", message.to_document())
                 pipe.zadd(keys.conversation_messages(message.conversation), {message_id: 0})
             await pipe.execute()
     return users
@@ -82,13 +82,14 @@ async def main() -> None:
             await wait_indexed(redis, args.messages)
             seeded = time.perf_counter() - t0
             rng = random.Random(11)
+            index = SearchIndex(redis)
             latencies: list[float] = []
             hits = 0
             for i in range(args.queries):
                 terms = rng.sample(VOCABULARY, 1 if i % 2 else 2)
                 t = time.perf_counter()
-                total, _ = await search_messages(redis, viewer_id=rng.choice(users), terms=terms,
-                                                 prefix_last=True, conversation=None, limit=20)
+                total, _ = await index.messages(viewer_id=rng.choice(users), terms=terms,
+                                                prefix_last=True, conversation=None, limit=20)
                 latencies.append((time.perf_counter() - t) * 1000)
                 hits += total
             await redis.aclose()

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from tests.utils.app_server import AppServer
+from api.app_server import AppServer
 
 REPO = Path(__file__).resolve().parents[1]
 LUA_SCRIPT = Path(__file__).with_name("graphql.lua")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from resolvers.errors import InvalidInput, NotFound
 from storage.ids import is_valid_id
-from storage.messages import StoredMessage
+from storage.records import StoredMessage
 
 
 def parse_id(value: str, *, field: str) -> str:

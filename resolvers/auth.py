@@ -5,15 +5,16 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from resolvers.context import Context
 from resolvers.errors import Conflict, InvalidInput, NotAuthenticated
 from resolvers.limits import check_login, login_subject
 from resolvers.passwords import hash_password, password_matches
-from resolvers.users import to_public_users
-from schema.types import AuthPayload
-from storage import users
+from resolvers.users import UserView, with_presence
 from storage.errors import EmailTaken, UsernameTaken
-from storage.users import StoredUser
+from storage.users import StoredUser, UserStore
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
 # Deliberately simple: one @, a dotted domain, no spaces; RFC 5321 length limit.
@@ -49,29 +50,37 @@ def validate_password(password: str) -> str:
     return password
 
 
-async def _payload(ctx: Context, user: StoredUser) -> AuthPayload:
-    token, expires_at = ctx.services.tokens.issue(user.id)
-    public = (await to_public_users(ctx, [user]))[0]
-    return AuthPayload(token=token, expires_at=expires_at, user=public)
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A token for the user who registered or logged in."""
+
+    token: str
+    expires_at: datetime
+    user: UserView
 
 
-async def register(ctx: Context, *, username: str, email: str, password: str) -> AuthPayload:
+async def _session(ctx: Context, user: StoredUser) -> Session:
+    token, expires_at = ctx.runtime.tokens.issue(user.id)
+    return Session(token=token, expires_at=expires_at, user=(await with_presence(ctx.runtime, [user]))[0])
+
+
+async def register(ctx: Context, *, username: str, email: str, password: str) -> Session:
     await ctx.rate_limit("register", ctx.client_ip)
     username = validate_username(username)
     email = validate_email(email)
     password = validate_password(password)
     try:
-        user = await users.create_user(
+        user = await ctx.runtime.users.create(
             username=username, email=email, password_hash=await hash_password(password)
         )
     except UsernameTaken:
         raise Conflict("username is already taken", field="username") from None
     except EmailTaken:
         raise Conflict("email is already registered", field="email") from None
-    return await _payload(ctx, user)
+    return await _session(ctx, user)
 
 
-async def authenticate(login: str, password: str) -> StoredUser:
+async def authenticate(users: UserStore, login: str, password: str) -> StoredUser:
     """The user these credentials belong to; one error for unknown user and wrong password."""
     login = login.strip()
     credentials = (
@@ -87,18 +96,18 @@ async def authenticate(login: str, password: str) -> StoredUser:
     return credentials.user
 
 
-async def login(ctx: Context, *, login: str, password: str) -> AuthPayload:
+async def login(ctx: Context, *, login: str, password: str) -> Session:
     """Failed attempts per IP + login name earn a growing back-off (RATE_LIMITED)."""
-    services = ctx.services
-    limits = services.limits
+    runtime = ctx.runtime
+    limits = runtime.limits
     subject = login_subject(ctx.client_ip, login)
-    await check_login(services.limiter, limits, subject)
+    await check_login(runtime.limiter, limits, subject)
     try:
-        user = await authenticate(login, password)
+        user = await authenticate(runtime.users, login, password)
     except NotAuthenticated:
         if limits.enabled:
-            await services.limiter.login_failed(subject, window_seconds=limits.login_failure_window_seconds)
+            await runtime.limiter.login_failed(subject, window_seconds=limits.login_failure_window_seconds)
         raise
     if limits.enabled:
-        await services.limiter.login_succeeded(subject)
-    return await _payload(ctx, user)
+        await runtime.limiter.login_succeeded(subject)
+    return await _session(ctx, user)

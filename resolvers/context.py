@@ -1,49 +1,23 @@
-"""What every resolver receives: the app's services and who is asking."""
+"""What every resolver receives: the runtime container and who is asking."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.asyncio import Redis
-
-from media.signing import MediaSigner
 from resolvers.errors import NotAuthenticated
-from resolvers.limits import RateLimits, enforce
-from resolvers.tokens import InvalidToken, TokenClaims, TokenService
-from storage.audio import AudioStore
-from storage.conversations import ConversationStore
-from storage.ratelimit import RateLimiter
-from storage.messages import MessageStore
-from storage.presence import PresenceTracker
-from storage.pubsub import PubSubHub
-
-
-@dataclass(frozen=True)
-class Services:
-    """Long-lived clients and helpers, opened in the app's lifespan."""
-
-    redis: Redis
-    tokens: TokenService
-    messages: MessageStore
-    hub: PubSubHub
-    presence: PresenceTracker
-    audio: AudioStore
-    conversations: ConversationStore
-    limiter: RateLimiter
-    limits: RateLimits
-    media_signer: MediaSigner
-    max_audio_bytes: int
-    max_audio_seconds: float
+from resolvers.limits import enforce
+from resolvers.runtime import Runtime
+from resolvers.tokens import InvalidToken, TokenClaims
 
 
 @dataclass
 class Context:
-    services: Services
+    runtime: Runtime
     request: Any  # starlette Request or WebSocket
     response: Any = None
     token: str | None = None
-    user_loader: Any = None  # DataLoader of schema users, batched per event-loop tick
+    user_loader: Any = None  # DataLoader of UserViews, batched per event-loop tick
     connection_params: dict[str, Any] | None = None  # WebSocket connection_init payload
     session_connection_id: str | None = None  # presence entry of this WebSocket
     session_user_id: str | None = None  # whose presence entry it is
@@ -60,7 +34,7 @@ class Context:
         if token is None:
             return None
         try:
-            self._claims = self.services.tokens.verify(token)
+            self._claims = self.runtime.tokens.verify(token)
         except InvalidToken as exc:
             self._auth_error = str(exc)
         return self._claims
@@ -76,13 +50,13 @@ class Context:
 
     async def rate_limit(self, action: str, subject: str) -> None:
         """RATE_LIMITED when `subject` went over the `action` limit (see resolvers.limits)."""
-        await enforce(self.services.limiter, self.services.limits, action, subject)
+        await enforce(self.runtime.limiter, self.runtime.limits, action, subject)
 
     def media_url(self, audio_id: str) -> str:
         """An absolute signed playback URL on the host the client used."""
         base = str(self.request.base_url).rstrip("/")
         base = base.replace("ws://", "http://", 1).replace("wss://", "https://", 1)
-        return base + self.services.media_signer.url(audio_id)
+        return base + self.runtime.media_signer.url(audio_id)
 
     def require_viewer(self) -> str:
         """The authenticated user's id, or UNAUTHENTICATED."""

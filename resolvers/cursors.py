@@ -1,15 +1,16 @@
-"""Opaque pagination cursors: base64url of `<kind>:<position>`, validated on the way in."""
+"""Paging: opaque cursors (base64url of `<kind>:<position>`, validated on the way in) and pages."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 
-from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from resolvers.errors import InvalidInput
-from schema.types import PageInfo
+
+T = TypeVar("T")
 
 MAX_CURSOR_LENGTH = 200
 
@@ -32,11 +33,11 @@ def decode_cursor(cursor: str, kind: str, *, field: str) -> str:
     return position
 
 
-def page_info(edges: Sequence[Any], *, has_previous_page: bool, has_next_page: bool) -> PageInfo:
-    """Relay page info for a page of edges (each with a `cursor`)."""
-    return PageInfo(
-        has_previous_page=has_previous_page,
-        has_next_page=has_next_page,
-        start_cursor=edges[0].cursor if edges else None,
-        end_cursor=edges[-1].cursor if edges else None,
-    )
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a list: its items with their cursors, and whether more lie either side."""
+
+    items: list[T]
+    cursors: list[str]
+    has_previous_page: bool
+    has_next_page: bool

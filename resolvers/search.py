@@ -5,21 +5,34 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from dataclasses import dataclass
 
 from resolvers.access import parse_id
 from resolvers.context import Context
 from resolvers.errors import InvalidInput, NotFound
-from resolvers.messages import to_public_message
-from schema.types import MessageHit, SearchResults, UserHit
-from storage import users
+from resolvers.users import UserView
 from storage.keys import conversation_id
-from storage.search import MARK_CLOSE, MARK_OPEN, search_messages, search_usernames
+from storage.records import StoredMessage
+from storage.search import MARK_CLOSE, MARK_OPEN
 
 MAX_QUERY_LENGTH = 256
 MAX_TERMS = 16
+DEFAULT_RESULTS = 20
 MAX_RESULTS = 50
 _TERM = re.compile(r"[^\W_]+")  # runs of letters and digits, in any script
 _USERNAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFound:
+    message: StoredMessage
+    snippet: str
+
+
+@dataclass(frozen=True, slots=True)
+class SearchOutcome:
+    total: int  # users and messages that match, counting only what the viewer may see
+    hits: list[UserView | MessageFound]
 
 
 def tokenise(query: str) -> list[str]:
@@ -54,8 +67,9 @@ def snippet(marked: str, text: str, width: int = SNIPPET_WIDTH) -> str:
     return ("…" if start > 0 else "") + escaped + ("…" if end < len(marked) else "")
 
 
-async def search(ctx: Context, *, query: str, first: int, partner_id: str | None) -> SearchResults:
+async def search(ctx: Context, *, query: str, first: int | None, partner_id: str | None) -> SearchOutcome:
     viewer_id = ctx.require_viewer()
+    first = DEFAULT_RESULTS if first is None else first  # an explicit null means the default
     await ctx.rate_limit("search", viewer_id)
     query = query.strip()
     if not query:
@@ -64,32 +78,32 @@ async def search(ctx: Context, *, query: str, first: int, partner_id: str | None
         raise InvalidInput(f"query must be at most {MAX_QUERY_LENGTH} characters", field="query")
     if not 1 <= first <= MAX_RESULTS:
         raise InvalidInput(f"first must be between 1 and {MAX_RESULTS}", field="first")
+    runtime = ctx.runtime
     conversation = None
     if partner_id is not None:
         partner_id = parse_id(partner_id, field="partnerId")
-        if not await users.user_exists(partner_id):
+        if not await runtime.users.exists(partner_id):
             raise NotFound("partner not found", field="partnerId")
         conversation = conversation_id(viewer_id, partner_id)
 
-    redis = ctx.services.redis
-    hits: list[UserHit | MessageHit] = []
+    hits: list[UserView | MessageFound] = []
     total = 0
     last_word = _USERNAME_CHARS.sub("", query.split()[-1]) if query.split() else ""
     if conversation is None and len(last_word) >= 2:
-        user_total, user_ids = await search_usernames(redis, prefix=last_word, limit=first)
+        user_total, user_ids = await runtime.search.usernames(prefix=last_word, limit=first)
         total += user_total
         loaded = [await ctx.user_loader.load(i) for i in user_ids]
-        hits += [UserHit(user=u) for u in loaded if u is not None]
+        hits += [u for u in loaded if u is not None]
     terms = tokenise(query)
     if terms:
-        message_total, matches = await search_messages(
-            redis, viewer_id=viewer_id, terms=terms, prefix_last=not query[-1].isspace(),
+        message_total, matches = await runtime.search.messages(
+            viewer_id=viewer_id, terms=terms, prefix_last=not query[-1].isspace(),
             conversation=conversation, limit=first,
         )
         total += message_total
-        stored = {m.id: m for m in await ctx.services.messages.get_many([m.id for m in matches])}
+        stored = {m.id: m for m in await runtime.messages.get_hot([m.id for m in matches])}
         for match in matches:
             message = stored.get(match.id)
             if message is not None and viewer_id in (message.sender_id, message.receiver_id):
-                hits.append(MessageHit(message=to_public_message(message), snippet=snippet(match.marked_text, message.text)))
-    return SearchResults(total=total, hits=hits[:first])
+                hits.append(MessageFound(message=message, snippet=snippet(match.marked_text, message.text)))
+    return SearchOutcome(total=total, hits=hits[:first])

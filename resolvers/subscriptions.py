@@ -1,37 +1,39 @@
-"""Subscriptions: a source (subscribe to the viewer's channel) and a mapping per event."""
+"""Subscriptions: a source (subscribe to the viewer's channel) and the events it yields."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from datetime import UTC, datetime
+from dataclasses import dataclass
 
 from resolvers.context import Context
-from resolvers.messages import to_public_message
-from schema.types import MessageEvent, MessageEventType, PresenceEvent
+from resolvers.users import UserView
 from storage import keys
-from storage.messages import MessageEventPayload
+from storage.records import MessageEventPayload
 from storage.presence import PresenceChange
 
 
-async def message_events(ctx: Context) -> AsyncGenerator[MessageEvent, None]:
+@dataclass(frozen=True, slots=True)
+class PresenceUpdate:
+    user: UserView
+    online: bool
+    at_ms: int
+
+
+async def message_events(ctx: Context) -> AsyncGenerator[MessageEventPayload, None]:
     """Every message the viewer sends or receives, on any instance."""
     viewer_id = ctx.require_viewer()
-    async with ctx.services.hub.subscribe(keys.user_events(viewer_id)) as subscription:
+    async with ctx.runtime.hub.subscribe(keys.user_events(viewer_id)) as subscription:
         async for raw in subscription:
-            event = MessageEventPayload.decode(raw)
-            yield MessageEvent(type=MessageEventType(event.type), message=to_public_message(event.message))
+            yield MessageEventPayload.decode(raw)
 
 
-async def presence(ctx: Context) -> AsyncGenerator[PresenceEvent, None]:
+async def presence(ctx: Context) -> AsyncGenerator[PresenceUpdate, None]:
     """Users going online and offline."""
     ctx.require_viewer()
-    async with ctx.services.hub.subscribe(keys.PRESENCE_CHANNEL) as subscription:
+    async with ctx.runtime.hub.subscribe(keys.PRESENCE_CHANNEL) as subscription:
         async for raw in subscription:
             change = PresenceChange.decode(raw)
-            user = await ctx.user_loader.load(change.user_id)
-            if user is None:
+            view = await ctx.user_loader.load(change.user_id)
+            if view is None:
                 continue
-            user.online = change.online
-            yield PresenceEvent(
-                user=user, online=change.online, at=datetime.fromtimestamp(change.at_ms / 1000, UTC)
-            )
+            yield PresenceUpdate(user=UserView(view.user, change.online), online=change.online, at_ms=change.at_ms)

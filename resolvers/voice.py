@@ -12,23 +12,11 @@ from media.probe import NotAudio, probe_audio
 from resolvers.access import parse_id, visible_message
 from resolvers.context import Context
 from resolvers.errors import Conflict, InvalidInput, PayloadTooLarge, UnsupportedMediaType
-from resolvers.messages import find_message, to_public_message
-from schema.types import AudioFile, Message
-from storage import archive
 from storage.audio import AudioRecord
 from storage.ids import new_id
-from storage.messages import next_revision
+from storage.records import StoredMessage, next_revision
 
 CHUNK = 256 * 1024
-
-
-def to_public_audio(record: AudioRecord) -> AudioFile:
-    return AudioFile(
-        id=record.id,  # type: ignore[arg-type]
-        mime_type=record.mime_type,
-        size_bytes=record.size_bytes,
-        duration_seconds=record.duration_seconds,
-    )
 
 
 async def _spool(upload: Any, path: Path, limit: int) -> tuple[int, str]:
@@ -45,40 +33,40 @@ async def _spool(upload: Any, path: Path, limit: int) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-async def upload_audio(ctx: Context, *, upload: Any) -> AudioFile:
+async def upload_audio(ctx: Context, *, upload: Any) -> AudioRecord:
     owner_id = ctx.require_viewer()
     await ctx.rate_limit("upload_audio", owner_id)
-    services = ctx.services
+    runtime = ctx.runtime
     if upload is None or not hasattr(upload, "read"):
         raise InvalidInput("file must be a file upload (GraphQL multipart request)", field="file")
     with tempfile.TemporaryDirectory(prefix="chattergram-upload-") as folder:
         path = Path(folder) / "audio"
-        size, sha256 = await _spool(upload, path, services.max_audio_bytes)
+        size, sha256 = await _spool(upload, path, runtime.max_audio_bytes)
         if size == 0:
             raise UnsupportedMediaType("the file is empty", field="file")
         try:
-            info = await asyncio.to_thread(probe_audio, path, max_seconds=services.max_audio_seconds)
+            info = await asyncio.to_thread(probe_audio, path, max_seconds=runtime.max_audio_seconds)
         except NotAudio:
             raise UnsupportedMediaType(
                 "the file is not audio in a supported format (webm/opus, ogg, mp3, wav, m4a, aac, flac)",
                 field="file",
             ) from None
-        if info.duration_seconds > services.max_audio_seconds:
+        if info.duration_seconds > runtime.max_audio_seconds:
             raise InvalidInput(
-                f"audio must be at most {services.max_audio_seconds:g} seconds long", field="file"
+                f"audio must be at most {runtime.max_audio_seconds:g} seconds long", field="file"
             )
-        record = await services.audio.save(
+        record = await runtime.audio.save(
             audio_id=new_id(), owner_id=owner_id, path=path, mime_type=info.mime_type,
             duration_seconds=info.duration_seconds, sha256=sha256, size_bytes=size,
         )
-    return to_public_audio(record)
+    return record
 
 
-async def retry_transcription(ctx: Context, *, message_id: str) -> Message:
+async def retry_transcription(ctx: Context, *, message_id: str) -> StoredMessage:
     viewer_id = ctx.require_viewer()
     await ctx.rate_limit("retry_transcription", viewer_id)
     message_id = parse_id(message_id, field="messageId")
-    message = visible_message(viewer_id, await find_message(ctx, message_id), field="messageId")
+    message = visible_message(viewer_id, await ctx.runtime.messages.find(message_id), field="messageId")
     if message.audio is None:
         raise InvalidInput("only voice messages are transcribed", field="messageId")
     if message.transcription_status != "FAILED":
@@ -87,5 +75,5 @@ async def retry_transcription(ctx: Context, *, message_id: str) -> Message:
             field="messageId",
         )
     pending = next_revision(message, transcription_status="PENDING", transcript=None, text="")
-    await archive.update_anywhere(ctx.services.messages, pending, queue_transcription=True)
-    return to_public_message(pending)
+    await ctx.runtime.messages.update(pending, queue_transcription=True)
+    return pending

@@ -1,4 +1,5 @@
-"""Root operation types and the Schema. Fields delegate to `resolvers`; descriptions live here."""
+"""Root operation types and the Schema. Each field calls one resolver and maps its result to a
+schema type; descriptions live here."""
 
 from __future__ import annotations
 
@@ -9,16 +10,15 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext, Info
-
 from strawberry.file_uploads import Upload
+from strawberry.types import ExecutionContext, Info
 
 from resolvers import auth, conversations, messages, subscriptions, users, voice
 from resolvers import search as searching
 from resolvers.context import Context
 from schema.errors import translate_error
-from schema.scalars import SCALAR_MAP
 from schema.inputs import LoginInput, RegisterInput, SendMessageInput
+from schema.scalars import SCALAR_MAP
 from schema.types import (
     AudioFile,
     AuthPayload,
@@ -41,7 +41,7 @@ ContextInfo = Info[Context, None]
 class Query:
     @strawberry.field(description="The authenticated user.")
     async def me(self, info: ContextInfo) -> User:
-        return await users.me(info.context)
+        return User.from_view(await users.me(info.context))
 
     @strawberry.field(description="Users in sign-up order, `first` (at most 200) after the cursor `after`.")
     async def users(
@@ -50,15 +50,11 @@ class Query:
         online_only: Annotated[
             bool | None, strawberry.argument(description="Only users who are online now.")
         ] = False,
-        first: int | None = 100,
+        first: int | None = users.DEFAULT_PAGE_SIZE,
         after: str | None = None,
     ) -> UserConnection:
-        return await users.list_users(
-            info.context,
-            online_only=bool(online_only),
-            first=100 if first is None else first,
-            after=after,
-        )
+        page = await users.list_users(info.context, online_only=bool(online_only), first=first, after=after)
+        return UserConnection.from_page(page)
 
     @strawberry.field(
         description="Messages between you and `partnerId`, oldest first within a page. Page "
@@ -69,12 +65,11 @@ class Query:
         self,
         info: ContextInfo,
         partner_id: strawberry.ID,
-        last: int | None = 50,
+        last: int | None = messages.DEFAULT_HISTORY_PAGE,
         before: str | None = None,
     ) -> MessageConnection:
-        return await messages.history(
-            info.context, partner_id=partner_id, last=50 if last is None else last, before=before
-        )
+        page = await messages.history(info.context, partner_id=partner_id, last=last, before=before)
+        return MessageConnection.from_page(page)
 
     @strawberry.field(
         description="Search usernames (prefix of the query's last word) and your own messages, "
@@ -85,59 +80,59 @@ class Query:
         self,
         info: ContextInfo,
         query: str,
-        first: int | None = 20,
+        first: int | None = searching.DEFAULT_RESULTS,
         partner_id: Annotated[
             strawberry.ID | None,
             strawberry.argument(description="Only messages of your conversation with this user (no user hits)."),
         ] = None,
     ) -> SearchResults:
-        return await searching.search(
-            info.context, query=query, first=20 if first is None else first, partner_id=partner_id
-        )
+        outcome = await searching.search(info.context, query=query, first=first, partner_id=partner_id)
+        return SearchResults.from_outcome(outcome)
 
     @strawberry.field(
         description="Your conversations, most recent activity first, with the last message and "
         "the unread count. `first` is at most 100."
     )
     async def conversations(
-        self, info: ContextInfo, first: int | None = 20, after: str | None = None
+        self, info: ContextInfo, first: int | None = conversations.DEFAULT_PAGE_SIZE, after: str | None = None
     ) -> ConversationConnection:
-        return await conversations.conversations(
-            info.context, first=20 if first is None else first, after=after
-        )
+        page = await conversations.conversations(info.context, first=first, after=after)
+        return ConversationConnection.from_page(page)
 
     @strawberry.field(description="One message, if you sent or received it (NOT_FOUND otherwise).")
     async def message(self, info: ContextInfo, id: strawberry.ID) -> Message | None:
-        return await messages.message(info.context, message_id=id)
+        return Message.from_stored(await messages.message(info.context, message_id=id))
 
 
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="Create an account and log in.")
     async def register(self, info: ContextInfo, input: RegisterInput) -> AuthPayload:
-        return await auth.register(
+        session = await auth.register(
             info.context, username=input.username, email=input.email, password=input.password
         )
+        return AuthPayload.from_session(session)
 
     @strawberry.mutation(
         description="Log in by username or email. Unknown user and wrong password give the "
         "same UNAUTHENTICATED error."
     )
     async def login(self, info: ContextInfo, input: LoginInput) -> AuthPayload:
-        return await auth.login(info.context, login=input.login, password=input.password)
+        return AuthPayload.from_session(await auth.login(info.context, login=input.login, password=input.password))
 
     @strawberry.mutation(
         description="Send a message as the authenticated user. Returns once the message is "
         "durable; both participants receive a CREATED event."
     )
     async def send_message(self, info: ContextInfo, input: SendMessageInput) -> Message:
-        return await messages.send_message(
+        message = await messages.send_message(
             info.context,
             receiver_id=input.receiver_id,
             text=input.text,
             audio_id=input.audio_id,
             client_id=input.client_id,
         )
+        return Message.from_stored(message)
 
     @strawberry.mutation(
         description="Upload a voice recording (GraphQL multipart request). At most MAX_AUDIO_BYTES "
@@ -146,7 +141,7 @@ class Mutation:
         "with sendMessage(input: {audioId})."
     )
     async def upload_audio(self, info: ContextInfo, file: Upload) -> AudioFile:
-        return await voice.upload_audio(info.context, upload=file)
+        return AudioFile.from_stored(await voice.upload_audio(info.context, upload=file))
 
     @strawberry.mutation(
         description="Move your read marker in the conversation with `partnerId` forward to the "
@@ -154,7 +149,7 @@ class Mutation:
         "READ event."
     )
     async def mark_read(self, info: ContextInfo, partner_id: strawberry.ID, up_to: strawberry.ID) -> Conversation:
-        return await conversations.mark_read(info.context, partner_id=partner_id, up_to=up_to)
+        return Conversation.from_view(await conversations.mark_read(info.context, partner_id=partner_id, up_to=up_to))
 
     @strawberry.mutation(
         description="Tell the partner you are (or stopped) typing. Start notices are throttled "
@@ -167,7 +162,7 @@ class Mutation:
         description="Queue a FAILED voice transcription again (sender or receiver only)."
     )
     async def retry_transcription(self, info: ContextInfo, message_id: strawberry.ID) -> Message:
-        return await voice.retry_transcription(info.context, message_id=message_id)
+        return Message.from_stored(await voice.retry_transcription(info.context, message_id=message_id))
 
 
 @strawberry.type
@@ -178,7 +173,7 @@ class Subscription:
     )
     async def message_events(self, info: ContextInfo) -> AsyncGenerator[MessageEvent, None]:
         async for event in subscriptions.message_events(info.context):
-            yield event
+            yield MessageEvent.from_stored(event)
 
     @strawberry.subscription(
         description="Events about your conversations sent by the partner: READ receipts and "
@@ -186,12 +181,12 @@ class Subscription:
     )
     async def conversation_events(self, info: ContextInfo) -> AsyncGenerator[ConversationEvent, None]:
         async for event in conversations.conversation_events(info.context):
-            yield event
+            yield ConversationEvent.from_stored(event)
 
     @strawberry.subscription(description="Users going online and offline.")
     async def presence(self, info: ContextInfo) -> AsyncGenerator[PresenceEvent, None]:
-        async for event in subscriptions.presence(info.context):
-            yield event
+        async for update in subscriptions.presence(info.context):
+            yield PresenceEvent.from_update(update)
 
 
 class ChattergramSchema(strawberry.Schema):

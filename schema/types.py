@@ -1,12 +1,27 @@
-"""Object types of the public schema (names fixed by ../shared/API.md)."""
+"""Object types of the public schema, each built from what the resolvers return."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
+
+from resolvers.auth import Session
+from resolvers.conversations import ConversationView
+from resolvers.cursors import Page
+from resolvers.search import MessageFound, SearchOutcome
+from resolvers.subscriptions import PresenceUpdate
+from resolvers.users import UserView
+from storage.audio import AudioRecord
+from storage.conversations import ConversationEvent as StoredConversationEvent
+from storage.records import MessageEventPayload, StoredAudio, StoredMessage, StoredTranscript
+
+
+def at_ms(ms: int | None) -> datetime | None:
+    """A UTC datetime from epoch milliseconds (None stays None, as does 0: never set)."""
+    return datetime.fromtimestamp(ms / 1000, UTC) if ms else None
 
 
 @strawberry.type(description="A Chattergram account as other users see it.")
@@ -21,6 +36,14 @@ class User:
     )
     created_at: datetime
 
+    @classmethod
+    def from_view(cls, view: UserView) -> "User":
+        user = view.user
+        return cls(
+            id=strawberry.ID(user.id), username=user.username, online=view.online,
+            last_seen_at=user.last_seen_at, created_at=user.created_at,
+        )
+
 
 @strawberry.type(description="The result of register and login.")
 class AuthPayload:
@@ -31,6 +54,10 @@ class AuthPayload:
     expires_at: datetime
     user: User
 
+    @classmethod
+    def from_session(cls, session: Session) -> "AuthPayload":
+        return cls(token=session.token, expires_at=session.expires_at, user=User.from_view(session.user))
+
 
 @strawberry.type(description="Relay-style page information.")
 class PageInfo:
@@ -38,6 +65,15 @@ class PageInfo:
     has_next_page: bool
     start_cursor: str | None
     end_cursor: str | None
+
+    @classmethod
+    def of(cls, page: Page[Any]) -> "PageInfo":
+        return cls(
+            has_previous_page=page.has_previous_page,
+            has_next_page=page.has_next_page,
+            start_cursor=page.cursors[0] if page.cursors else None,
+            end_cursor=page.cursors[-1] if page.cursors else None,
+        )
 
 
 @strawberry.type
@@ -50,6 +86,11 @@ class UserEdge:
 class UserConnection:
     edges: list[UserEdge]
     page_info: PageInfo
+
+    @classmethod
+    def from_page(cls, page: Page[UserView]) -> "UserConnection":
+        edges = [UserEdge(cursor=c, node=User.from_view(v)) for v, c in zip(page.items, page.cursors, strict=True)]
+        return cls(edges=edges, page_info=PageInfo.of(page))
 
 
 @strawberry.enum(description="What a message carries.")
@@ -81,6 +122,17 @@ class Transcript:
     language: str | None
     words: list[TranscriptWord]
 
+    @classmethod
+    def from_stored(cls, transcript: StoredTranscript) -> "Transcript":
+        return cls(
+            text=transcript.text,
+            confidence=transcript.confidence,
+            engine=transcript.engine,
+            language=transcript.language,
+            words=[TranscriptWord(word=w.word, start=w.start, end=w.end, confidence=w.confidence)
+                   for w in transcript.words],
+        )
+
 
 @strawberry.type(description="A stored voice recording.")
 class AudioFile:
@@ -88,6 +140,13 @@ class AudioFile:
     mime_type: str = strawberry.field(description="Detected from the content, not the upload's claim.")
     size_bytes: int
     duration_seconds: float | None
+
+    @classmethod
+    def from_stored(cls, audio: StoredAudio | AudioRecord) -> "AudioFile":
+        return cls(
+            id=strawberry.ID(audio.id), mime_type=audio.mime_type, size_bytes=audio.size_bytes,
+            duration_seconds=audio.duration_seconds,
+        )
 
     @strawberry.field(
         description="A signed URL to GET the recording (HTTP Range supported); it expires "
@@ -116,6 +175,22 @@ class Message:
     )
     transcript: Transcript | None = strawberry.field(default=None, description="VOICE only, once DONE.")
 
+    @classmethod
+    def from_stored(cls, message: StoredMessage) -> "Message":
+        return cls(
+            id=strawberry.ID(message.id),
+            client_id=message.client_id,
+            kind=MessageKind(message.kind),
+            sender_id=strawberry.ID(message.sender_id),
+            receiver_id=strawberry.ID(message.receiver_id),
+            text=message.text,
+            sent_at=datetime.fromtimestamp(message.sent_at_ms / 1000, UTC),
+            audio=AudioFile.from_stored(message.audio) if message.audio else None,
+            transcription_status=TranscriptionStatus(message.transcription_status)
+            if message.transcription_status else None,
+            transcript=Transcript.from_stored(message.transcript) if message.transcript else None,
+        )
+
     @strawberry.field
     async def sender(self, info: strawberry.Info) -> User:
         return await _load_user(info, str(self.sender_id))
@@ -126,10 +201,10 @@ class Message:
 
 
 async def _load_user(info: strawberry.Info, user_id: str) -> User:
-    user = await info.context.user_loader.load(user_id)
-    if user is None:  # users are never deleted; a dangling id is a bug, not a client error
+    view: UserView | None = await info.context.user_loader.load(user_id)
+    if view is None:  # users are never deleted; a dangling id is a bug, not a client error
         raise LookupError(f"user {user_id} of a message is missing")
-    return user  # type: ignore[no-any-return]
+    return User.from_view(view)
 
 
 @strawberry.type
@@ -143,6 +218,11 @@ class MessageConnection:
     edges: list[MessageEdge]
     page_info: PageInfo
 
+    @classmethod
+    def from_page(cls, page: Page[StoredMessage]) -> "MessageConnection":
+        edges = [MessageEdge(cursor=c, node=Message.from_stored(m)) for m, c in zip(page.items, page.cursors, strict=True)]
+        return cls(edges=edges, page_info=PageInfo.of(page))
+
 
 @strawberry.enum
 class MessageEventType(Enum):
@@ -155,12 +235,23 @@ class MessageEvent:
     type: MessageEventType
     message: Message
 
+    @classmethod
+    def from_stored(cls, event: MessageEventPayload) -> "MessageEvent":
+        return cls(type=MessageEventType(event.type), message=Message.from_stored(event.message))
+
 
 @strawberry.type(description="A user went online or offline.")
 class PresenceEvent:
     user: User
     online: bool
     at: datetime
+
+    @classmethod
+    def from_update(cls, update: PresenceUpdate) -> "PresenceEvent":
+        return cls(
+            user=User.from_view(update.user), online=update.online,
+            at=datetime.fromtimestamp(update.at_ms / 1000, UTC),
+        )
 
 
 @strawberry.type(description="A user whose username starts with the query's last word.")
@@ -184,6 +275,15 @@ class SearchResults:
     total: int = strawberry.field(description="How many users and messages match (only what you may see).")
     hits: list[SearchHit]
 
+    @classmethod
+    def from_outcome(cls, outcome: SearchOutcome) -> "SearchResults":
+        hits: list[UserHit | MessageHit] = [
+            MessageHit(message=Message.from_stored(hit.message), snippet=hit.snippet)
+            if isinstance(hit, MessageFound) else UserHit(user=User.from_view(hit))
+            for hit in outcome.hits
+        ]
+        return cls(total=outcome.total, hits=hits)
+
 
 @strawberry.type(description="A conversation of the viewer with one partner.")
 class Conversation:
@@ -194,6 +294,17 @@ class Conversation:
     partner_last_read_at: datetime | None = strawberry.field(
         description="When the partner last moved theirs (read receipts)."
     )
+
+    @classmethod
+    def from_view(cls, view: ConversationView) -> "Conversation":
+        state = view.state
+        return cls(
+            partner_id=state.partner_id,
+            last_message=Message.from_stored(view.last_message) if view.last_message else None,
+            unread_count=state.unread,
+            last_read_at=at_ms(state.read_at_ms),
+            partner_last_read_at=at_ms(state.partner_read_at_ms),
+        )
 
     @strawberry.field
     async def partner(self, info: strawberry.Info) -> User:
@@ -211,6 +322,12 @@ class ConversationConnection:
     edges: list[ConversationEdge]
     page_info: PageInfo
 
+    @classmethod
+    def from_page(cls, page: Page[ConversationView]) -> "ConversationConnection":
+        edges = [ConversationEdge(cursor=c, node=Conversation.from_view(v))
+                 for v, c in zip(page.items, page.cursors, strict=True)]
+        return cls(edges=edges, page_info=PageInfo.of(page))
+
 
 @strawberry.enum
 class ConversationEventType(Enum):
@@ -225,3 +342,12 @@ class ConversationEvent:
     partner_id: strawberry.ID
     at: datetime
     up_to: strawberry.ID | None
+
+    @classmethod
+    def from_stored(cls, event: StoredConversationEvent) -> "ConversationEvent":
+        return cls(
+            type=ConversationEventType(event.type),
+            partner_id=strawberry.ID(event.partner_id),
+            at=datetime.fromtimestamp(event.at_ms / 1000, UTC),
+            up_to=strawberry.ID(event.up_to) if event.up_to else None,
+        )

@@ -1,8 +1,7 @@
-"""Conversation lists, unread counts, read markers and typing notices (Redis), with the
-read markers made durable in MongoDB through the outbox and everything rebuilt from
-MongoDB for a user whose Redis state is missing.
+"""Conversation lists, unread counts, read markers and typing notices, in Redis.
 
-The send script (`storage.messages`) keeps each user's list ordered by latest activity and
+Read markers reach MongoDB through the outbox (`storage.read_markers`); a user whose Redis
+state is missing has it rebuilt from MongoDB first (`storage.conversation_rebuild`). The send script (`storage.messages`) keeps each user's list ordered by latest activity and
 counts unread messages; `mark_read` moves a marker forward only and recounts.
 """
 
@@ -12,16 +11,12 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import orjson
-from pymongo import UpdateOne
 from redis.asyncio import Redis
 
 from storage import keys
-from storage.cold import MessageDoc, ReadMarkerDoc
-from storage.hot import MessageHot
-from storage.ids import id_timestamp_ms
+from storage.conversation_rebuild import ConversationRebuilder
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +100,9 @@ class ConversationEvent:
 
 
 class ConversationStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, rebuilder: ConversationRebuilder) -> None:
         self.redis = redis
+        self.rebuilder = rebuilder
         self._mark_read = redis.register_script(_MARK_READ)
         self._typing_start = redis.register_script(_TYPING_START)
         self._typing_stop = redis.register_script(_TYPING_STOP)
@@ -175,7 +171,7 @@ class ConversationStore:
                   keys.conversation_messages(keys.conversation_id(user_id, partner_id)),
                   keys.conversation_events(partner_id), keys.OUTBOX_STREAM],
             args=[partner_id, up_to, now_ms, ConversationEvent("READ", user_id, now_ms, up_to).encode(),
-                  MessageHot.make_primary_key(""), user_id],
+                  keys.message_key(""), user_id],
         )
         return bool(moved)
 
@@ -231,60 +227,9 @@ class ConversationStore:
         does not have them (a new Redis, or one that lost its data)."""
         if await self.redis.exists(keys.conversations_built(user_id)):
             return
-        await rebuild_from_archive(self.redis, user_id)
+        await self.rebuilder.rebuild(user_id)
         await self.redis.set(keys.conversations_built(user_id), "1")
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-async def rebuild_from_archive(redis: Redis, user_id: str) -> None:
-    messages = MessageDoc.get_pymongo_collection()
-    cursor = await messages.aggregate([
-        {"$match": {"$or": [{"sender_id": user_id}, {"receiver_id": user_id}]}},
-        {"$group": {"_id": "$conversation", "last": {"$max": "$_id"}}},
-    ])
-    latest: dict[str, str] = {}
-    async for row in cursor:
-        a, _, b = row["_id"].partition(":")
-        latest[b if a == user_id else a] = row["last"]
-    if not latest:
-        return
-    markers = {
-        doc["partner_id"]: doc
-        async for doc in ReadMarkerDoc.get_pymongo_collection().find({"user_id": user_id})
-    }
-    partners = list(latest)
-    counted_since_loss = await redis.hmget(keys.unread_counts(user_id), partners)
-    async with redis.pipeline(transaction=False) as pipe:
-        for partner, since_loss in zip(partners, counted_since_loss, strict=True):
-            pipe.zadd(keys.conversations(user_id), {partner: id_timestamp_ms(latest[partner])}, gt=True)
-            marker = markers.get(partner)
-            unread = await messages.count_documents({
-                "conversation": keys.conversation_id(user_id, partner),
-                "sender_id": partner,
-                "_id": {"$gt": marker["up_to"] if marker else ""},
-            }) if partner != user_id else 0
-            pipe.hset(keys.unread_counts(user_id), partner, max(unread, int(since_loss or 0)))
-            if marker:
-                pipe.hsetnx(keys.read_markers(user_id), partner, marker["up_to"])
-                pipe.hsetnx(keys.read_times(user_id), partner, int(marker["at"].timestamp() * 1000))
-        await pipe.execute()
-    log.info("rebuilt conversations from MongoDB", extra={"user": user_id, "conversations": len(latest)})
-
-
-async def persist_read_markers(entries: list[dict[str, str]]) -> None:
-    """Outbox entries of kind `read` into MongoDB; a marker never moves backward."""
-    if not entries:
-        return
-    operations = [
-        UpdateOne(
-            {"_id": f"{e['user']}:{e['partner']}"},
-            {"$max": {"up_to": e["up_to"], "at": datetime.fromtimestamp(int(e["at"]) / 1000, UTC)},
-             "$setOnInsert": {"user_id": e["user"], "partner_id": e["partner"]}},
-            upsert=True,
-        )
-        for e in entries
-    ]
-    await ReadMarkerDoc.get_pymongo_collection().bulk_write(operations, ordered=False)

@@ -12,6 +12,3 @@ class UsernameTaken(StorageError):
 class EmailTaken(StorageError):
     pass
 
-
-class UserNotFound(StorageError):
-    pass

@@ -1,6 +1,6 @@
 """Every Redis key and channel name outside redis-om models is built here."""
 
-from storage.hot import KEY_PREFIX
+from storage.hot import KEY_PREFIX, MessageHot
 
 OUTBOX_STREAM = f"{KEY_PREFIX}:outbox"
 OUTBOX_GROUP = "persisters"
@@ -8,6 +8,11 @@ PRESENCE_CHANNEL = f"{KEY_PREFIX}:events:presence"
 TRANSCRIPTION_STREAM = f"{KEY_PREFIX}:transcribe"
 TRANSCRIPTION_GROUP = "transcribers"
 TRANSCRIPTION_DELAYED = f"{KEY_PREFIX}:transcribe:delayed"  # sorted set: job -> due ms
+
+
+def message_key(message_id: str) -> str:
+    """A message's JSON document (indexed by RediSearch through `MessageHot`)."""
+    return MessageHot.make_primary_key(message_id)
 
 
 def online_users() -> str:

@@ -1,4 +1,4 @@
-"""Messages in the Redis hot window: the atomic send, reads and history pages.
+"""Messages wherever they live: the Redis hot window first, the MongoDB archive behind it.
 
 A send is ONE Lua script: idempotency check on the sender's clientId, the JSON document
 (indexed by RediSearch through `MessageHot`), the conversation's and the hot window's id
@@ -8,16 +8,18 @@ CREATED event on both participants' channels. Either all of it happens or none.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import asdict, dataclass
-from typing import Any
+import logging
 
 import orjson
 from redis.asyncio import Redis
 
 from storage import keys
+from storage.archive import ArchiveStore
 from storage.connections import json_commands
-from storage.hot import MessageHot
+from storage.hot_window import HotWindow
+from storage.records import MessageEventPayload, StoredMessage
+
+log = logging.getLogger(__name__)
 
 CLIENT_ID_TTL_SECONDS = 7 * 24 * 3600
 
@@ -59,132 +61,13 @@ return 1
 """
 
 
-@dataclass(frozen=True, slots=True)
-class StoredAudio:
-    id: str
-    mime_type: str
-    size_bytes: int
-    duration_seconds: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class StoredWord:
-    word: str
-    start: float
-    end: float
-    confidence: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class StoredTranscript:
-    text: str
-    engine: str
-    confidence: float | None = None
-    language: str | None = None
-    words: tuple[StoredWord, ...] = ()
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "StoredTranscript":
-        return cls(
-            text=data["text"],
-            engine=data["engine"],
-            confidence=data.get("confidence"),
-            language=data.get("language"),
-            words=tuple(StoredWord(**w) for w in data.get("words") or ()),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
-    id: str
-    kind: str
-    sender_id: str
-    receiver_id: str
-    text: str
-    sent_at_ms: int
-    client_id: str | None = None
-    audio: StoredAudio | None = None  # VOICE only
-    transcription_status: str | None = None  # VOICE only: PENDING, DONE, FAILED
-    transcript: StoredTranscript | None = None  # VOICE only, once DONE
-    rev: int = 0  # bumped by every update; trimming keeps a message until MongoDB has this rev
-
-    @property
-    def conversation(self) -> str:
-        return keys.conversation_id(self.sender_id, self.receiver_id)
-
-    def to_document(self) -> dict[str, Any]:
-        """The JSON stored in Redis, in `MessageHot`'s shape. Built field by field: on every send,
-        `dataclasses.asdict` (a recursive deep copy) cost more than the rest of this."""
-        return {
-            "pk": self.id,
-            "kind": self.kind,
-            "sender_id": self.sender_id,
-            "receiver_id": self.receiver_id,
-            "text": self.text,
-            "sent_at_ms": self.sent_at_ms,
-            "client_id": self.client_id,
-            "audio": asdict(self.audio) if self.audio else None,
-            "transcription_status": self.transcription_status,
-            "transcript": asdict(self.transcript) if self.transcript else None,
-            "rev": self.rev,
-            "participants": sorted({self.sender_id, self.receiver_id}),
-            "conversation": self.conversation,
-        }
-
-    @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> "StoredMessage":
-        return cls(
-            id=doc["pk"],
-            kind=doc["kind"],
-            sender_id=doc["sender_id"],
-            receiver_id=doc["receiver_id"],
-            text=doc["text"],
-            sent_at_ms=int(doc["sent_at_ms"]),
-            client_id=doc.get("client_id"),
-            audio=StoredAudio(**doc["audio"]) if doc.get("audio") else None,
-            transcription_status=doc.get("transcription_status"),
-            transcript=StoredTranscript.from_dict(doc["transcript"]) if doc.get("transcript") else None,
-            rev=int(doc.get("rev", 0)),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class MessageEventPayload:
-    type: str
-    message: StoredMessage
-
-    def encode(self, document: dict[str, Any] | None = None) -> bytes:
-        """`document`: the message's `to_document()`, when the caller has built it already."""
-        return orjson.dumps({"type": self.type, "message": document or self.message.to_document()})
-
-    @classmethod
-    def decode(cls, raw: bytes | str) -> "MessageEventPayload":
-        data = orjson.loads(raw)
-        return cls(type=data["type"], message=StoredMessage.from_document(data["message"]))
-
-
-class FirstMessageNotHot(LookupError):
-    """A clientId's first message exists but has left the hot window (look in the archive)."""
-
-    def __init__(self, message_id: str) -> None:
-        super().__init__(message_id)
-        self.message_id = message_id
-
-
-def next_revision(message: StoredMessage, **changes: Any) -> StoredMessage:
-    """`message` with `changes` and the next revision number."""
-    return dataclasses.replace(message, rev=message.rev + 1, **changes)
-
-
-def message_key(message_id: str) -> str:
-    return MessageHot.make_primary_key(message_id)
-
-
 class MessageStore:
-    """Hot-window reads and the atomic send, on one Redis client."""
+    """The atomic send and every message read and update: Redis first, MongoDB behind it."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, archive: ArchiveStore, hot_window: HotWindow) -> None:
         self.redis = redis
+        self.archive = archive
+        self.hot_window = hot_window
         self._json = json_commands(redis)
         self._send = redis.register_script(_SEND)
         self._update = redis.register_script(_UPDATE)
@@ -193,14 +76,14 @@ class MessageStore:
         """Store, enqueue for MongoDB and publish `message`; returns (message, created).
 
         With a clientId this sender already used, nothing is written and the first message
-        is returned with created=False.
+        (wherever it lives now) is returned with created=False.
         """
         document = message.to_document()
         event = MessageEventPayload("CREATED", message).encode(document)
         created, message_id = await self._send(
             keys=[
                 keys.client_id(message.sender_id, message.client_id or ""),
-                message_key(message.id),
+                keys.message_key(message.id),
                 keys.conversation_messages(message.conversation),
                 keys.hot_messages(),
                 keys.OUTBOX_STREAM,
@@ -224,51 +107,85 @@ class MessageStore:
         )
         if created:
             return message, True
-        existing = await self.get(message_id)
-        if existing is None:
-            raise FirstMessageNotHot(message_id)
+        existing = await self.find(message_id)
+        if existing is None:  # the clientId key outlived its message: impossible unless data was lost
+            raise LookupError(f"message {message_id} of a clientId is missing")
         return existing, False
 
-    async def update(self, message: StoredMessage, *, queue_transcription: bool = False) -> bool:
-        """Replace a hot message, persist it and publish UPDATED; False if it is not hot.
-        The caller passes the new state with `rev` already bumped (see `next_revision`)."""
+    async def update(self, message: StoredMessage, *, queue_transcription: bool = False) -> None:
+        """Replace a message wherever it lives and publish UPDATED to both participants: in the
+        hot window atomically (persisted through the outbox), or in MongoDB when it already left
+        Redis. The caller passes the new state with `rev` already bumped (`next_revision`)."""
         document = message.to_document()
+        event = MessageEventPayload("UPDATED", message).encode(document)
         updated = await self._update(
             keys=[
-                message_key(message.id),
+                keys.message_key(message.id),
                 keys.OUTBOX_STREAM,
                 keys.user_events(message.sender_id),
                 keys.user_events(message.receiver_id),
                 keys.TRANSCRIPTION_STREAM,
             ],
-            args=[
-                message.id,
-                orjson.dumps(document),
-                MessageEventPayload("UPDATED", message).encode(document),
-                "1" if queue_transcription else "0",
-            ],
+            args=[message.id, orjson.dumps(document), event, "1" if queue_transcription else "0"],
         )
-        return bool(updated)
+        if updated:
+            return
+        log.info("updating an archived message", extra={"message_id": message.id})
+        await self.archive.upsert([message])
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if queue_transcription:
+                pipe.xadd(keys.TRANSCRIPTION_STREAM, {"id": message.id, "attempt": "1"})
+            for user_id in {message.sender_id, message.receiver_id}:
+                pipe.publish(keys.user_events(user_id), event)
+            await pipe.execute()
 
-    async def client_message_id(self, sender_id: str, client_id: str) -> str | None:
+    async def by_client_id(self, sender_id: str, client_id: str) -> StoredMessage | None:
         """The message a sender's clientId already created, if any."""
-        return await self.redis.get(keys.client_id(sender_id, client_id))
+        message_id = await self.redis.get(keys.client_id(sender_id, client_id))
+        return await self.find(message_id) if message_id else None
 
-    async def get(self, message_id: str) -> StoredMessage | None:
-        found = await self.get_many([message_id])
-        return found[0] if found else None
+    async def find(self, message_id: str) -> StoredMessage | None:
+        """From the hot window, else from the archive."""
+        hot = await self.get_hot([message_id])
+        return hot[0] if hot else await self.archive.get(message_id)
 
-    async def get_many(self, message_ids: list[str]) -> list[StoredMessage]:
+    async def get_hot(self, message_ids: list[str]) -> list[StoredMessage]:
         """The messages that are in Redis, in the order asked."""
         if not message_ids:
             return []
-        raw = await self._json.mget([message_key(i) for i in message_ids], "$")
+        raw = await self._json.mget([keys.message_key(i) for i in message_ids], "$")
         return [StoredMessage.from_document(r[0]) for r in raw if r]
 
-    async def page_ids(self, conversation: str, *, before: str | None, limit: int) -> list[str]:
-        """Up to `limit` hot ids of a conversation older than `before`, newest first."""
+    async def page(self, conversation: str, *, before: str | None, limit: int) -> list[StoredMessage]:
+        """Up to `limit` messages older than id `before`, newest first: Redis, then MongoDB.
+
+        Redis always holds the newest part of a conversation, so continuing in MongoDB strictly
+        below the oldest id Redis returned can neither skip nor repeat a message. MongoDB is
+        asked only for conversations marked as having archive-only messages, so recent ones
+        read from Redis alone (and stay readable while MongoDB is down).
+        """
         upper = f"({before}" if before else "+"
-        return await self.redis.zrange(
-            keys.conversation_messages(conversation), upper, "-", desc=True, bylex=True,
-            offset=0, num=limit,
+        ids = await self.redis.zrange(
+            keys.conversation_messages(conversation), upper, "-", desc=True, bylex=True, offset=0, num=limit,
         )
+        newest_first = await self.get_hot(ids)
+        if len(newest_first) < limit and await self.hot_window.has_archived_only_messages(conversation):
+            floor = newest_first[-1].id if newest_first else before
+            newest_first += await self.archive.page(conversation, before=floor, limit=limit - len(newest_first))
+        return newest_first
+
+    async def latest(self, conversations: list[str]) -> dict[str, StoredMessage]:
+        """The newest message of each conversation (that has one): one Redis round-trip for
+        the hot ones, the archive for the rest."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for conversation in conversations:
+                pipe.zrange(keys.conversation_messages(conversation), "+", "-", desc=True, bylex=True, offset=0, num=1)
+            newest = await pipe.execute()
+        hot = {m.id: m for m in await self.get_hot([ids[0] for ids in newest if ids])}
+        found: dict[str, StoredMessage] = {}
+        for conversation, ids in zip(conversations, newest, strict=True):
+            if ids and ids[0] in hot:
+                found[conversation] = hot[ids[0]]
+            elif archived := await self.archive.page(conversation, before=None, limit=1):
+                found[conversation] = archived[0]
+        return found

@@ -20,9 +20,10 @@ from collections.abc import Sequence
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from storage import archive, keys
-from storage.conversations import persist_read_markers
+from storage import keys
+from storage.archive import ArchiveStore
 from storage.messages import MessageStore
+from storage.read_markers import ReadMarkerArchive
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,9 @@ class Persister:
     def __init__(
         self,
         redis: Redis,
+        messages: MessageStore,
+        archive: ArchiveStore,
+        read_markers: ReadMarkerArchive,
         *,
         batch_size: int = 500,
         block_ms: int = 1000,
@@ -54,7 +58,9 @@ class Persister:
         max_backoff_seconds: float = 5.0,
     ) -> None:
         self.redis = redis
-        self.store = MessageStore(redis)
+        self.messages = messages
+        self.archive = archive
+        self.read_markers = read_markers
         self.consumer = consumer_name()
         self.batch_size = batch_size
         self.block_ms = block_ms
@@ -87,9 +93,8 @@ class Persister:
                 persisted = await self.drain_once()
                 backoff = 0.1
                 if 0 < persisted < self.batch_size:
-                    # A part batch: let the stream fill a little before the next write. Each
-                    # MongoDB write costs the server far more than each document in it, and
-                    # the messages are already durable in Redis (AOF) meanwhile.
+                    # A part batch: fewer, larger MongoDB writes (each costs the server far more
+                    # than a document in it); the messages are durable in Redis meanwhile.
                     await self._pause(self.linger_seconds)
             except asyncio.CancelledError:
                 raise
@@ -144,13 +149,13 @@ class Persister:
         return list(claimed)
 
     async def persist(self, entries: Sequence[StreamEntry]) -> None:
-        await persist_read_markers([f for _, f in entries if f and f.get("kind") == "read"])
+        await self.read_markers.persist([f for _, f in entries if f and f.get("kind") == "read"])
         ids = list(dict.fromkeys(fields["id"] for _, fields in entries if fields and "id" in fields))
-        messages = await self.store.get_many(ids)  # the latest state of each message
+        messages = await self.messages.get_hot(ids)  # the latest state of each message
         if len(messages) < len(ids):
             found = {m.id for m in messages}
             log.warning("outbox entries without a hot message", extra={"ids": [i for i in ids if i not in found]})
-        await archive.upsert_messages(messages)
+        await self.archive.upsert(messages)
         entry_ids = [entry_id for entry_id, _ in entries]
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xack(keys.OUTBOX_STREAM, keys.OUTBOX_GROUP, *entry_ids)

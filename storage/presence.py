@@ -88,19 +88,6 @@ class PresenceChange:
         return cls(user_id=data["user_id"], online=data["online"], at_ms=data["at_ms"])
 
 
-async def online_among(redis: Redis, user_ids: Sequence[str]) -> set[str]:
-    if not user_ids:
-        return set()
-    scores = await redis.zmscore(keys.online_users(), list(user_ids))
-    now = now_ms()
-    return {uid for uid, score in zip(user_ids, scores, strict=True) if score and score > now}
-
-
-async def online_user_ids(redis: Redis) -> set[str]:
-    members = await redis.zrangebyscore(keys.online_users(), now_ms(), "+inf")
-    return set(members)
-
-
 OfflineHook = Callable[[str, int], None]
 """Told (user id, ms) when a user's last connection closed; must not block (it only queues)."""
 
@@ -129,6 +116,17 @@ class PresenceTracker:
     @property
     def local_connections(self) -> int:
         return len(self._local)
+
+    async def online_among(self, user_ids: Sequence[str]) -> set[str]:
+        """Which of `user_ids` are online now, in one round-trip."""
+        if not user_ids:
+            return set()
+        scores = await self.redis.zmscore(keys.online_users(), list(user_ids))
+        now = now_ms()
+        return {uid for uid, score in zip(user_ids, scores, strict=True) if score and score > now}
+
+    async def online_user_ids(self) -> set[str]:
+        return set(await self.redis.zrangebyscore(keys.online_users(), now_ms(), "+inf"))
 
     def start(self) -> None:
         # Separate loops: a slow sweep (MongoDB down) must never delay the heartbeats.

@@ -76,9 +76,6 @@ class PubSubHub:
         self._local.clear()
         await self._pubsub.aclose()
 
-    async def publish(self, channel: str, data: str | bytes) -> None:
-        await self.redis.publish(channel, data)
-
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
         subscription = Subscription(channel)

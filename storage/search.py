@@ -34,43 +34,48 @@ class MessageMatch:
     marked_text: str  # the whole text with matches between MARK_OPEN and MARK_CLOSE
 
 
-async def search_messages(
-    redis: Redis, *, viewer_id: str, terms: list[str], prefix_last: bool, conversation: str | None, limit: int
-) -> tuple[int, list[MessageMatch]]:
-    """Messages of the viewer's conversations matching every term, best first.
+class SearchIndex:
+    """Queries over the RediSearch indexes of messages and usernames."""
 
-    The participants filter is part of the index query, so `total` never counts (and
-    timing never depends on) anyone else's messages.
-    """
-    words = [escape(t) for t in terms]
-    if prefix_last and len(terms[-1]) >= 2:
-        words[-1] += "*"
-    scope = f"@participants:{{{escape(viewer_id)}}}"
-    if conversation is not None:
-        scope += f" @conversation:{{{escape(conversation)}}}"
-    query = (
-        Query(f"{scope} @text_fts:({' '.join(words)})")
-        .with_scores()
-        .scorer("BM25")
-        .paging(0, limit)
-        .highlight(fields=["text_fts"], tags=[MARK_OPEN, MARK_CLOSE])
-        .return_fields("text_fts", "sent_at_ms")
-        .dialect(2)
-    )
-    result = await redis.ft(MessageHot.Meta.index_name).search(query)
-    prefix_len = len(MessageHot.make_primary_key(""))
-    matches = [
-        MessageMatch(id=doc.id[prefix_len:], score=float(doc.score), sent_at_ms=int(doc.sent_at_ms),
-                     marked_text=getattr(doc, "text_fts", ""))
-        for doc in result.docs
-    ]
-    matches.sort(key=lambda m: (-m.score, -m.sent_at_ms))  # relevance, then newer first
-    return int(result.total), matches
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
 
+    async def messages(
+        self, *, viewer_id: str, terms: list[str], prefix_last: bool, conversation: str | None, limit: int
+    ) -> tuple[int, list[MessageMatch]]:
+        """Messages of the viewer's conversations matching every term, best first.
 
-async def search_usernames(redis: Redis, *, prefix: str, limit: int) -> tuple[int, list[str]]:
-    """Ids of users whose username starts with `prefix` (ignoring case)."""
-    query = Query(f"@username_lower:{{{escape(prefix.lower())}*}}").paging(0, limit).no_content().dialect(2)
-    result = await redis.ft(UserHot.Meta.index_name).search(query)
-    prefix_len = len(UserHot.make_primary_key(""))
-    return int(result.total), [doc.id[prefix_len:] for doc in result.docs]
+        The participants filter is part of the index query, so `total` never counts (and
+        timing never depends on) anyone else's messages.
+        """
+        words = [escape(t) for t in terms]
+        if prefix_last and len(terms[-1]) >= 2:
+            words[-1] += "*"
+        scope = f"@participants:{{{escape(viewer_id)}}}"
+        if conversation is not None:
+            scope += f" @conversation:{{{escape(conversation)}}}"
+        query = (
+            Query(f"{scope} @text_fts:({' '.join(words)})")
+            .with_scores()
+            .scorer("BM25")
+            .paging(0, limit)
+            .highlight(fields=["text_fts"], tags=[MARK_OPEN, MARK_CLOSE])
+            .return_fields("text_fts", "sent_at_ms")
+            .dialect(2)
+        )
+        result = await self.redis.ft(MessageHot.Meta.index_name).search(query)
+        prefix_len = len(MessageHot.make_primary_key(""))
+        matches = [
+            MessageMatch(id=doc.id[prefix_len:], score=float(doc.score), sent_at_ms=int(doc.sent_at_ms),
+                         marked_text=getattr(doc, "text_fts", ""))
+            for doc in result.docs
+        ]
+        matches.sort(key=lambda m: (-m.score, -m.sent_at_ms))  # relevance, then newer first
+        return int(result.total), matches
+
+    async def usernames(self, *, prefix: str, limit: int) -> tuple[int, list[str]]:
+        """Ids of users whose username starts with `prefix` (ignoring case)."""
+        query = Query(f"@username_lower:{{{escape(prefix.lower())}*}}").paging(0, limit).no_content().dialect(2)
+        result = await self.redis.ft(UserHot.Meta.index_name).search(query)
+        prefix_len = len(UserHot.make_primary_key(""))
+        return int(result.total), [doc.id[prefix_len:] for doc in result.docs]

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from aredis_om import NotFoundError
 from pymongo import UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 from redis.asyncio import Redis
 
@@ -20,6 +20,8 @@ from storage.errors import EmailTaken, UsernameTaken
 from storage.hot import UserHot
 
 log = logging.getLogger(__name__)
+
+KNOWN_IDS_CACHE_SIZE = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,192 +60,132 @@ def _hot_copy(user: StoredUser) -> UserHot:
     )
 
 
-async def create_user(*, username: str, email: str, password_hash: str) -> StoredUser:
-    """Insert the user in MongoDB (the unique indexes arbitrate races), then mirror it."""
-    doc = UserDoc(
-        username=username,
-        username_lower=username.lower(),
-        email=email,
-        email_lower=email.lower(),
-        password_hash=password_hash,
-    )
-    try:
-        await doc.insert()
-    except DuplicateKeyError as exc:
-        details = str(exc.details or exc)
-        if "email_lower" in details:
-            raise EmailTaken from None
-        raise UsernameTaken from None
-    user = _from_doc(doc)
-    await _hot_copy(user).save()
-    return user
+class UserStore:
+    """Accounts in MongoDB `users` (Beanie's `UserDoc`) mirrored to Redis (`UserHot`)."""
 
+    def __init__(self, redis: Redis, collection: AsyncCollection[dict[str, Any]]) -> None:
+        self.redis = redis
+        self.collection = collection
+        self._known_ids: dict[str, None] = {}  # insertion-ordered: the oldest is evicted first
 
-async def find_credentials(login: str) -> Credentials | None:
-    """The user whose username or email equals `login` ignoring case, with its hash."""
-    key = login.lower()
-    field = UserDoc.email_lower if "@" in key else UserDoc.username_lower
-    doc = await UserDoc.find_one(field == key)
-    if doc is None:
-        return None
-    return Credentials(user=_from_doc(doc), password_hash=doc.password_hash)
-
-
-async def get_user(user_id: str) -> StoredUser | None:
-    """From the Redis mirror; on a miss from MongoDB, re-mirroring what was missing."""
-    try:
-        return _from_hot(await UserHot.get(user_id))
-    except NotFoundError:
-        pass
-    doc = await UserDoc.get(user_id)
-    if doc is None:
-        return None
-    user = _from_doc(doc)
-    await _hot_copy(user).save()
-    return user
-
-
-KNOWN_IDS_CACHE_SIZE = 50_000
-_known_ids: dict[str, None] = {}  # insertion-ordered: the oldest is evicted first
-
-
-async def user_exists(user_id: str) -> bool:
-    """Whether the user exists; cheaper than `get_user` on hot paths (every sendMessage).
-
-    Users are never deleted, so a positive answer is kept per process; a miss asks the Redis
-    mirror (EXISTS), then MongoDB through `get_user`, which re-mirrors.
-    """
-    if user_id in _known_ids:
-        return True
-    redis: Redis = UserHot.db()
-    exists = bool(await redis.exists(UserHot.make_primary_key(user_id))) or await get_user(user_id) is not None
-    if exists:
-        if len(_known_ids) >= KNOWN_IDS_CACHE_SIZE:
-            del _known_ids[next(iter(_known_ids))]
-        _known_ids[user_id] = None
-    return exists
-
-
-async def get_users(user_ids: Sequence[str]) -> dict[str, StoredUser]:
-    """Many users in one Redis round-trip; misses fall back to `get_user`."""
-    unique = list(dict.fromkeys(user_ids))
-    if not unique:
-        return {}
-    redis: Redis = UserHot.db()
-    raw = await json_commands(redis).mget([UserHot.make_primary_key(i) for i in unique], "$")
-    found: dict[str, StoredUser] = {}
-    for user_id, doc in zip(unique, raw, strict=True):
-        if doc:
-            found[user_id] = _from_hot(UserHot.model_validate(doc[0]))
-        elif (user := await get_user(user_id)) is not None:
-            found[user_id] = user
-    return found
-
-
-async def list_users(*, first: int, after: str | None, only_ids: set[str] | None = None) -> list[StoredUser]:
-    """Users in creation order (ids are ULIDs), `first` of them after id `after`."""
-    query: dict[str, object] = {}
-    if after is not None:
-        query["_id"] = {"$gt": after}
-    if only_ids is not None:
-        ids = sorted(i for i in only_ids if after is None or i > after)
-        query["_id"] = {"$in": ids}
-    docs = await UserDoc.find(query).sort("_id").limit(first).to_list()
-    return [_from_doc(doc) for doc in docs]
-
-
-async def reconcile_mirror(redis: Redis, batch_size: int = 500) -> int:
-    """Re-create every Redis user mirror that is missing (e.g. after Redis lost its data).
-
-    Never deletes anything; returns how many users were re-mirrored.
-    """
-    restored = 0
-    last_id: str | None = None
-    while True:
-        query = {"_id": {"$gt": last_id}} if last_id else {}
-        docs = await UserDoc.find(query).sort("_id").limit(batch_size).to_list()
-        if not docs:
-            break
-        last_id = docs[-1].id
-        keys = [UserHot.make_primary_key(doc.id) for doc in docs]
-        async with redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.exists(key)
-            present = await pipe.execute()
-        for doc, exists in zip(docs, present, strict=True):
-            if not exists:
-                await _hot_copy(_from_doc(doc)).save()
-                restored += 1
-    if restored:
-        log.info("re-mirrored users from MongoDB", extra={"restored": restored})
-    return restored
-
-
-async def set_last_seen_many(last_seen_ms: Mapping[str, int]) -> None:
-    """When each user's last connection closed (never moving backwards): one MongoDB bulk
-    write, then the Redis mirrors in one pipeline."""
-    if not last_seen_ms:
-        return
-    collection = UserDoc.get_pymongo_collection()
-    await collection.bulk_write([
-        UpdateOne({"_id": user_id}, {"$max": {"last_seen_at": datetime.fromtimestamp(at_ms / 1000, UTC)}})
-        for user_id, at_ms in last_seen_ms.items()
-    ], ordered=False)
-    docs = await UserDoc.find({"_id": {"$in": list(last_seen_ms)}}).to_list()
-    redis: Redis = UserHot.db()
-    async with redis.pipeline(transaction=False) as pipe:
-        for doc in docs:
-            await _hot_copy(_from_doc(doc)).save(pipeline=pipe)
-        await pipe.execute()
-
-
-class LastSeenWriter:
-    """Collects lastSeenAt updates and writes them together every `interval_seconds`.
-
-    When an instance restarts or a network blips, a thousand sockets close at once; one
-    MongoDB write each timed out by the hundreds (`make bench`, fan-out). Batched, a storm is
-    one bulk write. Best effort: a failed flush is logged and retried with the next batch.
-    """
-
-    def __init__(self, *, interval_seconds: float = 0.5, max_batch: int = 1000) -> None:
-        self.interval_seconds = interval_seconds
-        self.max_batch = max_batch
-        self._pending: dict[str, int] = {}
-        self._task: asyncio.Task[None] | None = None
-
-    def record(self, user_id: str, at_ms: int) -> None:
-        """Queue it (presence's offline hook: never waits on MongoDB)."""
-        self._pending[user_id] = max(at_ms, self._pending.get(user_id, 0))
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="last-seen-writer")
-
-    async def stop(self, timeout: float = 5.0) -> None:
-        """Write what is pending, for at most `timeout` (MongoDB may be gone at shutdown)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def create(self, *, username: str, email: str, password_hash: str) -> StoredUser:
+        """Insert the user in MongoDB (the unique indexes arbitrate races), then mirror it."""
+        doc = UserDoc(
+            username=username,
+            username_lower=username.lower(),
+            email=email,
+            email_lower=email.lower(),
+            password_hash=password_hash,
+        )
         try:
-            async with asyncio.timeout(timeout):
-                await self.flush()
-        except TimeoutError:
-            log.warning("lastSeenAt not recorded at shutdown", extra={"users": len(self._pending)})
+            await doc.insert()
+        except DuplicateKeyError as exc:
+            details = str(exc.details or exc)
+            if "email_lower" in details:
+                raise EmailTaken from None
+            raise UsernameTaken from None
+        user = _from_doc(doc)
+        await _hot_copy(user).save()
+        return user
 
-    async def flush(self) -> None:
-        while self._pending:
-            batch = dict(list(self._pending.items())[: self.max_batch])
-            for user_id in batch:
-                del self._pending[user_id]
-            try:
-                await set_last_seen_many(batch)
-            except Exception as exc:  # noqa: BLE001 - MongoDB down: keep the newest, try later
-                for user_id, at_ms in batch.items():
-                    self._pending[user_id] = max(at_ms, self._pending.get(user_id, 0))
-                log.warning("could not record lastSeenAt", extra={"users": len(batch), "error": repr(exc)})
-                return
+    async def find_credentials(self, login: str) -> Credentials | None:
+        """The user whose username or email equals `login` ignoring case, with its hash."""
+        key = login.lower()
+        field = UserDoc.email_lower if "@" in key else UserDoc.username_lower
+        doc = await UserDoc.find_one(field == key)
+        if doc is None:
+            return None
+        return Credentials(user=_from_doc(doc), password_hash=doc.password_hash)
 
-    async def _run(self) -> None:
+    async def get(self, user_id: str) -> StoredUser | None:
+        """From the Redis mirror; on a miss from MongoDB, re-mirroring what was missing."""
+        try:
+            return _from_hot(await UserHot.get(user_id))
+        except NotFoundError:
+            pass
+        doc = await UserDoc.get(user_id)
+        if doc is None:
+            return None
+        user = _from_doc(doc)
+        await _hot_copy(user).save()
+        return user
+
+    async def exists(self, user_id: str) -> bool:
+        """Whether the user exists; cheaper than `get` on hot paths (every sendMessage).
+
+        Users are never deleted, so a positive answer is kept; a miss asks the Redis mirror
+        (EXISTS), then MongoDB through `get`, which re-mirrors.
+        """
+        if user_id in self._known_ids:
+            return True
+        exists = bool(await self.redis.exists(UserHot.make_primary_key(user_id))) or await self.get(user_id) is not None
+        if exists:
+            if len(self._known_ids) >= KNOWN_IDS_CACHE_SIZE:
+                del self._known_ids[next(iter(self._known_ids))]
+            self._known_ids[user_id] = None
+        return exists
+
+    async def get_many(self, user_ids: Sequence[str]) -> dict[str, StoredUser]:
+        """Many users in one Redis round-trip; misses fall back to `get`."""
+        unique = list(dict.fromkeys(user_ids))
+        if not unique:
+            return {}
+        raw = await json_commands(self.redis).mget([UserHot.make_primary_key(i) for i in unique], "$")
+        found: dict[str, StoredUser] = {}
+        for user_id, doc in zip(unique, raw, strict=True):
+            if doc:
+                found[user_id] = _from_hot(UserHot.model_validate(doc[0]))
+            elif (user := await self.get(user_id)) is not None:
+                found[user_id] = user
+        return found
+
+    async def page(self, *, first: int, after: str | None, only_ids: set[str] | None = None) -> list[StoredUser]:
+        """Users in creation order (ids are ULIDs), `first` of them after id `after`."""
+        query: dict[str, object] = {}
+        if after is not None:
+            query["_id"] = {"$gt": after}
+        if only_ids is not None:
+            ids = sorted(i for i in only_ids if after is None or i > after)
+            query["_id"] = {"$in": ids}
+        docs = await UserDoc.find(query).sort("_id").limit(first).to_list()
+        return [_from_doc(doc) for doc in docs]
+
+    async def reconcile_mirror(self, batch_size: int = 500) -> int:
+        """Re-create every Redis user mirror that is missing (e.g. after Redis lost its data).
+
+        Never deletes anything; returns how many users were re-mirrored.
+        """
+        restored = 0
+        last_id: str | None = None
         while True:
-            await asyncio.sleep(self.interval_seconds)
-            await self.flush()
+            query = {"_id": {"$gt": last_id}} if last_id else {}
+            docs = await UserDoc.find(query).sort("_id").limit(batch_size).to_list()
+            if not docs:
+                break
+            last_id = docs[-1].id
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for doc in docs:
+                    pipe.exists(UserHot.make_primary_key(doc.id))
+                present = await pipe.execute()
+            for doc, exists in zip(docs, present, strict=True):
+                if not exists:
+                    await _hot_copy(_from_doc(doc)).save()
+                    restored += 1
+        if restored:
+            log.info("re-mirrored users from MongoDB", extra={"restored": restored})
+        return restored
+
+    async def set_last_seen_many(self, last_seen_ms: Mapping[str, int]) -> None:
+        """When each user's last connection closed (never moving backwards): one MongoDB bulk
+        write, then the Redis mirrors in one pipeline."""
+        if not last_seen_ms:
+            return
+        await self.collection.bulk_write([
+            UpdateOne({"_id": user_id}, {"$max": {"last_seen_at": datetime.fromtimestamp(at_ms / 1000, UTC)}})
+            for user_id, at_ms in last_seen_ms.items()
+        ], ordered=False)
+        docs = await UserDoc.find({"_id": {"$in": list(last_seen_ms)}}).to_list()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for doc in docs:
+                await _hot_copy(_from_doc(doc)).save(pipeline=pipe)
+            await pipe.execute()

@@ -10,31 +10,32 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.services import EmbeddedServices, ManagedServer, embedded_services, start_redis
-from tests.utils.app_server import TEST_JWT_SECRET, AppServer
+from api.dev_servers import EmbeddedServers, ManagedServer, embedded_servers, start_redis
+from api.app_server import AppServer
 from tests.utils.graphql import GraphQLClient
 
 
 @pytest.fixture(scope="session")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServices]:
-    with embedded_services(tmp_path_factory.mktemp("services")) as running:
+def dev_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServers]:
+    with embedded_servers(tmp_path_factory.mktemp("dev-servers")) as running:
         yield running
 
 
-def mongodb_url(services: EmbeddedServices, database: str) -> str:
-    base = services.mongodb_url.rsplit("/", 1)[0]
+def mongodb_url(dev_servers: EmbeddedServers, database: str) -> str:
+    base = dev_servers.mongodb_url.rsplit("/", 1)[0]
     return f"{base}/{database}"
 
 
-def shared_mongodb_url(services: EmbeddedServices) -> str:
-    return mongodb_url(services, SHARED_DATABASE)
+def shared_mongodb_url(dev_servers: EmbeddedServers) -> str:
+    return mongodb_url(dev_servers, SHARED_DATABASE)
 
 
 SHARED_DATABASE = "chattergram_shared"
+TEST_JWT_SECRET = "test-secret-" + "x" * 60
 
 
 @pytest.fixture(scope="session")
-def app_factory(services: EmbeddedServices, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., AppServer]]:
+def app_factory(dev_servers: EmbeddedServers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., AppServer]]:
     """Build (not start) app servers; every one is stopped at the end of the session.
 
     Apps on the session's Redis all use the session's database: one Redis serves one
@@ -50,8 +51,8 @@ def app_factory(services: EmbeddedServices, tmp_path_factory: pytest.TempPathFac
         logs = tmp_path_factory.mktemp("app")
         server = AppServer(
             env={
-                "REDIS_URL": redis_url or services.redis_url,
-                "MONGODB_URL": mongodb_url or shared_mongodb_url(services),
+                "REDIS_URL": redis_url or dev_servers.redis_url,
+                "MONGODB_URL": mongodb_url or shared_mongodb_url(dev_servers),
                 "JWT_SECRET": TEST_JWT_SECRET,
                 "DATA_DIR": str(logs / "data"),
                 "LOG_LEVEL": "INFO",
@@ -72,7 +73,7 @@ def app_factory(services: EmbeddedServices, tmp_path_factory: pytest.TempPathFac
 
 
 @pytest.fixture(scope="session")
-def own_deployment(services: EmbeddedServices, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], dict[str, str]]]:
+def own_deployment(dev_servers: EmbeddedServers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], dict[str, str]]]:
     """`app_factory(**own_deployment())` builds an app with a Redis of its own and a fresh
     database: for apps configured unlike the shared one (another STT engine, tiny limits),
     which must not take the shared deployment's queued work."""
@@ -82,7 +83,7 @@ def own_deployment(services: EmbeddedServices, tmp_path_factory: pytest.TempPath
         redis_server = start_redis(tmp_path_factory.mktemp("redis"))
         started.append(redis_server)
         return {"redis_url": redis_server.url,
-                "mongodb_url": mongodb_url(services, f"deployment_{len(started)}_{redis_server.port}")}
+                "mongodb_url": mongodb_url(dev_servers, f"deployment_{len(started)}_{redis_server.port}")}
 
     yield make
     for server in started:

@@ -16,9 +16,10 @@ import time
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from storage import archive, keys
+from storage import keys
 from storage.audio import AudioStore
-from storage.messages import MessageStore, StoredMessage, StoredTranscript, StoredWord, next_revision
+from storage.messages import MessageStore
+from storage.records import StoredMessage, StoredTranscript, StoredWord, next_revision
 from storage.outbox import consumer_name
 from transcription.base import Transcriber, TranscriptionFailed, TranscriptResult
 
@@ -134,11 +135,8 @@ class TranscriptionWorker:
                 keys.TRANSCRIPTION_STREAM, keys.TRANSCRIPTION_GROUP, self.consumer, 0, [entry_id], justid=True
             )
 
-    async def _load(self, message_id: str) -> StoredMessage | None:
-        return await self.messages.get(message_id) or await archive.get_message(message_id)
-
     async def process(self, message_id: str, attempt: int) -> None:
-        message = await self._load(message_id)
+        message = await self.messages.find(message_id)
         if message is None or message.audio is None or message.transcription_status != "PENDING":
             return  # gone, or already settled (a duplicate job)
         started = time.perf_counter()
@@ -160,7 +158,7 @@ class TranscriptionWorker:
         await self._settle(message, result)
 
     async def _settle(self, message: StoredMessage, result: TranscriptResult) -> None:
-        current = await self._load(message.id)
+        current = await self.messages.find(message.id)
         if current is None or current.transcription_status != "PENDING":
             return
         transcript = StoredTranscript(
@@ -168,7 +166,7 @@ class TranscriptionWorker:
             words=tuple(StoredWord(w.word, w.start, w.end, w.confidence) for w in result.words),
         )
         done = next_revision(current, text=result.text, transcription_status="DONE", transcript=transcript)
-        await archive.update_anywhere(self.messages, done)
+        await self.messages.update(done)
 
     async def _failed(self, message: StoredMessage, attempt: int, reason: str, *, retryable: bool) -> None:
         if retryable and attempt < self.max_attempts:
@@ -179,10 +177,10 @@ class TranscriptionWorker:
             await self.redis.zadd(keys.TRANSCRIPTION_DELAYED, {f"{message.id}:{attempt + 1}": due_ms})
             return
         log.error("transcription failed", extra={"message_id": message.id, "attempt": attempt, "reason": reason})
-        current = await self._load(message.id)
+        current = await self.messages.find(message.id)
         if current is None or current.transcription_status != "PENDING":
             return
-        await archive.update_anywhere(self.messages, next_revision(current, transcription_status="FAILED"))
+        await self.messages.update(next_revision(current, transcription_status="FAILED"))
 
     async def _release_delayed(self) -> None:
         while True:

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import redis
 
-from api.services import EmbeddedServices, start_redis
+from api.dev_servers import EmbeddedServers, start_redis
 from tests.conftest import mongodb_url
-from tests.utils.app_server import AppServer
+from api.app_server import AppServer
 from tests.utils.graphql import Account, GraphQLClient, register, send
 from tests.utils.ws import Socket, connect, wait_for_subscribers
 
@@ -49,7 +49,7 @@ async def next_event(socket: Socket, timeout: float = 10.0) -> dict[str, Any]:
 
 
 async def test_unread_counts_and_read_receipts_across_instances(
-    app_factory: Callable[..., AppServer], services: EmbeddedServices
+    app_factory: Callable[..., AppServer], dev_servers: EmbeddedServers
 ) -> None:
     a, b = app_factory().start(), app_factory().start()
     try:
@@ -66,7 +66,7 @@ async def test_unread_counts_and_read_receipts_across_instances(
 
             async with connect(b.ws_url, alice.token) as alice_events:
                 await alice_events.subscribe(EVENTS)
-                await wait_for_subscribers(services.redis_url, conversation_channel(alice.id))
+                await wait_for_subscribers(dev_servers.redis_url, conversation_channel(alice.id))
                 read = (await gql_a.ok(MARK_READ, {"p": alice.id, "u": sent[1]["id"]}, token=bob.token))["markRead"]
                 assert read["unreadCount"] == 1 and read["lastReadAt"] is not None
                 event = await next_event(alice_events)
@@ -100,11 +100,11 @@ async def test_most_recent_first_and_paginated(gql: GraphQLClient) -> None:
     assert [n["unreadCount"] for n in nodes] == [1, 1, 1, 1, 1]
 
 
-async def test_typing_notices(app: AppServer, gql: GraphQLClient, services: EmbeddedServices) -> None:
+async def test_typing_notices(app: AppServer, gql: GraphQLClient, dev_servers: EmbeddedServers) -> None:
     alice, bob, stranger = await register(gql), await register(gql), await register(gql)
     async with connect(app.ws_url, alice.token) as events:
         await events.subscribe(EVENTS)
-        await wait_for_subscribers(services.redis_url, conversation_channel(alice.id))
+        await wait_for_subscribers(dev_servers.redis_url, conversation_channel(alice.id))
         assert (await gql.ok(TYPING, {"p": alice.id, "t": True}, token=bob.token))["setTyping"] is True
         started = await next_event(events)
         assert started["type"] == "TYPING_STARTED" and started["partnerId"] == bob.id
@@ -147,10 +147,10 @@ async def test_only_participants_touch_a_conversation(gql: GraphQLClient) -> Non
 
 
 async def test_conversations_are_rebuilt_after_a_redis_wipe(
-    app_factory: Callable[..., AppServer], services: EmbeddedServices, tmp_path: Path
+    app_factory: Callable[..., AppServer], dev_servers: EmbeddedServers, tmp_path: Path
 ) -> None:
     own_redis = start_redis(tmp_path / "redis")
-    server = app_factory(redis_url=own_redis.url, mongodb_url=mongodb_url(services, "conversations_wipe")).start()
+    server = app_factory(redis_url=own_redis.url, mongodb_url=mongodb_url(dev_servers, "conversations_wipe")).start()
     client = redis.Redis.from_url(own_redis.url)
     try:
         async with httpx.AsyncClient(timeout=30) as http:

@@ -12,9 +12,9 @@ import httpx
 import pymongo
 import redis
 
-from api.services import EmbeddedServices, start_mongo, start_redis
+from api.dev_servers import EmbeddedServers, start_mongo, start_redis
 from tests.conftest import SHARED_DATABASE, mongodb_url, shared_mongodb_url
-from tests.utils.app_server import AppServer
+from api.app_server import AppServer
 from tests.utils.graphql import GraphQLClient, Account, all_history, register, send
 from tests.utils.ws import MESSAGE_EVENTS, connect, user_channel, wait_for_subscribers
 
@@ -47,7 +47,7 @@ async def wait_archived(url: str, database: str, ids: list[str], timeout: float 
 
 
 async def test_kill_9_right_after_the_last_ack_loses_nothing(
-    app_factory: Callable[..., AppServer], services: EmbeddedServices
+    app_factory: Callable[..., AppServer], dev_servers: EmbeddedServers
 ) -> None:
     server = app_factory(OUTBOX_CLAIM_IDLE_SECONDS="2").start()
     async with httpx.AsyncClient(timeout=30) as http:
@@ -57,7 +57,7 @@ async def test_kill_9_right_after_the_last_ack_loses_nothing(
         server.kill()
         assert len(set(ids)) == 500
         server.start()
-        found = await wait_archived(shared_mongodb_url(services), SHARED_DATABASE, ids)
+        found = await wait_archived(shared_mongodb_url(dev_servers), SHARED_DATABASE, ids)
         assert sorted(found) == sorted(ids), f"{len(set(found))} of 500 archived, no duplicates expected"
     server.stop()
 
@@ -94,10 +94,10 @@ async def test_mongodb_outage_messages_wait_in_redis_and_land_once(
 
 
 async def test_redis_restart_loses_nothing_and_live_events_resume(
-    app_factory: Callable[..., AppServer], services: EmbeddedServices, tmp_path: Path
+    app_factory: Callable[..., AppServer], dev_servers: EmbeddedServers, tmp_path: Path
 ) -> None:
     own_redis = start_redis(tmp_path / "redis")
-    server = app_factory(redis_url=own_redis.url, mongodb_url=mongodb_url(services, "durability_redis")).start()
+    server = app_factory(redis_url=own_redis.url, mongodb_url=mongodb_url(dev_servers, "durability_redis")).start()
     try:
         async with httpx.AsyncClient(timeout=30) as http:
             gql = GraphQLClient(http, server.graphql_url)
@@ -112,7 +112,7 @@ async def test_redis_restart_loses_nothing_and_live_events_resume(
                 after = await send(gql, alice, bob, "after the restart")
                 event = (await bob_socket.next_payload())["data"]["messageEvents"]
                 assert event["message"]["id"] == after["id"]
-            found = await wait_archived(mongodb_url(services, "durability_redis"), "durability_redis",
+            found = await wait_archived(mongodb_url(dev_servers, "durability_redis"), "durability_redis",
                                         [*before, after["id"]])
             assert len(set(found)) == 101
     finally:
@@ -121,7 +121,7 @@ async def test_redis_restart_loses_nothing_and_live_events_resume(
 
 
 async def test_paging_runs_seamlessly_from_redis_into_mongodb(
-    app_factory: Callable[..., AppServer], services: EmbeddedServices, tmp_path: Path
+    app_factory: Callable[..., AppServer], dev_servers: EmbeddedServers, tmp_path: Path
 ) -> None:
     # Its own Redis: the hot window is trimmed oldest first across all conversations, and
     # messages other tests archived in other databases must not hold it back.
@@ -129,7 +129,7 @@ async def test_paging_runs_seamlessly_from_redis_into_mongodb(
     window_seconds = 6
     server = app_factory(
         redis_url=own_redis.url,
-        mongodb_url=mongodb_url(services, "durability_seam"),
+        mongodb_url=mongodb_url(dev_servers, "durability_seam"),
         HOT_WINDOW_DAYS=str(window_seconds / 86400),
         HOT_WINDOW_TRIM_SECONDS="0.3",
     ).start()
@@ -159,13 +159,13 @@ async def test_paging_runs_seamlessly_from_redis_into_mongodb(
 
 
 async def test_redis_losing_everything_while_running_loses_nothing(
-    app_factory: Callable[..., AppServer], services: EmbeddedServices, tmp_path: Path
+    app_factory: Callable[..., AppServer], dev_servers: EmbeddedServers, tmp_path: Path
 ) -> None:
     """FLUSHALL under a running app: outbox and queues are re-created, the archive markers and
     the hot window restored from MongoDB, and new messages still reach MongoDB."""
     own_redis = start_redis(tmp_path / "redis")
     database = "durability_flush"
-    server = app_factory(redis_url=own_redis.url, mongodb_url=mongodb_url(services, database),
+    server = app_factory(redis_url=own_redis.url, mongodb_url=mongodb_url(dev_servers, database),
                          HOT_WINDOW_TRIM_SECONDS="0.5").start()
     client = redis.Redis.from_url(own_redis.url, decode_responses=True)
     try:
@@ -173,7 +173,7 @@ async def test_redis_losing_everything_while_running_loses_nothing(
             gql = GraphQLClient(http, server.graphql_url)
             alice, bob = await register(gql), await register(gql)
             before = await send_many(gql, alice, bob, 60, "before")
-            assert len(await wait_archived(mongodb_url(services, database), database, before)) == 60
+            assert len(await wait_archived(mongodb_url(dev_servers, database), database, before)) == 60
             client.flushall()
             deadline = time.monotonic() + 20
             while not client.exists("cg:archive:markers-ready") and time.monotonic() < deadline:
@@ -181,7 +181,7 @@ async def test_redis_losing_everything_while_running_loses_nothing(
             assert client.exists("cg:archive:markers-ready"), "restored from MongoDB while running"
             after = await send(gql, alice, bob, "after the wipe")
             assert [m["id"] for m in await all_history(gql, bob, alice, page=25)] == [*before, after["id"]]
-            found = await wait_archived(mongodb_url(services, database), database, [after["id"]], timeout=30)
+            found = await wait_archived(mongodb_url(dev_servers, database), database, [after["id"]], timeout=30)
             assert found == [after["id"]]
     finally:
         client.close()

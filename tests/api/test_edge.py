@@ -8,7 +8,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.utils.app_server import AppServer
+from api.app_server import AppServer
 from tests.utils.graphql import ME, GraphQLClient, register
 
 

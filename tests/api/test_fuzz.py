@@ -35,7 +35,7 @@ from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis import strategies as st
 from hypothesis_graphql import from_schema, nodes
 
-from tests.utils.app_server import AppServer
+from api.app_server import AppServer
 
 REPO = Path(__file__).resolve().parents[2]
 SDL = (REPO / "schema.graphql").read_text()

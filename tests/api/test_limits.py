@@ -13,7 +13,8 @@ import jwt
 import pytest
 import websockets
 
-from tests.utils.app_server import TEST_JWT_SECRET, AppServer
+from api.app_server import AppServer
+from tests.conftest import TEST_JWT_SECRET
 from tests.utils.graphql import LOGIN, ME, PASSWORD, SEND, GraphQLClient, register
 from tests.utils.ws import MESSAGE_EVENTS, connect
 

@@ -6,13 +6,13 @@ from collections.abc import Callable
 
 import httpx
 
-from api.services import EmbeddedServices
-from tests.utils.app_server import AppServer
+from api.dev_servers import EmbeddedServers
+from api.app_server import AppServer
 from tests.utils.graphql import GraphQLClient, all_history, register, send
 from tests.utils.ws import MESSAGE_EVENTS, connect, user_channel, wait_for_subscribers
 
 
-async def test_multi_instance_messages(app_factory: Callable[..., AppServer], services: EmbeddedServices) -> None:
+async def test_multi_instance_messages(app_factory: Callable[..., AppServer], dev_servers: EmbeddedServers) -> None:
     a: AppServer = app_factory().start()
     b: AppServer = app_factory().start()
     try:
@@ -22,8 +22,8 @@ async def test_multi_instance_messages(app_factory: Callable[..., AppServer], se
             async with connect(a.ws_url, bob.token) as bob_on_a, connect(b.ws_url, alice.token) as alice_on_b:
                 await bob_on_a.subscribe(MESSAGE_EVENTS)
                 await alice_on_b.subscribe(MESSAGE_EVENTS)
-                await wait_for_subscribers(services.redis_url, user_channel(bob.id))
-                await wait_for_subscribers(services.redis_url, user_channel(alice.id))
+                await wait_for_subscribers(dev_servers.redis_url, user_channel(bob.id))
+                await wait_for_subscribers(dev_servers.redis_url, user_channel(alice.id))
                 sent = await send(gql_b, alice, bob, "sent through B")
                 for socket in (bob_on_a, alice_on_b):
                     event = (await socket.next_payload())["data"]["messageEvents"]

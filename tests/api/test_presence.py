@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from api.services import EmbeddedServices
-from tests.utils.app_server import AppServer
+from api.dev_servers import EmbeddedServers
+from api.app_server import AppServer
 from tests.utils.graphql import ME, GraphQLClient, register
 from tests.utils.ws import PRESENCE, PRESENCE_CHANNEL, Socket, connect, wait_for_subscribers
 
@@ -49,11 +49,11 @@ async def online_ids(gql: GraphQLClient, token: str) -> set[str]:
     return {edge["node"]["id"] for edge in data["users"]["edges"]}
 
 
-async def test_online_until_the_last_tab_closes(app: AppServer, gql: GraphQLClient, services: EmbeddedServices) -> None:
+async def test_online_until_the_last_tab_closes(app: AppServer, gql: GraphQLClient, dev_servers: EmbeddedServers) -> None:
     watcher_user, alice = await register(gql), await register(gql)
     async with connect(app.ws_url, watcher_user.token) as watcher:
         await watcher.subscribe(PRESENCE)
-        await wait_for_subscribers(services.redis_url, PRESENCE_CHANNEL)
+        await wait_for_subscribers(dev_servers.redis_url, PRESENCE_CHANNEL)
         tab1 = connect(app.ws_url, alice.token)
         await tab1.__aenter__()
         event = await next_change(watcher, alice.id)
@@ -75,7 +75,7 @@ async def test_online_until_the_last_tab_closes(app: AppServer, gql: GraphQLClie
 
 
 async def test_presence_crosses_instances_and_a_crashed_instance_goes_offline(
-    app_factory: Callable[..., AppServer], services: EmbeddedServices
+    app_factory: Callable[..., AppServer], dev_servers: EmbeddedServers
 ) -> None:
     a: AppServer = app_factory(**FAST_PRESENCE).start()
     b: AppServer = app_factory(**FAST_PRESENCE).start()
@@ -85,7 +85,7 @@ async def test_presence_crosses_instances_and_a_crashed_instance_goes_offline(
             watcher_user, alice = await register(gql_a), await register(gql_a)
             async with connect(a.ws_url, watcher_user.token) as watcher:
                 await watcher.subscribe(PRESENCE)
-                await wait_for_subscribers(services.redis_url, PRESENCE_CHANNEL)
+                await wait_for_subscribers(dev_servers.redis_url, PRESENCE_CHANNEL)
                 alice_on_b = connect(b.ws_url, alice.token)
                 await alice_on_b.__aenter__()
                 assert (await next_change(watcher, alice.id))["online"] is True

@@ -9,20 +9,20 @@ from pathlib import Path
 import httpx
 import redis
 
-from api.services import EmbeddedServices, start_mongo, start_redis
+from api.dev_servers import EmbeddedServers, start_mongo, start_redis
 from tests.conftest import mongodb_url
-from tests.utils.app_server import AppServer
+from api.app_server import AppServer
 from tests.utils.graphql import LOGIN, ME, PASSWORD, GraphQLClient, register
 
 USERS = "query { users(first: 200) { edges { node { id username } } } }"
 
 
 async def test_users_survive_restart_and_redis_wipe(
-    app_factory: Callable[..., AppServer], services: EmbeddedServices, tmp_path: Path
+    app_factory: Callable[..., AppServer], dev_servers: EmbeddedServers, tmp_path: Path
 ) -> None:
     own_redis = start_redis(tmp_path / "redis")
     try:
-        server = app_factory(redis_url=own_redis.url, mongodb_url=mongodb_url(services, "resilience_restart")).start()
+        server = app_factory(redis_url=own_redis.url, mongodb_url=mongodb_url(dev_servers, "resilience_restart")).start()
         async with httpx.AsyncClient(timeout=30) as http:
             gql = GraphQLClient(http, server.graphql_url)
             alice, bob = await register(gql), await register(gql)
@@ -49,7 +49,7 @@ async def test_users_survive_restart_and_redis_wipe(
 
 
 async def test_database_failure_is_masked_and_logged(
-    app_factory: Callable[..., AppServer], services: EmbeddedServices, tmp_path: Path
+    app_factory: Callable[..., AppServer], dev_servers: EmbeddedServers, tmp_path: Path
 ) -> None:
     own_mongo = start_mongo(tmp_path / "mongo")
     own_redis = start_redis(tmp_path / "redis")

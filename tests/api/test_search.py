@@ -14,9 +14,9 @@ import httpx
 import pytest
 import redis
 
-from api.services import EmbeddedServices, start_redis
+from api.dev_servers import EmbeddedServers, start_redis
 from tests.conftest import mongodb_url
-from tests.utils.app_server import AppServer
+from api.app_server import AppServer
 from tests.utils.audio import speak, upload
 from tests.utils.graphql import SEND, Account, GraphQLClient, register, send
 
@@ -164,11 +164,11 @@ async def test_search_needs_a_token(gql: GraphQLClient) -> None:
 
 
 async def test_messages_restored_from_mongodb_are_searchable(
-    app_factory: Callable[..., AppServer], services: EmbeddedServices, tmp_path: Path
+    app_factory: Callable[..., AppServer], dev_servers: EmbeddedServers, tmp_path: Path
 ) -> None:
     own_redis = start_redis(tmp_path / "redis")
     database = "search_restore"
-    server = app_factory(redis_url=own_redis.url, mongodb_url=mongodb_url(services, database)).start()
+    server = app_factory(redis_url=own_redis.url, mongodb_url=mongodb_url(dev_servers, database)).start()
     try:
         async with httpx.AsyncClient(timeout=30) as http:
             gql = GraphQLClient(http, server.graphql_url)

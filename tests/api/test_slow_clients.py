@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.utils.app_server import AppServer
+from api.app_server import AppServer
 
 HEAD_TIMEOUT_SECONDS = 1
 BODY_TIMEOUT_SECONDS = 1

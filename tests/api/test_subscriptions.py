@@ -13,8 +13,9 @@ import websockets
 from gql import Client, gql as parse_gql
 from gql.transport.websockets import WebsocketsTransport
 
-from api.services import EmbeddedServices
-from tests.utils.app_server import TEST_JWT_SECRET, AppServer
+from api.dev_servers import EmbeddedServers
+from api.app_server import AppServer
+from tests.conftest import TEST_JWT_SECRET
 from tests.utils.graphql import GraphQLClient, register, send
 from tests.utils.node_client import NodeSubscriber
 from tests.utils.ws import MESSAGE_EVENTS, connect, user_channel, wait_for_subscribers
@@ -22,7 +23,7 @@ from tests.utils.ws import MESSAGE_EVENTS, connect, user_channel, wait_for_subsc
 
 @pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
 async def test_sender_and_receiver_get_created_and_a_third_user_nothing(
-    app: AppServer, gql: GraphQLClient, services: EmbeddedServices, protocol: str
+    app: AppServer, gql: GraphQLClient, dev_servers: EmbeddedServers, protocol: str
 ) -> None:
     alice, bob, carol = await register(gql), await register(gql), await register(gql)
     async with (connect(app.ws_url, alice.token, protocol=protocol) as a,
@@ -30,7 +31,7 @@ async def test_sender_and_receiver_get_created_and_a_third_user_nothing(
                 connect(app.ws_url, carol.token, protocol=protocol) as c):
         for socket, user in ((a, alice), (b, bob), (c, carol)):
             await socket.subscribe(MESSAGE_EVENTS)
-            await wait_for_subscribers(services.redis_url, user_channel(user.id))
+            await wait_for_subscribers(dev_servers.redis_url, user_channel(user.id))
         sent = await send(gql, alice, bob, "live!")
         for socket in (a, b):
             event = (await socket.next_payload())["data"]["messageEvents"]
@@ -42,7 +43,7 @@ async def test_sender_and_receiver_get_created_and_a_third_user_nothing(
 
 
 async def test_python_gql_client_receives_live_messages(
-    app: AppServer, gql: GraphQLClient, services: EmbeddedServices
+    app: AppServer, gql: GraphQLClient, dev_servers: EmbeddedServers
 ) -> None:
     alice, bob = await register(gql), await register(gql)
     transport = WebsocketsTransport(
@@ -58,20 +59,20 @@ async def test_python_gql_client_receives_live_messages(
             raise AssertionError("subscription ended")
 
         receiving = asyncio.create_task(first_event())
-        await wait_for_subscribers(services.redis_url, user_channel(bob.id))
+        await wait_for_subscribers(dev_servers.redis_url, user_channel(bob.id))
         await send(gql, alice, bob, "via gql")
         result = await asyncio.wait_for(receiving, 10)
     assert result["messageEvents"] == {"type": "CREATED", "message": {"text": "via gql", "senderId": alice.id}}
 
 
 async def test_javascript_graphql_ws_client_receives_live_messages(
-    app: AppServer, gql: GraphQLClient, services: EmbeddedServices
+    app: AppServer, gql: GraphQLClient, dev_servers: EmbeddedServers
 ) -> None:
     alice, bob = await register(gql), await register(gql)
     query = "subscription { messageEvents { type message { text senderId } } }"
     async with NodeSubscriber(app.ws_url, bob.token, query, max_events=1, timeout=30) as node:
         await node.wait_for("connected", timeout=20)
-        await wait_for_subscribers(services.redis_url, user_channel(bob.id))
+        await wait_for_subscribers(dev_servers.redis_url, user_channel(bob.id))
         await send(gql, alice, bob, "hello from python to node")
         event = await node.wait_for("next", timeout=15)
         assert await node.wait(timeout=15) == 0
@@ -116,10 +117,10 @@ async def test_expiring_token_closes_the_socket_with_4403(app: AppServer, gql: G
 
 
 async def test_unsubscribe_and_disconnect_release_everything(
-    app_factory, gql: GraphQLClient, services: EmbeddedServices
+    app_factory, gql: GraphQLClient, dev_servers: EmbeddedServers
 ) -> None:
     server: AppServer = app_factory().start()
-    client = aioredis.Redis.from_url(services.redis_url)
+    client = aioredis.Redis.from_url(dev_servers.redis_url)
     try:
         app_gql = GraphQLClient(gql.client, server.graphql_url)
         users = [await register(app_gql) for _ in range(10)]
@@ -133,7 +134,7 @@ async def test_unsubscribe_and_disconnect_release_everything(
                 for _ in range(3):
                     await socket.subscribe(MESSAGE_EVENTS)
             for channel in channels:
-                await wait_for_subscribers(services.redis_url, channel)
+                await wait_for_subscribers(dev_servers.redis_url, channel)
             # 31 subscriptions over 11 sockets share ONE Redis pub/sub connection.
             assert await _pubsub_connections(client) == pubsub_before + 1
             for socket in sockets:

@@ -10,7 +10,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.utils.app_server import TEST_JWT_SECRET
+from tests.conftest import TEST_JWT_SECRET
 from tests.utils.graphql import ME, GraphQLClient, register
 
 

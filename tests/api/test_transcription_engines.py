@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.utils.app_server import AppServer
+from api.app_server import AppServer
 from tests.utils.audio import speak, upload
 from tests.utils.fake_deepgram import FakeDeepgram, Outcome, listen_response
 from tests.utils.graphql import SEND, Account, GraphQLClient, register

@@ -10,9 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.services import EmbeddedServices
+from api.dev_servers import EmbeddedServers
 from media.signing import MediaSigner
-from tests.utils.app_server import TEST_JWT_SECRET, AppServer
+from api.app_server import AppServer
+from tests.conftest import TEST_JWT_SECRET
 from tests.utils.audio import FORMATS, speak, upload, word_error_rate
 from tests.utils.graphql import HISTORY, MESSAGE, SEND, GraphQLClient, register
 from tests.utils.ws import connect, user_channel, wait_for_subscribers
@@ -33,7 +34,7 @@ SENTENCES = {
 
 @pytest.mark.parametrize("fmt", list(SENTENCES))
 async def test_voice_message_is_transcribed_and_pushed_to_both(
-    app: AppServer, gql: GraphQLClient, services: EmbeddedServices, tmp_path: Path, fmt: str
+    app: AppServer, gql: GraphQLClient, dev_servers: EmbeddedServers, tmp_path: Path, fmt: str
 ) -> None:
     alice, bob = await register(gql), await register(gql)
     sentence = SENTENCES[fmt]
@@ -42,7 +43,7 @@ async def test_voice_message_is_transcribed_and_pushed_to_both(
     async with connect(app.ws_url, alice.token) as a, connect(app.ws_url, bob.token) as b:
         for socket_, user in ((a, alice), (b, bob)):
             await socket_.subscribe(VOICE_EVENTS)
-            await wait_for_subscribers(services.redis_url, user_channel(user.id))
+            await wait_for_subscribers(dev_servers.redis_url, user_channel(user.id))
         uploaded = await upload(gql.client, gql.url, alice.token, clip.read_bytes(), f"voice{suffix}", content_type)
         audio = uploaded["data"]["uploadAudio"]
         assert audio["sizeBytes"] == clip.stat().st_size

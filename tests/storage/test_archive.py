@@ -6,12 +6,12 @@ from __future__ import annotations
 import dataclasses
 import uuid
 
-from api.services import EmbeddedServices
-from storage import archive
+from api.dev_servers import EmbeddedServers
+from storage.archive import ArchiveStore
 from storage.cold import MessageDoc
 from storage.connections import open_mongo
 from storage.ids import id_timestamp_ms, new_id
-from storage.messages import StoredMessage
+from storage.records import StoredMessage
 from tests.conftest import mongodb_url
 
 
@@ -22,22 +22,23 @@ def _message(text: str) -> StoredMessage:
 
 
 async def test_new_messages_are_inserted_and_archived_ones_replaced_by_their_latest_state(
-    services: EmbeddedServices,
+    dev_servers: EmbeddedServers,
 ) -> None:
     database = f"archive_{uuid.uuid4().hex[:8]}"
-    client = await open_mongo(mongodb_url(services, database), database)
+    client = await open_mongo(mongodb_url(dev_servers, database), database)
     try:
+        archive = ArchiveStore(client[database][MessageDoc.Settings.name])
         first, second = _message("one"), _message("two")
-        await archive.upsert_messages([first, second])
+        await archive.upsert([first, second])
 
         edited = dataclasses.replace(second, text="two, edited", rev=1)
         third = _message("three")
         # A replayed batch mixing an unchanged, a changed and a new message.
-        await archive.upsert_messages([first, edited, third])
-        await archive.upsert_messages([edited])
+        await archive.upsert([first, edited, third])
+        await archive.upsert([edited])
 
-        assert await MessageDoc.get_pymongo_collection().count_documents({}) == 3
-        stored = {m.id: m for m in [await archive.get_message(i) for i in (first.id, second.id, third.id)] if m}
+        assert await archive.collection.count_documents({}) == 3
+        stored = {m.id: m for m in [await archive.get(i) for i in (first.id, second.id, third.id)] if m}
         assert stored[first.id] == first
         assert stored[second.id] == edited
         assert stored[third.id] == third

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from storage.messages import MessageEventPayload, StoredAudio, StoredMessage, StoredTranscript, StoredWord
+from storage.records import MessageEventPayload, StoredAudio, StoredMessage, StoredTranscript, StoredWord
 
 
 def _voice_message() -> StoredMessage:

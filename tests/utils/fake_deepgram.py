@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from api.services import free_port
+from api.dev_servers import free_port
 
 
 def listen_response(alternatives: list[tuple[str, float]], duration: float = 3.7) -> dict[str, Any]:

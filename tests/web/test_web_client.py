@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from playwright.async_api import Browser, BrowserContext, Locator, Page, Route, WebSocketRoute, expect
 
-from tests.utils.app_server import AppServer
+from api.app_server import AppServer
 from tests.utils.audio import speak, word_error_rate, words
 from tests.utils.graphql import PASSWORD, SEND, Account, GraphQLClient, all_history, register, unique_name
 from tests.web.conftest import Artifacts, fake_microphone_args

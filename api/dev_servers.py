@@ -77,7 +77,7 @@ class ManagedServer:
 
 
 @dataclass
-class EmbeddedServices:
+class EmbeddedServers:
     redis: ManagedServer
     mongo: ManagedServer
 
@@ -289,9 +289,9 @@ def start_mongo(data_dir: Path, port: int | None = None, database: str = "chatte
 
 
 @contextlib.contextmanager
-def embedded_services(
+def embedded_servers(
     data_dir: Path, *, redis_port: int | None = None, mongo_port: int | None = None
-) -> Iterator[EmbeddedServices]:
+) -> Iterator[EmbeddedServers]:
     """Start both servers under `data_dir`, yield their URLs, stop both on exit."""
     redis_server = start_redis(data_dir / "redis", redis_port)
     try:
@@ -299,7 +299,7 @@ def embedded_services(
     except BaseException:
         redis_server.stop()
         raise
-    services = EmbeddedServices(redis=redis_server, mongo=mongo_server)
+    services = EmbeddedServers(redis=redis_server, mongo=mongo_server)
     try:
         yield services
     finally:

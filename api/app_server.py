@@ -1,6 +1,5 @@
-"""Run the real app (`chattergram serve`) as a subprocess on a free port, as users do.
-
-The benchmarks (bench/stack.py) start their servers with this launcher too."""
+"""Run the real app (`chattergram serve`) as a child process on a free port, as users do: the
+launcher of the end-to-end tests and of the benchmarks."""
 
 from __future__ import annotations
 
@@ -15,11 +14,10 @@ from pathlib import Path
 import httpx
 
 from api.cli import SHUTDOWN_BUDGET_SECONDS
-from api.services import free_port
+from api.dev_servers import free_port
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 CHATTERGRAM = Path(sys.executable).with_name("chattergram")
-TEST_JWT_SECRET = "test-secret-" + "x" * 60
 
 
 @dataclass

@@ -1,0 +1,137 @@
+"""Start-up: open the databases, build every store once, start the background workers.
+
+Each step registers its own clean-up on the exit stack, so shutdown runs in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from redis.asyncio import Redis
+
+from api.settings import Settings
+from media.signing import MediaSigner
+from resolvers.limits import RateLimits, Rule
+from resolvers.runtime import Runtime
+from resolvers.tokens import TokenService
+from storage.archive import ArchiveStore
+from storage.audio import AudioStore
+from storage.cold import MessageDoc, ReadMarkerDoc, UserDoc
+from storage.connections import open_mongo, open_redis
+from storage.conversation_rebuild import ConversationRebuilder
+from storage.conversations import ConversationStore
+from storage.hot_window import HotWindow
+from storage.last_seen import LastSeenWriter
+from storage.messages import MessageStore
+from storage.outbox import Persister
+from storage.presence import PresenceTracker
+from storage.pubsub import PubSubHub
+from storage.ratelimit import RateLimiter
+from storage.read_markers import ReadMarkerArchive
+from storage.search import SearchIndex
+from storage.users import UserStore
+from transcription.engines import make_transcriber
+from transcription.worker import TranscriptionWorker
+
+
+@dataclass(frozen=True)
+class Started:
+    """What the lifespan hands to requests (`request.state`)."""
+
+    runtime: Runtime
+    redis: Redis
+    mongo: AsyncMongoClient[Any]
+
+
+def rate_limits(settings: Settings) -> RateLimits:
+    return RateLimits(
+        enabled=settings.rate_limits == "on",
+        send_message=Rule.parse(settings.rate_limit_send_message),
+        upload_audio=Rule.parse(settings.rate_limit_upload_audio),
+        search=Rule.parse(settings.rate_limit_search),
+        retry_transcription=Rule.parse(settings.rate_limit_retry_transcription),
+        register=Rule.parse(settings.rate_limit_register),
+        login_free_failures=settings.login_free_failures,
+        login_failure_window_seconds=settings.login_failure_window_seconds,
+        login_max_backoff_seconds=settings.login_max_backoff_seconds,
+    )
+
+
+async def start(settings: Settings, tokens: TokenService, stack: contextlib.AsyncExitStack) -> Started:
+    redis_url, mongodb_url = settings.database_urls()
+    redis = await open_redis(redis_url, max_connections=settings.redis_max_connections)
+    stack.push_async_callback(redis.aclose)
+    mongo = await open_mongo(mongodb_url, settings.mongodb_database)
+    stack.push_async_callback(mongo.close)
+    database = mongo[settings.mongodb_database]
+
+    users = UserStore(redis, database[UserDoc.Settings.name])
+    archive = ArchiveStore(database[MessageDoc.Settings.name])
+    read_markers = ReadMarkerArchive(database[ReadMarkerDoc.Settings.name])
+    hot_window = HotWindow(redis, archive, window_seconds=settings.hot_window_days * 86400,
+                           interval_seconds=settings.hot_window_trim_seconds)
+    messages = MessageStore(redis, archive, hot_window)
+    conversations = ConversationStore(redis, ConversationRebuilder(redis, archive, read_markers))
+    stack.callback(conversations.close)
+    audio = AudioStore(database)
+
+    await users.reconcile_mirror()
+    await hot_window.restore()
+
+    persister = Persister(redis, messages, archive, read_markers,
+                          claim_idle_ms=int(settings.outbox_claim_idle_seconds * 1000))
+    persister.start()
+    stack.push_async_callback(persister.stop)
+    hot_window.start()
+    stack.push_async_callback(hot_window.stop)
+    hub = PubSubHub(redis)
+    hub.start()
+    stack.push_async_callback(hub.stop)
+    last_seen = LastSeenWriter(users)
+    last_seen.start()
+    stack.push_async_callback(last_seen.stop)  # after presence.stop: flushes its last writes
+    presence = PresenceTracker(redis, ttl_seconds=settings.presence_ttl_seconds,
+                               heartbeat_seconds=settings.presence_heartbeat_seconds, on_offline=last_seen.record)
+    presence.start()
+    stack.push_async_callback(presence.stop)
+
+    transcriber = await asyncio.to_thread(
+        make_transcriber,
+        settings.stt_engine,
+        whisper_model=settings.whisper_model,
+        deepgram_api_key=settings.deepgram_api_key,
+        deepgram_url=settings.deepgram_url,
+        deepgram_model=settings.deepgram_model,
+        deepgram_timeout_seconds=settings.deepgram_timeout_seconds,
+    )
+    stack.push_async_callback(transcriber.close)
+    worker = TranscriptionWorker(
+        redis, messages=messages, audio=audio, transcriber=transcriber,
+        concurrency=settings.transcription_concurrency,
+        max_attempts=settings.transcription_max_attempts,
+        retry_base_seconds=settings.transcription_retry_seconds,
+        claim_idle_ms=int(settings.transcription_claim_idle_seconds * 1000),
+    )
+    await worker.start()
+    stack.push_async_callback(worker.stop)
+
+    runtime = Runtime(
+        users=users,
+        messages=messages,
+        search=SearchIndex(redis),
+        conversations=conversations,
+        audio=audio,
+        presence=presence,
+        hub=hub,
+        limiter=RateLimiter(redis),
+        tokens=tokens,
+        limits=rate_limits(settings),
+        media_signer=MediaSigner.from_secret(tokens.secret, settings.media_url_ttl_seconds),
+        max_audio_bytes=settings.max_audio_bytes,
+        max_audio_seconds=settings.max_audio_seconds,
+    )
+    return Started(runtime=runtime, redis=redis, mongo=mongo)

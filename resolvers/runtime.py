@@ -1,0 +1,34 @@
+"""The runtime container: every store and service the use cases reach, built once at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from media.signing import MediaSigner
+from resolvers.limits import RateLimits
+from resolvers.tokens import TokenService
+from storage.audio import AudioStore
+from storage.conversations import ConversationStore
+from storage.messages import MessageStore
+from storage.presence import PresenceTracker
+from storage.pubsub import PubSubHub
+from storage.ratelimit import RateLimiter
+from storage.search import SearchIndex
+from storage.users import UserStore
+
+
+@dataclass(frozen=True)
+class Runtime:
+    users: UserStore
+    messages: MessageStore
+    search: SearchIndex
+    conversations: ConversationStore
+    audio: AudioStore
+    presence: PresenceTracker
+    hub: PubSubHub
+    limiter: RateLimiter
+    tokens: TokenService
+    limits: RateLimits
+    media_signer: MediaSigner
+    max_audio_bytes: int
+    max_audio_seconds: float

@@ -1,0 +1,146 @@
+"""The Redis hot window's upkeep: filled from MongoDB at start-up, trimmed as messages age.
+
+Redis always holds the newest part of every conversation (trimming goes oldest first and
+stops at anything MongoDB does not have yet); conversations with older, archive-only
+messages are marked, so history reads MongoDB only for those.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from redis.asyncio import Redis
+
+from storage import keys
+from storage.archive import ArchiveStore
+from storage.ids import first_id_at
+
+log = logging.getLogger(__name__)
+
+
+class HotWindow:
+    def __init__(self, redis: Redis, archive: ArchiveStore, *, window_seconds: float, interval_seconds: float) -> None:
+        self.redis = redis
+        self.archive = archive
+        self.window_seconds = window_seconds
+        self.interval_seconds = interval_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    def window_start_ms(self) -> int:
+        return int((time.time() - self.window_seconds) * 1000)
+
+    async def has_archived_only_messages(self, conversation: str) -> bool:
+        return bool(await self.redis.sismember(keys.archived_conversations(), conversation))
+
+    async def restore(self) -> None:
+        """Rebuild what a Redis without our data lacks: archive markers and the hot window.
+        Run at start-up and whenever the markers' sentinel disappears (Redis lost its data)."""
+        window_start = self.window_start_ms()  # one value for both, so nothing falls between
+        await self.rebuild_archive_markers(window_start_ms=window_start)
+        await self.hydrate(window_start_ms=window_start)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="hot-window-keeper")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_seconds)
+            try:
+                if not await self.redis.exists(keys.archive_markers_ready()):
+                    log.warning("Redis lost the archive markers: restoring from MongoDB")
+                    await self.restore()
+                await self.trim(window_start_ms=self.window_start_ms())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - MongoDB down: trim later
+                log.warning("hot window trim failed", extra={"error": repr(exc)})
+
+    async def hydrate(self, *, window_start_ms: int, batch_size: int = 500) -> int:
+        """Copy every archived message of the hot window that Redis lacks back into Redis.
+
+        No outbox entry and no event: these are already durable and were delivered before.
+        """
+        restored = 0
+        async for messages in self.archive.since(first_id_at(window_start_ms), batch_size=batch_size):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for m in messages:
+                    pipe.exists(keys.message_key(m.id))
+                present = await pipe.execute()
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for m, exists in zip(messages, present, strict=True):
+                    if not exists:
+                        pipe.json().set(keys.message_key(m.id), "$", m.to_document())
+                        pipe.zadd(keys.conversation_messages(m.conversation), {m.id: 0})
+                        pipe.zadd(keys.hot_messages(), {m.id: 0})
+                        restored += 1
+                await pipe.execute()
+        if restored:
+            log.info("hydrated the hot window from MongoDB", extra={"restored": restored})
+        return restored
+
+    async def rebuild_archive_markers(self, *, window_start_ms: int, batch_size: int = 1000) -> int:
+        """After Redis lost its data (or on a new Redis), mark every conversation that has
+        messages older than the hot window: those exist only in MongoDB. Runs once per Redis
+        dataset; afterwards trimming keeps the markers."""
+        if await self.redis.exists(keys.archive_markers_ready()):
+            return 0
+        marked = 0
+        batch: list[str] = []
+        async for conversation in self.archive.conversations_before(first_id_at(window_start_ms)):
+            batch.append(conversation)
+            if len(batch) >= batch_size:
+                marked += await self.redis.sadd(keys.archived_conversations(), *batch)
+                batch = []
+        if batch:
+            marked += await self.redis.sadd(keys.archived_conversations(), *batch)
+        await self.redis.set(keys.archive_markers_ready(), "1")
+        return marked
+
+    async def trim(self, *, window_start_ms: int, batch_size: int = 500) -> int:
+        """Remove from Redis the messages older than the window that MongoDB has, oldest first,
+        stopping at the first one not archived yet: what stays in Redis is always the newest
+        part of every conversation, which history paging relies on."""
+        removed = 0
+        cutoff = first_id_at(window_start_ms)
+        while True:
+            ids = await self.redis.zrange(keys.hot_messages(), "-", f"({cutoff}", bylex=True, offset=0, num=batch_size)
+            if not ids:
+                break
+            archived = await self.archive.revisions(ids)
+            hot_revisions = await self.redis.json().mget([keys.message_key(i) for i in ids], "$.rev")
+            safe: list[str] = []
+            orphans: list[str] = []  # an id without a document has nothing left to archive
+            for message_id, hot in zip(ids, hot_revisions, strict=True):
+                if hot is None:
+                    orphans.append(message_id)
+                elif message_id in archived and archived[message_id] >= int(hot[0] if hot else 0):
+                    safe.append(message_id)  # MongoDB has this state (or a later one)
+                else:
+                    break
+            if orphans:
+                await self.redis.zrem(keys.hot_messages(), *orphans)
+            if safe:
+                conversations = await self.redis.json().mget([keys.message_key(i) for i in safe], "$.conversation")
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    for message_id, conversation in zip(safe, conversations, strict=True):
+                        if conversation:
+                            pipe.sadd(keys.archived_conversations(), conversation[0])
+                            pipe.zrem(keys.conversation_messages(conversation[0]), message_id)
+                        pipe.delete(keys.message_key(message_id))
+                        pipe.zrem(keys.hot_messages(), message_id)
+                    await pipe.execute()
+                removed += len(safe)
+            if len(safe) + len(orphans) < len(ids):
+                break  # the rest waits for the persister
+        if removed:
+            log.info("trimmed the hot window", extra={"removed": removed})
+        return removed

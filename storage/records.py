@@ -1,0 +1,121 @@
+"""Messages as the storage layer hands them out: plain frozen records, the same in Redis,
+MongoDB and pub/sub events."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import orjson
+
+from storage import keys
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAudio:
+    id: str
+    mime_type: str
+    size_bytes: int
+    duration_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredWord:
+    word: str
+    start: float
+    end: float
+    confidence: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTranscript:
+    text: str
+    engine: str
+    confidence: float | None = None
+    language: str | None = None
+    words: tuple[StoredWord, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "StoredTranscript":
+        return cls(
+            text=data["text"],
+            engine=data["engine"],
+            confidence=data.get("confidence"),
+            language=data.get("language"),
+            words=tuple(StoredWord(**w) for w in data.get("words") or ()),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    id: str
+    kind: str
+    sender_id: str
+    receiver_id: str
+    text: str
+    sent_at_ms: int
+    client_id: str | None = None
+    audio: StoredAudio | None = None  # VOICE only
+    transcription_status: str | None = None  # VOICE only: PENDING, DONE, FAILED
+    transcript: StoredTranscript | None = None  # VOICE only, once DONE
+    rev: int = 0  # bumped by every update; trimming keeps a message until MongoDB has this rev
+
+    @property
+    def conversation(self) -> str:
+        return keys.conversation_id(self.sender_id, self.receiver_id)
+
+    def to_document(self) -> dict[str, Any]:
+        """The JSON stored in Redis, in `MessageHot`'s shape; built field by field because it
+        runs on every send (`asdict` deep-copies)."""
+        return {
+            "pk": self.id,
+            "kind": self.kind,
+            "sender_id": self.sender_id,
+            "receiver_id": self.receiver_id,
+            "text": self.text,
+            "sent_at_ms": self.sent_at_ms,
+            "client_id": self.client_id,
+            "audio": asdict(self.audio) if self.audio else None,
+            "transcription_status": self.transcription_status,
+            "transcript": asdict(self.transcript) if self.transcript else None,
+            "rev": self.rev,
+            "participants": sorted({self.sender_id, self.receiver_id}),
+            "conversation": self.conversation,
+        }
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> "StoredMessage":
+        return cls(
+            id=doc["pk"],
+            kind=doc["kind"],
+            sender_id=doc["sender_id"],
+            receiver_id=doc["receiver_id"],
+            text=doc["text"],
+            sent_at_ms=int(doc["sent_at_ms"]),
+            client_id=doc.get("client_id"),
+            audio=StoredAudio(**doc["audio"]) if doc.get("audio") else None,
+            transcription_status=doc.get("transcription_status"),
+            transcript=StoredTranscript.from_dict(doc["transcript"]) if doc.get("transcript") else None,
+            rev=int(doc.get("rev", 0)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEventPayload:
+    type: str
+    message: StoredMessage
+
+    def encode(self, document: dict[str, Any] | None = None) -> bytes:
+        """`document`: the message's `to_document()`, when the caller has built it already."""
+        return orjson.dumps({"type": self.type, "message": document or self.message.to_document()})
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> "MessageEventPayload":
+        data = orjson.loads(raw)
+        return cls(type=data["type"], message=StoredMessage.from_document(data["message"]))
+
+
+def next_revision(message: StoredMessage, **changes: Any) -> StoredMessage:
+    """`message` with `changes` and the next revision number."""
+    return dataclasses.replace(message, rev=message.rev + 1, **changes)
