@@ -47,7 +47,7 @@ class AppServer:
     def is_ready(self) -> bool:
         return httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
 
-    def start(self, timeout: float = 90.0) -> "AppServer":
+    def start(self, timeout: float = 90.0) -> AppServer:
         env = {**(os.environ if self.base_env is None else self.base_env), **self.env}
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
@@ -94,7 +94,7 @@ class AppServer:
             self.process.kill()
             self.process.wait(5)
 
-    def restart(self) -> "AppServer":
+    def restart(self) -> AppServer:
         self.stop()
         return self.start()
 

@@ -29,7 +29,7 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _load_settings() -> "Settings | None":  # noqa: F821 - imported lazily
+def _load_settings() -> Settings | None:  # noqa: F821 - imported lazily
     """The settings from the environment, or None after saying why they are invalid."""
     from api.settings import Settings
 
@@ -47,7 +47,7 @@ def _exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-def _uvicorn(host: str, port: int, workers: int, settings: "Settings") -> None:  # noqa: F821
+def _uvicorn(host: str, port: int, workers: int, settings: Settings) -> None:  # noqa: F821
     import uvicorn
 
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -153,7 +153,7 @@ def _spawn(name: str, argv: list[str], data_dir: Path, port: int, url: str) -> M
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads are started before exec
+            preexec_fn=_die_with_parent,
         )
     pid_file.write_text(f"{process.pid}\n")
     return ManagedServer(

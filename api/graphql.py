@@ -13,14 +13,12 @@ from typing import Any
 
 import orjson
 from graphql import ASTValidationRule
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
-
 from strawberry.types.unset import UNSET, UnsetType
 
 from api.metrics import record_operation
@@ -59,7 +57,7 @@ class QueryLimits:
     validation_rules: tuple[type[ASTValidationRule], ...]
 
     @classmethod
-    def build(cls, *, max_depth: int, max_aliases: int, max_tokens: int) -> "QueryLimits":
+    def build(cls, *, max_depth: int, max_aliases: int, max_tokens: int) -> QueryLimits:
         rules = (
             *QueryDepthLimiter(max_depth=max_depth).validation_rules,
             *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
@@ -103,7 +101,7 @@ class OperationEdge(SchemaExtension):
         )
 
     @classmethod
-    def factory(cls, limits: QueryLimits) -> Callable[[], "OperationEdge"]:
+    def factory(cls, limits: QueryLimits) -> Callable[[], OperationEdge]:
         return functools.partial(cls, limits)
 
 

@@ -17,7 +17,7 @@ from storage.ids import is_valid_id
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-def parse_range(header: str | None, size: int) -> tuple[int, int] | None | str:
+def parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:
     """(start, end) inclusive; None for no/unsupported Range; "unsatisfiable"."""
     if not header:
         return None

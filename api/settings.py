@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     graphiql: bool = True
 
     @model_validator(mode="after")
-    def _check_rate_limits(self) -> "Settings":
+    def _check_rate_limits(self) -> Settings:
         for name in ("send_message", "upload_audio", "search", "retry_transcription", "register"):
             value = getattr(self, f"rate_limit_{name}")
             try:
@@ -97,13 +97,13 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _check_deepgram(self) -> "Settings":
+    def _check_deepgram(self) -> Settings:
         if self.stt_engine == "deepgram" and not self.deepgram_api_key:
             raise ValueError("DEEPGRAM_API_KEY is required when STT_ENGINE=deepgram")
         return self
 
     @model_validator(mode="after")
-    def _check_secret(self) -> "Settings":
+    def _check_secret(self) -> Settings:
         if self.dev_mode:
             return self
         if not self.jwt_secret:

@@ -73,7 +73,7 @@ class Receiver:
 
         await asyncio.gather(*(one(i) for i in indexes))
 
-    async def listen(self, index: int, user_id: str, ws) -> None:  # noqa: ANN001
+    async def listen(self, index: int, user_id: str, ws) -> None:
         try:
             async for raw in ws:
                 now_ns = time.time_ns()

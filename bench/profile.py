@@ -99,7 +99,7 @@ def aggregate(recorded: dict, top: int = 20) -> dict:
             if not frames:
                 continue
             leaf = frames[-1]
-            if "select (selectors.py" in leaf or "_run_once" in leaf and "base_events" in leaf:
+            if "select (selectors.py" in leaf or ("_run_once" in leaf and "base_events" in leaf):
                 idle += count
             own[leaf] += count
             for frame in set(frames):
@@ -137,7 +137,7 @@ def aggregate(recorded: dict, top: int = 20) -> dict:
     return result
 
 
-async def _main(args) -> dict:  # noqa: ANN001
+async def _main(args) -> dict:
     import secrets
     import tempfile
 

@@ -43,9 +43,9 @@ import pymongo
 
 from api.dev_servers import embedded_servers, start_redis
 from bench import fanout as fan
-from bench.stack import REPO, CpuMeter, Server, api_server, ceiling_server, raise_fd_limit, run_wrk
-from bench.stats import latency_summary, percentile
 from bench.seed import DATABASE, create_users, ensure_history_depth, write_tokens
+from bench.stack import REPO, CpuMeter, Server, api_server, ceiling_server, raise_fd_limit, run_wrk
+from bench.stats import latency_summary
 
 MODES: dict[str, dict] = {
     "full": dict(users=1000, per_user=10, ramp_s=5, low=50, high=1000, run_s=15, fan_subs=1000, fan_rate=500,
@@ -140,7 +140,7 @@ def wait_idle(server: Server, *, cores: float = 0.1, window_s: float = 0.5, time
 
 
 
-def load_phase(label: str, url: str, tokens: Path, **kwargs) -> dict:  # noqa: ANN003
+def load_phase(label: str, url: str, tokens: Path, **kwargs) -> dict:
     log(f"{label}: wrk -c{kwargs['connections']} ...")
     meter = CpuMeter()
     result = run_wrk(url, tokens=tokens, **kwargs)

@@ -26,13 +26,7 @@ from storage.ids import new_id
 from storage.records import StoredMessage
 from storage.search import SearchIndex
 
-VOCABULARY = (
-    "meeting report lunch friday tomorrow morning project deadline budget review design launch "
-    "coffee dinner weekend holiday flight train station hotel ticket birthday present party music "
-    "guitar saxophone concert rehearsal football match score weather rain sunny walk park garden "
-    "kitchen recipe pasta pizza salad doctor appointment dentist school homework exam teacher "
-    "library book chapter novel movie cinema series episode phone laptop screen battery charger"
-).split()
+VOCABULARY = ["meeting", "report", "lunch", "friday", "tomorrow", "morning", "project", "deadline", "budget", "review", "design", "launch", "coffee", "dinner", "weekend", "holiday", "flight", "train", "station", "hotel", "ticket", "birthday", "present", "party", "music", "guitar", "saxophone", "concert", "rehearsal", "football", "match", "score", "weather", "rain", "sunny", "walk", "park", "garden", "kitchen", "recipe", "pasta", "pizza", "salad", "doctor", "appointment", "dentist", "school", "homework", "exam", "teacher", "library", "book", "chapter", "novel", "movie", "cinema", "series", "episode", "phone", "laptop", "screen", "battery", "charger"]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -40,7 +34,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
 
 
-async def seed(redis, messages: int, conversations: int) -> list[str]:  # noqa: ANN001
+async def seed(redis, messages: int, conversations: int) -> list[str]:
     users = [new_id() for _ in range(conversations * 2)]
     pairs = [(users[2 * i], users[2 * i + 1]) for i in range(conversations)]
     rng = random.Random(7)
@@ -59,7 +53,7 @@ async def seed(redis, messages: int, conversations: int) -> list[str]:  # noqa: 
     return users
 
 
-async def wait_indexed(redis, expected: int) -> None:  # noqa: ANN001
+async def wait_indexed(redis, expected: int) -> None:
     while True:
         info = await redis.ft("cg:message:index").info()
         if int(info["num_docs"]) >= expected and str(info.get("indexing", "0")) in ("0", "False"):

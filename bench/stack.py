@@ -125,7 +125,7 @@ def run_wrk(url: str, *, tokens: Path, connections: int, threads: int, duration_
     """Run wrk with bench/graphql.lua; returns its WRKJSON summary plus derived figures."""
     threads = max(1, min(threads, connections))
     argv = [
-        "wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration_s))}s", f"--timeout", f"{timeout_s:g}s",
+        "wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration_s))}s", "--timeout", f"{timeout_s:g}s",
         "--latency", "-s", str(LUA_SCRIPT), url, "--",
         f"tokens={tokens}", f"threads={threads}", f"conns={connections // threads}", f"mode={mode}",
         f"cap={cap}", f"ramp_ms={ramp_ms}",

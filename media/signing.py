@@ -15,7 +15,7 @@ class MediaSigner:
     ttl_seconds: int = 3600
 
     @classmethod
-    def from_secret(cls, secret: str, ttl_seconds: int = 3600) -> "MediaSigner":
+    def from_secret(cls, secret: str, ttl_seconds: int = 3600) -> MediaSigner:
         # A key of its own, derived from the app secret: a URL signature is never a token.
         key = hmac.new(secret.encode(), b"chattergram media urls", hashlib.sha256).digest()
         return cls(key=key, ttl_seconds=ttl_seconds)

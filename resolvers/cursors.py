@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 

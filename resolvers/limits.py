@@ -14,7 +14,7 @@ class Rule:
     window_seconds: float
 
     @classmethod
-    def parse(cls, text: str) -> "Rule":
+    def parse(cls, text: str) -> Rule:
         """`"30/60"`: 30 requests per 60 seconds."""
         count, sep, seconds = text.partition("/")
         if not sep:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from resolvers.context import Context
 from resolvers.users import UserView
 from storage import keys
-from storage.records import MessageEventPayload
 from storage.presence import PresenceChange
+from storage.records import MessageEventPayload
 
 
 @dataclass(frozen=True, slots=True)

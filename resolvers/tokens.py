@@ -69,7 +69,7 @@ class TokenService:
 
 @functools.lru_cache(maxsize=4096)
 def _verified(service: TokenService, token: str) -> TokenClaims:
-    return service._verify(token)  # noqa: SLF001 - the cache is this module's own
+    return service._verify(token)
 
 
 def bearer_token(value: str | None) -> str | None:

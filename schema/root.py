@@ -9,8 +9,8 @@ from typing import Annotated
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
-from strawberry.schema.config import StrawberryConfig
 from strawberry.file_uploads import Upload
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, Info
 
 from resolvers import auth, conversations, messages, subscriptions, users, voice

@@ -37,7 +37,7 @@ class User:
     created_at: datetime
 
     @classmethod
-    def from_view(cls, view: UserView) -> "User":
+    def from_view(cls, view: UserView) -> User:
         user = view.user
         return cls(
             id=strawberry.ID(user.id), username=user.username, online=view.online,
@@ -55,7 +55,7 @@ class AuthPayload:
     user: User
 
     @classmethod
-    def from_session(cls, session: Session) -> "AuthPayload":
+    def from_session(cls, session: Session) -> AuthPayload:
         return cls(token=session.token, expires_at=session.expires_at, user=User.from_view(session.user))
 
 
@@ -67,7 +67,7 @@ class PageInfo:
     end_cursor: str | None
 
     @classmethod
-    def of(cls, page: Page[Any]) -> "PageInfo":
+    def of(cls, page: Page[Any]) -> PageInfo:
         return cls(
             has_previous_page=page.has_previous_page,
             has_next_page=page.has_next_page,
@@ -88,7 +88,7 @@ class UserConnection:
     page_info: PageInfo
 
     @classmethod
-    def from_page(cls, page: Page[UserView]) -> "UserConnection":
+    def from_page(cls, page: Page[UserView]) -> UserConnection:
         edges = [UserEdge(cursor=c, node=User.from_view(v)) for v, c in zip(page.items, page.cursors, strict=True)]
         return cls(edges=edges, page_info=PageInfo.of(page))
 
@@ -123,7 +123,7 @@ class Transcript:
     words: list[TranscriptWord]
 
     @classmethod
-    def from_stored(cls, transcript: StoredTranscript) -> "Transcript":
+    def from_stored(cls, transcript: StoredTranscript) -> Transcript:
         return cls(
             text=transcript.text,
             confidence=transcript.confidence,
@@ -142,7 +142,7 @@ class AudioFile:
     duration_seconds: float | None
 
     @classmethod
-    def from_stored(cls, audio: StoredAudio | AudioRecord) -> "AudioFile":
+    def from_stored(cls, audio: StoredAudio | AudioRecord) -> AudioFile:
         return cls(
             id=strawberry.ID(audio.id), mime_type=audio.mime_type, size_bytes=audio.size_bytes,
             duration_seconds=audio.duration_seconds,
@@ -176,7 +176,7 @@ class Message:
     transcript: Transcript | None = strawberry.field(default=None, description="VOICE only, once DONE.")
 
     @classmethod
-    def from_stored(cls, message: StoredMessage) -> "Message":
+    def from_stored(cls, message: StoredMessage) -> Message:
         return cls(
             id=strawberry.ID(message.id),
             client_id=message.client_id,
@@ -219,7 +219,7 @@ class MessageConnection:
     page_info: PageInfo
 
     @classmethod
-    def from_page(cls, page: Page[StoredMessage]) -> "MessageConnection":
+    def from_page(cls, page: Page[StoredMessage]) -> MessageConnection:
         edges = [MessageEdge(cursor=c, node=Message.from_stored(m)) for m, c in zip(page.items, page.cursors, strict=True)]
         return cls(edges=edges, page_info=PageInfo.of(page))
 
@@ -236,7 +236,7 @@ class MessageEvent:
     message: Message
 
     @classmethod
-    def from_stored(cls, event: MessageEventPayload) -> "MessageEvent":
+    def from_stored(cls, event: MessageEventPayload) -> MessageEvent:
         return cls(type=MessageEventType(event.type), message=Message.from_stored(event.message))
 
 
@@ -247,7 +247,7 @@ class PresenceEvent:
     at: datetime
 
     @classmethod
-    def from_update(cls, update: PresenceUpdate) -> "PresenceEvent":
+    def from_update(cls, update: PresenceUpdate) -> PresenceEvent:
         return cls(
             user=User.from_view(update.user), online=update.online,
             at=datetime.fromtimestamp(update.at_ms / 1000, UTC),
@@ -276,7 +276,7 @@ class SearchResults:
     hits: list[SearchHit]
 
     @classmethod
-    def from_outcome(cls, outcome: SearchOutcome) -> "SearchResults":
+    def from_outcome(cls, outcome: SearchOutcome) -> SearchResults:
         hits: list[UserHit | MessageHit] = [
             MessageHit(message=Message.from_stored(hit.message), snippet=hit.snippet)
             if isinstance(hit, MessageFound) else UserHit(user=User.from_view(hit))
@@ -296,7 +296,7 @@ class Conversation:
     )
 
     @classmethod
-    def from_view(cls, view: ConversationView) -> "Conversation":
+    def from_view(cls, view: ConversationView) -> Conversation:
         state = view.state
         return cls(
             partner_id=state.partner_id,
@@ -323,7 +323,7 @@ class ConversationConnection:
     page_info: PageInfo
 
     @classmethod
-    def from_page(cls, page: Page[ConversationView]) -> "ConversationConnection":
+    def from_page(cls, page: Page[ConversationView]) -> ConversationConnection:
         edges = [ConversationEdge(cursor=c, node=Conversation.from_view(v))
                  for v, c in zip(page.items, page.cursors, strict=True)]
         return cls(edges=edges, page_info=PageInfo.of(page))
@@ -344,7 +344,7 @@ class ConversationEvent:
     up_to: strawberry.ID | None
 
     @classmethod
-    def from_stored(cls, event: StoredConversationEvent) -> "ConversationEvent":
+    def from_stored(cls, event: StoredConversationEvent) -> ConversationEvent:
         return cls(
             type=ConversationEventType(event.type),
             partner_id=strawberry.ID(event.partner_id),

@@ -27,7 +27,7 @@ class AudioRecord:
     message_id: str | None
 
     @classmethod
-    def from_file(cls, doc: dict[str, Any]) -> "AudioRecord":
+    def from_file(cls, doc: dict[str, Any]) -> AudioRecord:
         meta = doc.get("metadata") or {}
         return cls(
             id=doc["_id"],

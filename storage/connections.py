@@ -7,8 +7,8 @@ from beanie import init_beanie
 from pymongo import AsyncMongoClient
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
-from redis.commands.json import JSON
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.commands.json import JSON
 
 from storage.cold import DOCUMENT_MODELS
 from storage.hot import bind_models, ensure_indexes

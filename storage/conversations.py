@@ -94,7 +94,7 @@ class ConversationEvent:
                              "up_to": self.up_to})
 
     @classmethod
-    def decode(cls, raw: str | bytes) -> "ConversationEvent":
+    def decode(cls, raw: str | bytes) -> ConversationEvent:
         data = orjson.loads(raw)
         return cls(type=data["type"], partner_id=data["partner_id"], at_ms=data["at_ms"], up_to=data.get("up_to"))
 

@@ -83,7 +83,7 @@ class PresenceChange:
         return orjson.dumps({"user_id": self.user_id, "online": self.online, "at_ms": self.at_ms})
 
     @classmethod
-    def decode(cls, raw: str | bytes) -> "PresenceChange":
+    def decode(cls, raw: str | bytes) -> PresenceChange:
         data = orjson.loads(raw)
         return cls(user_id=data["user_id"], online=data["online"], at_ms=data["at_ms"])
 

@@ -37,7 +37,7 @@ class StoredTranscript:
     words: tuple[StoredWord, ...] = ()
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "StoredTranscript":
+    def from_dict(cls, data: dict[str, Any]) -> StoredTranscript:
         return cls(
             text=data["text"],
             engine=data["engine"],
@@ -85,7 +85,7 @@ class StoredMessage:
         }
 
     @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> "StoredMessage":
+    def from_document(cls, doc: dict[str, Any]) -> StoredMessage:
         return cls(
             id=doc["pk"],
             kind=doc["kind"],
@@ -111,7 +111,7 @@ class MessageEventPayload:
         return orjson.dumps({"type": self.type, "message": document or self.message.to_document()})
 
     @classmethod
-    def decode(cls, raw: bytes | str) -> "MessageEventPayload":
+    def decode(cls, raw: bytes | str) -> MessageEventPayload:
         data = orjson.loads(raw)
         return cls(type=data["type"], message=StoredMessage.from_document(data["message"]))
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.dev_servers import EmbeddedServers, ManagedServer, embedded_servers, start_redis
 from api.app_server import AppServer
+from api.dev_servers import EmbeddedServers, ManagedServer, embedded_servers, start_redis
 from tests.utils.graphql import GraphQLClient
 
 

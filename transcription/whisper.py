@@ -54,7 +54,7 @@ class WhisperTranscriber:
             try:
                 segments, info = self.model.transcribe(io.BytesIO(audio), word_timestamps=True, beam_size=5)
                 segments = list(segments)
-            except Exception as exc:  # noqa: BLE001 - undecodable audio is not worth retrying
+            except Exception as exc:
                 raise TranscriptionFailed(f"whisper failed: {exc}", retryable=False) from exc
         words = [
             Word(word=w.word.strip(), start=round(float(w.start), 3), end=round(float(w.end), 3),

@@ -19,8 +19,8 @@ from redis.exceptions import ResponseError
 from storage import keys
 from storage.audio import AudioStore
 from storage.messages import MessageStore
-from storage.records import StoredMessage, StoredTranscript, StoredWord, next_revision
 from storage.outbox import consumer_name
+from storage.records import StoredMessage, StoredTranscript, StoredWord, next_revision
 from transcription.base import Transcriber, TranscriptionFailed, TranscriptResult
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ class TranscriptionWorker:
         except TranscriptionFailed as exc:
             await self._failed(message, attempt, exc.reason, retryable=exc.retryable)
             return
-        except Exception as exc:  # noqa: BLE001 - unexpected: worth another try
+        except Exception as exc:
             log.exception("transcription crashed", extra={"message_id": message_id})
             await self._failed(message, attempt, f"unexpected error: {type(exc).__name__}", retryable=True)
             return

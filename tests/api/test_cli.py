@@ -12,8 +12,8 @@ import httpx
 import pymongo
 import redis
 
-from api.dev_servers import free_port
 from api.app_server import CHATTERGRAM, REPO, AppServer
+from api.dev_servers import free_port
 from tests.utils.graphql import ME, GraphQLClient, register
 
 CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "MONGODB_URL", "JWT_SECRET", "DEV_MODE"}}

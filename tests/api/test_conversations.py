@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import redis
 
+from api.app_server import AppServer
 from api.dev_servers import EmbeddedServers, start_redis
 from tests.conftest import mongodb_url
-from api.app_server import AppServer
 from tests.utils.graphql import Account, GraphQLClient, register, send
 from tests.utils.ws import Socket, connect, wait_for_subscribers
 

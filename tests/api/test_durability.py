@@ -12,10 +12,10 @@ import httpx
 import pymongo
 import redis
 
+from api.app_server import AppServer
 from api.dev_servers import EmbeddedServers, start_mongo, start_redis
 from tests.conftest import SHARED_DATABASE, mongodb_url, shared_mongodb_url
-from api.app_server import AppServer
-from tests.utils.graphql import GraphQLClient, Account, all_history, register, send
+from tests.utils.graphql import Account, GraphQLClient, all_history, register, send
 from tests.utils.ws import MESSAGE_EVENTS, connect, user_channel, wait_for_subscribers
 
 MONGO_FAST_FAIL = "serverSelectionTimeoutMS=1500&connectTimeoutMS=1000"

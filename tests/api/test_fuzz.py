@@ -31,8 +31,8 @@ import graphql
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
-from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis_graphql import from_schema, nodes
 
 from api.app_server import AppServer

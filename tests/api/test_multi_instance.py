@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import httpx
 
-from api.dev_servers import EmbeddedServers
 from api.app_server import AppServer
+from api.dev_servers import EmbeddedServers
 from tests.utils.graphql import GraphQLClient, all_history, register, send
 from tests.utils.ws import MESSAGE_EVENTS, connect, user_channel, wait_for_subscribers
 

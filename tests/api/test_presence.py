@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from api.dev_servers import EmbeddedServers
 from api.app_server import AppServer
+from api.dev_servers import EmbeddedServers
 from tests.utils.graphql import ME, GraphQLClient, register
 from tests.utils.ws import PRESENCE, PRESENCE_CHANNEL, Socket, connect, wait_for_subscribers
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import redis
 
+from api.app_server import AppServer
 from api.dev_servers import EmbeddedServers, start_mongo, start_redis
 from tests.conftest import mongodb_url
-from api.app_server import AppServer
 from tests.utils.graphql import LOGIN, ME, PASSWORD, GraphQLClient, register
 
 USERS = "query { users(first: 200) { edges { node { id username } } } }"

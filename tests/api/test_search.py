@@ -14,9 +14,9 @@ import httpx
 import pytest
 import redis
 
+from api.app_server import AppServer
 from api.dev_servers import EmbeddedServers, start_redis
 from tests.conftest import mongodb_url
-from api.app_server import AppServer
 from tests.utils.audio import speak, upload
 from tests.utils.graphql import SEND, Account, GraphQLClient, register, send
 

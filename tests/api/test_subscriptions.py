@@ -10,11 +10,12 @@ import jwt
 import pytest
 import redis.asyncio as aioredis
 import websockets
-from gql import Client, gql as parse_gql
+from gql import Client
+from gql import gql as parse_gql
 from gql.transport.websockets import WebsocketsTransport
 
-from api.dev_servers import EmbeddedServers
 from api.app_server import AppServer
+from api.dev_servers import EmbeddedServers
 from tests.conftest import TEST_JWT_SECRET
 from tests.utils.graphql import GraphQLClient, register, send
 from tests.utils.node_client import NodeSubscriber
@@ -170,7 +171,7 @@ async def _stats(server: AppServer) -> dict[str, int]:
     return values
 
 
-async def _until(probe, expected, timeout: float = 10.0):  # noqa: ANN001, ANN202
+async def _until(probe, expected, timeout: float = 10.0):
     deadline = time.monotonic() + timeout
     while True:
         value = await probe()

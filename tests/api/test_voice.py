@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api.app_server import AppServer
 from api.dev_servers import EmbeddedServers
 from media.signing import MediaSigner
-from api.app_server import AppServer
 from tests.conftest import TEST_JWT_SECRET
 from tests.utils.audio import FORMATS, speak, upload, word_error_rate
 from tests.utils.graphql import HISTORY, MESSAGE, SEND, GraphQLClient, register

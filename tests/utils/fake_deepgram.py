@@ -77,7 +77,7 @@ class FakeDeepgram:
             await asyncio.sleep(outcome.delay)
         return JSONResponse(outcome.body or {}, status_code=outcome.status)
 
-    def __enter__(self) -> "FakeDeepgram":
+    def __enter__(self) -> FakeDeepgram:
         app = Starlette(routes=[Route("/v1/listen", self._listen, methods=["POST"])])
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
                                                      lifespan="off"))

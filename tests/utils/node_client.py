@@ -187,7 +187,7 @@ class NodeSubscriber:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def __aenter__(self) -> "NodeSubscriber":
+    async def __aenter__(self) -> NodeSubscriber:
         directory = ensure_js_client()
         node = _require_tool("node")
         args = [
