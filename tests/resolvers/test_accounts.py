@@ -7,8 +7,7 @@ import asyncio
 import pymongo
 import pytest
 
-from api.dev_servers import EmbeddedServers
-from tests.conftest import SHARED_DATABASE, shared_mongodb_url
+from tests.resolvers.conftest import InProcessApp
 from tests.utils.graphql import LOGIN, ME, PASSWORD, GraphQLClient, register, unique_name
 
 USERS = """
@@ -79,7 +78,7 @@ async def test_duplicates_ignoring_case_conflict(gql: GraphQLClient) -> None:
 
 
 async def test_concurrent_duplicate_registrations_create_one_user(
-    gql: GraphQLClient, dev_servers: EmbeddedServers
+    gql: GraphQLClient, in_process_app: InProcessApp
 ) -> None:
     username = unique_name("race")
     mutation = """mutation R($input: RegisterInput!) { register(input: $input) { user { id } } }"""
@@ -95,8 +94,8 @@ async def test_concurrent_duplicate_registrations_create_one_user(
     codes = [b["errors"][0]["extensions"]["code"] for b in bodies if b.get("errors")]
     assert len(winners) == 1
     assert codes == ["CONFLICT"] * 19
-    with pymongo.MongoClient(shared_mongodb_url(dev_servers)) as client:
-        assert client[SHARED_DATABASE]["users"].count_documents({"username_lower": username.lower()}) == 1
+    with pymongo.MongoClient(in_process_app.mongodb_url) as client:
+        assert client[in_process_app.database]["users"].count_documents({"username_lower": username.lower()}) == 1
 
 
 @pytest.mark.parametrize(
