@@ -1,0 +1,173 @@
+// The open conversation's message list: insert in order, (re)draw text and voice bubbles, scroll.
+
+import { api, describeError } from "./api.js";
+import { Q } from "./documents.js";
+import { $, h } from "./dom.js";
+import { clock, dateTimeFormat, shortTime } from "./format.js";
+import { me, state } from "./state.js";
+
+// Resending is composer.js's job (it imports this module): app.js hands it in.
+let resend = () => {};
+export function onRetrySend(handler) {
+  resend = handler;
+}
+
+export function updateHistoryTop() {
+  const open = state.open;
+  $("load-older").hidden = !open.hasPrevious;
+  $("history-start").hidden = open.hasPrevious;
+  $("history-start").textContent = open.elements.size || open.pending.size
+    ? "This is the beginning of your conversation."
+    : `No messages yet. Say hello to ${open.partner.username}!`;
+}
+
+export const scroller = () => $("messages-scroller");
+export function isNearBottom() {
+  const el = scroller();
+  return el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+}
+export function scrollToBottom() {
+  const el = scroller();
+  el.scrollTop = el.scrollHeight;
+}
+
+/** Insert or update a message of the open conversation (deduplicated by id and clientId). */
+export function upsertMessage(message, { live = false } = {}) {
+  const open = state.open;
+  let li = open.elements.get(message.id);
+  if (!li && message.clientId && message.senderId === me().id) {
+    const pending = open.pending.get(message.clientId);
+    if (pending) {
+      li = pending.li;
+      open.pending.delete(message.clientId);
+      open.elements.set(message.id, li);
+    }
+  }
+  if (li) {
+    fillMessage(li, message);
+    return li;
+  }
+  const stick = live && isNearBottom();
+  li = renderMessage(message);
+  open.elements.set(message.id, li);
+  insertInOrder(li);
+  updateHistoryTop();
+  if (stick || (live && message.senderId === me().id)) scrollToBottom();
+  return li;
+}
+
+function insertInOrder(li) {
+  // Messages arrive in order almost always; a late one goes before any newer one. Local
+  // messages still sending (or failed) stay last.
+  const list = $("messages");
+  const at = new Date(li.dataset.sentAt).getTime();
+  let before = null;
+  for (let node = list.lastElementChild; node; node = node.previousElementSibling) {
+    if (node.dataset.state === "sent" && new Date(node.dataset.sentAt).getTime() <= at) break;
+    before = node;
+  }
+  list.insertBefore(li, before);
+}
+
+export function renderMessage(message) {
+  const mine = message.senderId === me().id;
+  const li = h("li", {
+    class: `message ${mine ? "mine" : "theirs"}`,
+    "data-testid": "message",
+    tabindex: "-1",
+    dataset: { mine: String(mine), kind: message.kind },
+  });
+  li.append(h("div", { class: "bubble" }), h("p", { class: "meta" }));
+  fillMessage(li, message);
+  return li;
+}
+
+/** (Re)draw a message element from the message; keeps a playing <audio> untouched. */
+export function fillMessage(li, message, local = null) {
+  // A late answer never takes a finished transcript back to "transcribing…".
+  if (li.dataset.status === "DONE" && message.transcriptionStatus === "PENDING" && li.dataset.id === message.id) return;
+  const mine = message.senderId === me().id;
+  if (message.id) li.dataset.id = message.id;
+  if (message.clientId) li.dataset.clientId = message.clientId;
+  li.dataset.kind = message.kind;
+  li.dataset.sentAt = message.sentAt;
+  li.dataset.state = local ? local.state : "sent";
+  const bubble = li.querySelector(".bubble");
+  const meta = li.querySelector(".meta");
+
+  if (message.kind === "TEXT") {
+    bubble.replaceChildren(h("p", { class: "text", "data-testid": "message-text" }, message.text));
+  } else {
+    const status = message.transcriptionStatus || "PENDING";
+    li.dataset.status = status;
+    let audio = bubble.querySelector("audio");
+    const src = message.audio ? message.audio.url : local && local.blobUrl;
+    if (!audio) {
+      audio = h("audio", { controls: true, preload: "metadata", "data-testid": "message-audio" });
+      audio.addEventListener("error", () => refreshAudioUrl(li, audio));
+      bubble.replaceChildren(h("div", { class: "player" }, audio, h("span", { class: "duration small" })),
+        h("div", { class: "transcript" }));
+    }
+    // Recordings made by MediaRecorder carry no duration: show the one the server measured.
+    const seconds = message.audio ? message.audio.durationSeconds : local && local.seconds;
+    bubble.querySelector(".duration").textContent = seconds ? clock(Math.round(seconds)) : "";
+    const audioId = message.audio ? message.audio.id : "local";
+    if (src && (audio.dataset.audioId !== audioId) && (audio.paused || !audio.currentSrc)) {
+      audio.dataset.audioId = audioId;
+      audio.src = src;
+    }
+    audio.setAttribute("aria-label", `Voice message from ${mine ? "you" : (state.open ? state.open.partner.username : "")}`);
+    const transcript = bubble.querySelector(".transcript");
+    if (status === "DONE") {
+      transcript.replaceChildren(h("p", { class: "text", "data-testid": "message-text" }, message.text || "(no speech)"));
+    } else if (status === "FAILED") {
+      transcript.replaceChildren(
+        h("p", { class: "muted small" }, "Transcription failed."),
+        h("button", {
+          type: "button", class: "ghost small", "data-testid": "retry-transcription",
+          onclick: (event) => retryTranscription(li, event.currentTarget),
+        }, "Retry transcription"),
+      );
+    } else {
+      transcript.replaceChildren(h("p", { class: "muted small transcribing" }, "transcribing…"));
+    }
+  }
+
+  const time = h("time", { datetime: message.sentAt, title: dateTimeFormat.format(new Date(message.sentAt)) }, shortTime(message.sentAt));
+  const parts = [time];
+  if (local && local.state === "sending") parts.push(h("span", { class: "sending" }, local.phase || " · Sending…"));
+  if (local && local.state === "failed") {
+    parts.push(
+      h("span", { class: "failed", role: "alert", title: local.error }, " · Not sent",
+        h("span", { class: "visually-hidden" }, `: ${local.error}`)),
+      h("button", {
+        type: "button", class: "ghost small", "data-testid": "retry-send",
+        onclick: () => resend(local),
+      }, "Retry"),
+    );
+  }
+  meta.replaceChildren(...parts);
+}
+
+async function refreshAudioUrl(li, audio) {
+  // Signed URLs expire: fetch the message again for a fresh one (once per element).
+  if (!li.dataset.id || audio.dataset.refreshed) return;
+  audio.dataset.refreshed = "true";
+  try {
+    const { message } = await api(Q.message, { id: li.dataset.id });
+    if (message && message.audio) audio.src = message.audio.url;
+  } catch (error) {
+    console.warn("audio url", error);
+  }
+}
+
+async function retryTranscription(li, button) {
+  button.disabled = true;
+  try {
+    const { retryTranscription: message } = await api(Q.retryTranscription, { id: li.dataset.id });
+    if (state.open) upsertMessage(message);
+  } catch (error) {
+    button.disabled = false;
+    $("composer-error").textContent = describeError(error);
+  }
+}

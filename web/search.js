@@ -1,0 +1,88 @@
+// Search as you type: people and message hits; snippets become text nodes and <mark>s.
+
+import { api, describeError } from "./api.js";
+import { rememberUser } from "./contacts.js";
+import { openConversation } from "./conversation.js";
+import { Q } from "./documents.js";
+import { $, h } from "./dom.js";
+import { shortTime } from "./format.js";
+import { me, state } from "./state.js";
+
+const ENTITIES = { "&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&#x27;": "'", "&#39;": "'" };
+
+/** A search snippet (HTML-escaped text with matches in <b>…</b>) as DOM nodes, without innerHTML. */
+function snippetNodes(snippet) {
+  const nodes = [];
+  let bold = false;
+  for (const part of snippet.split(/(<\/?b>)/)) {
+    if (part === "<b>") bold = true;
+    else if (part === "</b>") bold = false;
+    else if (part) {
+      const text = part.replace(/&(?:amp|lt|gt|quot|#x27|#39);/g, (e) => ENTITIES[e]);
+      nodes.push(bold ? h("mark", {}, text) : document.createTextNode(text));
+    }
+  }
+  return nodes;
+}
+
+export function clearSearch() {
+  clearTimeout(state.searchTimer);
+  state.searchSeq += 1;
+  $("search-input").value = "";
+  $("search-panel").hidden = true;
+  $("contacts-panel").hidden = false;
+  $("search-results").replaceChildren();
+}
+
+export function onSearchInput() {
+  clearTimeout(state.searchTimer);
+  const query = $("search-input").value.trim();
+  if (!query) {
+    clearSearch();
+    return;
+  }
+  state.searchTimer = setTimeout(() => runSearch(query), 250);
+}
+
+export async function runSearch(query) {
+  const seq = ++state.searchSeq;
+  $("search-panel").hidden = false;
+  $("contacts-panel").hidden = true;
+  $("search-summary").textContent = "Searching…";
+  try {
+    const { search } = await api(Q.search, { query });
+    if (seq !== state.searchSeq) return;
+    const items = [];
+    for (const hit of search.hits) {
+      if (hit.__typename === "UserHit") {
+        const user = hit.user;
+        if (me() && user.id === me().id) continue;
+        rememberUser(user);
+        items.push(h("li", {}, h("button", {
+          type: "button", class: "result", "data-testid": "search-result", dataset: { kind: "user", userId: user.id },
+          onclick: () => openConversation(user.id),
+        }, h("span", { class: "dot", "aria-hidden": "true", dataset: { online: String(user.online) } }),
+        h("span", { class: "result-title" }, user.username),
+        h("span", { class: "muted small" }, user.online ? "online" : "person"))));
+      } else if (hit.__typename === "MessageHit") {
+        const message = hit.message;
+        const partner = message.senderId === me().id ? message.receiver : message.sender;
+        rememberUser(partner);
+        const from = message.senderId === me().id ? `You → ${partner.username}` : partner.username;
+        items.push(h("li", {}, h("button", {
+          type: "button", class: "result", "data-testid": "search-result",
+          dataset: { kind: "message", messageId: message.id, partnerId: partner.id },
+          onclick: () => openConversation(partner.id, { focusMessageId: message.id }),
+        }, h("span", { class: "result-head" },
+          h("span", { class: "result-title" }, from,
+            message.kind === "VOICE" ? h("span", { class: "muted small" }, " · voice") : null),
+          h("time", { class: "muted small", datetime: message.sentAt }, shortTime(message.sentAt))),
+        h("span", { class: "snippet" }, snippetNodes(hit.snippet)))));
+      }
+    }
+    $("search-results").replaceChildren(...items);
+    $("search-summary").textContent = items.length ? `${search.total} found` : "Nothing found.";
+  } catch (error) {
+    if (seq === state.searchSeq) $("search-summary").textContent = describeError(error);
+  }
+}

@@ -1,0 +1,21 @@
+// The page's shared mutable state, in one place so that every module can import it.
+
+export const state = {
+  session: null, // {token, expiresAt, user}
+  socket: null,
+  unsubscribe: [],
+  users: new Map(), // id -> user
+  conversations: new Map(), // partnerId -> {lastActivity, unread, partnerLastReadAt}
+  contactEls: new Map(), // user id -> <li>
+  people: { after: null, hasMore: false, loading: false },
+  open: null, // the open conversation (see openConversation)
+  recording: null,
+  typingSent: 0,
+  typingTimer: null,
+  searchTimer: null,
+  searchSeq: 0,
+  expiryTimer: null,
+};
+
+export const me = () => state.session && state.session.user;
+export const token = () => state.session && state.session.token;
