@@ -126,7 +126,9 @@ def _supervise(running: EmbeddedServers, stopping: Callable[[], bool]) -> int:
     while not stopping():
         for server in (running.redis, running.mongo):
             if not server.alive():
-                return _fail(f"{server.name} exited unexpectedly (code {server.process.returncode}); see {server.log_file}")
+                return _fail(
+                    f"{server.name} exited unexpectedly (code {server.process.returncode}); see {server.log_file}"
+                )
         time.sleep(0.2)
     return 0
 
@@ -150,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chattergram", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    p = commands.add_parser("serve", help="serve the API (starts embedded servers when REDIS_URL/MONGODB_URL are unset)")
+    p = commands.add_parser(
+        "serve", help="serve the API (starts embedded servers when REDIS_URL/MONGODB_URL are unset)"
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1)

@@ -126,5 +126,7 @@ class Settings(BaseSettings):
     def database_urls(self) -> tuple[str, str]:
         """(REDIS_URL, MONGODB_URL); `chattergram serve` sets both when it starts embedded servers."""
         if not self.redis_url or not self.mongodb_url:
-            raise ValueError("REDIS_URL and MONGODB_URL must be set (chattergram serve starts embedded servers when they are not)")
+            raise ValueError(
+                "REDIS_URL and MONGODB_URL must be set (chattergram serve starts embedded servers when they are not)"
+            )
         return self.redis_url, self.mongodb_url

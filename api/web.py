@@ -64,7 +64,9 @@ def _file_response(request: Request, path: Path, media_type: str, headers: dict[
     if etag in {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}:
         return Response(status_code=304, headers=headers)
     if request.method == "HEAD":
-        return Response(status_code=200, headers={**headers, "Content-Length": str(len(content))}, media_type=media_type)
+        return Response(
+            status_code=200, headers={**headers, "Content-Length": str(len(content))}, media_type=media_type
+        )
     return Response(content, headers=headers, media_type=media_type)
 
 

@@ -6,8 +6,9 @@ Same mutation name, input and selection as the app's `sendMessage`, so the same 
 loads both; `strawberry.extensions.ParserCache` + `ValidationCache`; served by uvicorn with
 the settings `chattergram serve` uses (workers, uvloop, httptools, keep-alive 5 s, no access
 log), a blocking pool of 64 Redis connections per worker. No authentication, no validation,
-no Starlette middleware, no RediSearch index on its keys: what is left is the cost of Strawberry + uvicorn + one Redis round-trip, which no
-implementation of `sendMessage` on this stack can beat.
+no Starlette middleware, no RediSearch index on its keys: what is left is the cost of
+Strawberry + uvicorn + one Redis round-trip, which no implementation of `sendMessage` on this
+stack can beat.
 """
 
 from __future__ import annotations
@@ -72,7 +73,11 @@ class Mutation:
         return Message(id=strawberry.ID(message_id), sent_at=str(sent_at))
 
 
-schema = strawberry.Schema(query=Query, mutation=Mutation, extensions=[lambda: ParserCache(maxsize=1024), lambda: ValidationCache(maxsize=1024)])
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    extensions=[lambda: ParserCache(maxsize=1024), lambda: ValidationCache(maxsize=1024)],
+)
 
 
 def create_app() -> GraphQL:

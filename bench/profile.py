@@ -123,8 +123,8 @@ def aggregate(recorded: dict, top: int = 20) -> dict:
         "top_inclusive": [[frame, share(n)] for frame, n in inclusive.most_common(top * 2)],
         "errors": recorded.get("errors", []),
     }
-    md = [f"{total:,} samples over the API workers during a wrk run"
-          + (f" (c{load.get('connections')}, {load.get('throughput_rps')} req/s while sampled)" if load else "") + ".\n",
+    sampled = f" (c{load.get('connections')}, {load.get('throughput_rps')} req/s while sampled)" if load else ""
+    md = [f"{total:,} samples over the API workers during a wrk run{sampled}.\n",
           "| part of the request (inclusive) | share of samples |", "|---|---|"]
     md += [f"| {label.replace('  ', '&nbsp;&nbsp;')} | {pct}% |" for label, pct in result["components"]]
     md += ["", "| library (self time) | share |", "|---|---|"]

@@ -115,8 +115,8 @@ def charts(report: dict, prefix: Path) -> list[Path]:
         paths.append(path)
 
     seed = report["seed_scenario"]
-    runs = [(f"seed scenario ({seed['connections']} clients × {seed['requests_per_user']}, ramp {seed['ramp_up_s']:g} s)",
-             seed, "tab:blue", "-")]
+    runs = [(f"seed scenario ({seed['connections']} clients × {seed['requests_per_user']}, "
+             f"ramp {seed['ramp_up_s']:g} s)", seed, "tab:blue", "-")]
     for level in ("low", "high"):
         t = report["throughput"][level]
         runs.append((f"sendMessage c{t['connections']}", t["ours"], "tab:orange" if level == "low" else "tab:red", "-"))
@@ -136,8 +136,9 @@ def charts(report: dict, prefix: Path) -> list[Path]:
 
     # 2. Response time distribution (JMeter's "Response Time Distribution").
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
-    for ax, (label, run) in zip(axes, [(runs[0][0], seed), (f"sendMessage c{report['throughput']['high']['connections']}",
-                                                            report["throughput"]["high"]["ours"])]):
+    high = report["throughput"]["high"]
+    panels = [(runs[0][0], seed), (f"sendMessage c{high['connections']}", high["ours"])]
+    for ax, (label, run) in zip(axes, panels, strict=True):
         values, weights = _approx_histogram(run["percentiles_ms"], run["requests"])
         ax.hist(values, bins=40, weights=weights, color="tab:blue", edgecolor="white")
         lat = run["latency_ms"]
@@ -210,8 +211,8 @@ def _http_row(label: str, run: dict) -> str:
     return (f"| {label} | {run['connections']:,} | {run['requests']:,} | {_fmt(run['throughput_rps'])} | "
             f"{_fmt(run['goodput_rps'])} | "
             f"{_fmt(lat['mean'])} | {_fmt(lat['median'])} | {_fmt(lat['p90'])} | {_fmt(lat['p95'])} | "
-            f"{_fmt(lat['p99'])} | {_fmt(lat['max'])} | {errors:,} | {run['timeouts']:,} | {_fmt(run['duration_s'], 2)} | "
-            f"{_fmt(run.get('cpu', {}).get('other_cores'), 2)} |")
+            f"{_fmt(lat['p99'])} | {_fmt(lat['max'])} | {errors:,} | {run['timeouts']:,} | "
+            f"{_fmt(run['duration_s'], 2)} | {_fmt(run.get('cpu', {}).get('other_cores'), 2)} |")
 
 
 def _cpu_row(label: str, run: dict) -> str:
@@ -253,7 +254,8 @@ def markdown(report: dict, charts_: list[Path]) -> str:
     out.append("## Targets (issue #6)\n")
     out.append(summary_table(report) + "\n")
     out.append("## sendMessage over HTTP (wrk, keep-alive, one user's token per request)\n")
-    out.append("| run | connections | requests | req/s | ok/s | mean ms | median | p90 | p95 | p99 | max | errors | timeouts | duration s | other load (cores) |")
+    out.append("| run | connections | requests | req/s | ok/s | mean ms | median | p90 | p95 | p99 | max | errors "
+               "| timeouts | duration s | other load (cores) |")
     out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     out.append(_http_row(f"seed scenario: {seed['connections']:,} clients × {seed['requests_per_user']}, "
                          f"ramp-up {seed['ramp_up_s']:g} s", seed))
@@ -388,7 +390,8 @@ def write_report(report: dict, out_dir: Path) -> dict[str, Any]:
     json_path = prefix.with_suffix(".json")
     slim = json.loads(json.dumps(report))
     slim["fanout"].pop("latencies_ms", None)  # raw samples: summarised above and charted
-    for run in [slim["seed_scenario"], *(slim["throughput"][k][s] for k in ("low", "high") for s in ("ours", "ceiling"))]:
+    wrk_runs = (slim["throughput"][k][s] for k in ("low", "high") for s in ("ours", "ceiling"))
+    for run in [slim["seed_scenario"], *wrk_runs]:
         run.pop("wrk_text", None)
     json_path.write_text(json.dumps(slim, indent=2) + "\n")
     return {"json": json_path, "markdown": md_path, "charts": chart_paths, "summary_text": summary_text(report)}

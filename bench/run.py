@@ -229,8 +229,8 @@ async def fanout_phase(api: Server, tokens: Path, workdir: Path, *, subscribers:
         "send_http_latency_ms": latency_summary(sent["http_ms"]),
         "worker_rss_kb": {"before": rss_before, "idle_connected": rss_idle, "after_traffic": rss_after},
         "idle_subscription_kb": round(per_sub_kb, 1),
-        "websocket_compression": ("permessage-deflate offered by the client (as browsers do)" if compression == "deflate"
-                                  else "no compression offered by the client"),
+        "websocket_compression": ("permessage-deflate offered by the client (as browsers do)"
+                                  if compression == "deflate" else "no compression offered by the client"),
         "latencies_ms": received,
         "cpu": cpu,
     }

@@ -26,7 +26,14 @@ from storage.ids import new_id
 from storage.records import StoredMessage
 from storage.search import SearchIndex
 
-VOCABULARY = ["meeting", "report", "lunch", "friday", "tomorrow", "morning", "project", "deadline", "budget", "review", "design", "launch", "coffee", "dinner", "weekend", "holiday", "flight", "train", "station", "hotel", "ticket", "birthday", "present", "party", "music", "guitar", "saxophone", "concert", "rehearsal", "football", "match", "score", "weather", "rain", "sunny", "walk", "park", "garden", "kitchen", "recipe", "pasta", "pizza", "salad", "doctor", "appointment", "dentist", "school", "homework", "exam", "teacher", "library", "book", "chapter", "novel", "movie", "cinema", "series", "episode", "phone", "laptop", "screen", "battery", "charger"]
+VOCABULARY = [
+    "meeting", "report", "lunch", "friday", "tomorrow", "morning", "project", "deadline", "budget", "review", "design",
+    "launch", "coffee", "dinner", "weekend", "holiday", "flight", "train", "station", "hotel", "ticket", "birthday",
+    "present", "party", "music", "guitar", "saxophone", "concert", "rehearsal", "football", "match", "score", "weather",
+    "rain", "sunny", "walk", "park", "garden", "kitchen", "recipe", "pasta", "pizza", "salad", "doctor", "appointment",
+    "dentist", "school", "homework", "exam", "teacher", "library", "book", "chapter", "novel", "movie", "cinema",
+    "series", "episode", "phone", "laptop", "screen", "battery", "charger",
+]
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -226,7 +226,7 @@ _TICK = os.sysconf("SC_CLK_TCK")
 def _busy_seconds() -> float:
     """CPU time spent by the whole machine (all cores), not idle or waiting for I/O."""
     fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
     return (user + nice + system + irq + softirq + steal) / _TICK
 
 

@@ -17,7 +17,9 @@ from storage.users import StoredUser, UserStore
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
 # Deliberately simple: one @, a dotted domain, no spaces; RFC 5321 length limit.
-EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+EMAIL_PATTERN = re.compile(
+    r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 MAX_EMAIL_LENGTH = 254
 MIN_PASSWORD, MAX_PASSWORD = 8, 128
 MAX_LOGIN_LENGTH = MAX_EMAIL_LENGTH

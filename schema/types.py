@@ -220,7 +220,9 @@ class MessageConnection:
 
     @classmethod
     def from_page(cls, page: Page[StoredMessage]) -> MessageConnection:
-        edges = [MessageEdge(cursor=c, node=Message.from_stored(m)) for m, c in zip(page.items, page.cursors, strict=True)]
+        edges = [
+            MessageEdge(cursor=c, node=Message.from_stored(m)) for m, c in zip(page.items, page.cursors, strict=True)
+        ]
         return cls(edges=edges, page_info=PageInfo.of(page))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from beanie import Document, Indexed
 from pydantic import Field
@@ -54,7 +54,7 @@ class MessageDoc(Document):
 
     class Settings:
         name = "messages"
-        indexes = [
+        indexes: ClassVar[list[IndexModel]] = [
             IndexModel([("conversation", ASCENDING), ("_id", DESCENDING)], name="conversation_history"),
             IndexModel([("sender_id", ASCENDING)], name="by_sender"),
             IndexModel([("receiver_id", ASCENDING)], name="by_receiver"),

@@ -1,8 +1,9 @@
 """Conversation lists, unread counts, read markers and typing notices, in Redis.
 
 Read markers reach MongoDB through the outbox (`storage.read_markers`); a user whose Redis
-state is missing has it rebuilt from MongoDB first (`storage.conversation_rebuild`). The send script (`storage.messages`) keeps each user's list ordered by latest activity and
-counts unread messages; `mark_read` moves a marker forward only and recounts.
+state is missing has it rebuilt from MongoDB first (`storage.conversation_rebuild`). The send
+script (`storage.messages`) keeps each user's list ordered by latest activity and counts unread
+messages; `mark_read` moves a marker forward only and recounts.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ local current = redis.call('HGET', KEYS[1], ARGV[1])
 if current and current >= ARGV[2] then return {0, current} end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-local ids = redis.call('ZRANGE', KEYS[4], '(' .. ARGV[2], '+', 'BYLEX', 'LIMIT', 0, %d)
+local ids = redis.call('ZRANGE', KEYS[4], '(' .. ARGV[2], '+', 'BYLEX', 'LIMIT', 0, UNREAD_SCAN_LIMIT)
 local from_partner = cjson.encode({ARGV[1]})
 local unread = 0
 for _, id in ipairs(ids) do
@@ -42,7 +43,7 @@ redis.call('HSET', KEYS[3], ARGV[1], unread)
 redis.call('XADD', KEYS[6], '*', 'kind', 'read', 'user', ARGV[6], 'partner', ARGV[1], 'up_to', ARGV[2], 'at', ARGV[3])
 if ARGV[6] ~= ARGV[1] then redis.call('PUBLISH', KEYS[5], ARGV[4]) end
 return {1, ARGV[2]}
-""" % UNREAD_SCAN_LIMIT
+""".replace("UNREAD_SCAN_LIMIT", str(UNREAD_SCAN_LIMIT))
 
 # KEYS: active, announced, throttle, partner's channel. ARGV: ttl ms, throttle ms, event.
 _TYPING_START = """
@@ -108,7 +109,9 @@ class ConversationStore:
         self._typing_stop = redis.register_script(_TYPING_STOP)
         self._typing_timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
 
-    async def page(self, user_id: str, *, first: int, after: tuple[int, str] | None) -> tuple[list[ConversationState], bool]:
+    async def page(
+        self, user_id: str, *, first: int, after: tuple[int, str] | None
+    ) -> tuple[list[ConversationState], bool]:
         """Most recent activity first; `after` is the (ms, partner) of the previous page's end."""
         await self.ensure_built(user_id)
         key = keys.conversations(user_id)

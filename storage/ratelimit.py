@@ -55,7 +55,9 @@ class RateLimiter:
         )
         return int(left_ms) / 1000
 
-    async def login_wait(self, subject: str, *, free_failures: int, window_seconds: float, max_backoff_seconds: float) -> float:
+    async def login_wait(
+        self, subject: str, *, free_failures: int, window_seconds: float, max_backoff_seconds: float
+    ) -> float:
         """Seconds `subject` (IP + login name) must wait before trying to log in again."""
         left_ms = await self._backoff(
             keys=[f"{KEY_PREFIX}:rate:login-failures:{subject}"],
