@@ -35,7 +35,9 @@ TEST_JWT_SECRET = "test-secret-" + "x" * 60
 
 
 @pytest.fixture(scope="session")
-def app_factory(dev_servers: EmbeddedServers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., AppServer]]:
+def app_factory(
+    dev_servers: EmbeddedServers, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., AppServer]]:
     """Build (not start) app servers; every one is stopped at the end of the session.
 
     Apps on the session's Redis all use the session's database: one Redis serves one
@@ -73,7 +75,9 @@ def app_factory(dev_servers: EmbeddedServers, tmp_path_factory: pytest.TempPathF
 
 
 @pytest.fixture(scope="session")
-def own_deployment(dev_servers: EmbeddedServers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], dict[str, str]]]:
+def own_deployment(
+    dev_servers: EmbeddedServers, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[], dict[str, str]]]:
     """`app_factory(**own_deployment())` builds an app with a Redis of its own and a fresh
     database: for apps configured unlike the shared one (another STT engine, tiny limits),
     which must not take the shared deployment's queued work."""

@@ -151,7 +151,8 @@ def test_every_service_has_healthcheck(services: dict, name: str) -> None:
 
 
 def test_healthchecks_probe_the_right_thing(services: dict) -> None:
-    assert "redis-cli" in _healthcheck_text(services["redis"]) and "ping" in _healthcheck_text(services["redis"]).lower()
+    redis_hc = _healthcheck_text(services["redis"])
+    assert "redis-cli" in redis_hc and "ping" in redis_hc.lower()
     mongo_hc = _healthcheck_text(services["mongo"])
     assert "mongosh" in mongo_hc and "ping" in mongo_hc
     api_hc = _healthcheck_text(services["api"])
@@ -275,7 +276,9 @@ def test_dockerfile_basics() -> None:
             k, _, v = a.partition("=")
             args[k] = v
     resolved = [re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m.group(1), m.group(0)), f.split()[0]) for f in froms]
-    assert resolved and all(r == "python:3.11-slim" for r in resolved), f"base image must be python:3.11-slim: {resolved}"
+    assert resolved and all(r == "python:3.11-slim" for r in resolved), (
+        f"base image must be python:3.11-slim: {resolved}"
+    )
 
     exposed = {p.split("/")[0] for i, a in instrs if i == "EXPOSE" for p in a.split()}
     assert "8000" in exposed, "Dockerfile must EXPOSE 8000"
@@ -321,7 +324,9 @@ def test_dockerignore_excludes_dev_artifacts() -> None:
         for line in DOCKERIGNORE.read_text().splitlines()
         if line.strip() and not line.startswith("#")
     }
-    for required in (".venv", "data", ".git", "node_modules", ".cache", "tests", "__pycache__", "test-artifacts", "bench/results"):
+    for required in (
+        ".venv", "data", ".git", "node_modules", ".cache", "tests", "__pycache__", "test-artifacts", "bench/results"
+    ):
         assert required in entries, f".dockerignore should exclude {required}"
     for needed in ("pyproject.toml", "README.md", "api", "schema", "resolvers", "storage"):
         assert needed not in entries, f".dockerignore must not exclude {needed} (the image build needs it)"

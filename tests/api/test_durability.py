@@ -27,7 +27,9 @@ async def send_many(gql: GraphQLClient, sender: Account, receiver: Account, coun
     ids: list[str] = []
     for start in range(0, count, concurrency):
         batch = range(start, min(start + concurrency, count))
-        results = await asyncio.gather(*[send(gql, sender, receiver, f"{prefix} {i}", client_id=f"{prefix}-{i}") for i in batch])
+        results = await asyncio.gather(
+            *[send(gql, sender, receiver, f"{prefix} {i}", client_id=f"{prefix}-{i}") for i in batch]
+        )
         ids += [r["id"] for r in results]
     return sorted(ids)
 

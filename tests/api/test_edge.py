@@ -50,7 +50,9 @@ async def test_graphiql_and_get_queries(app: AppServer, http: httpx.AsyncClient,
     user = await register(gql)
     got = await http.get(app.graphql_url, params={"query": ME}, headers={"Authorization": f"Bearer {user.token}"})
     assert got.json()["data"]["me"]["id"] == user.id
-    mutation_via_get = await http.get(app.graphql_url, params={"query": "mutation { login(input: {login: \"a\", password: \"b\"}) { token } }"})
+    mutation_via_get = await http.get(
+        app.graphql_url, params={"query": "mutation { login(input: {login: \"a\", password: \"b\"}) { token } }"}
+    )
     assert mutation_via_get.status_code == 400  # mutations only over POST
     assert "token" not in mutation_via_get.text
 

@@ -49,7 +49,9 @@ async def online_ids(gql: GraphQLClient, token: str) -> set[str]:
     return {edge["node"]["id"] for edge in data["users"]["edges"]}
 
 
-async def test_online_until_the_last_tab_closes(app: AppServer, gql: GraphQLClient, dev_servers: EmbeddedServers) -> None:
+async def test_online_until_the_last_tab_closes(
+    app: AppServer, gql: GraphQLClient, dev_servers: EmbeddedServers
+) -> None:
     watcher_user, alice = await register(gql), await register(gql)
     async with connect(app.ws_url, watcher_user.token) as watcher:
         await watcher.subscribe(PRESENCE)

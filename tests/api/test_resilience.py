@@ -22,7 +22,9 @@ async def test_users_survive_restart_and_redis_wipe(
 ) -> None:
     own_redis = start_redis(tmp_path / "redis")
     try:
-        server = app_factory(redis_url=own_redis.url, mongodb_url=mongodb_url(dev_servers, "resilience_restart")).start()
+        server = app_factory(
+            redis_url=own_redis.url, mongodb_url=mongodb_url(dev_servers, "resilience_restart")
+        ).start()
         async with httpx.AsyncClient(timeout=30) as http:
             gql = GraphQLClient(http, server.graphql_url)
             alice, bob = await register(gql), await register(gql)

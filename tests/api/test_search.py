@@ -76,8 +76,10 @@ async def test_only_your_own_conversations_text_and_voice(gql: GraphQLClient, tm
 
     # A voice transcript is searchable once it lands.
     clip = speak("Please bring the saxophone to the rehearsal tonight.", tmp_path, "webm")
-    audio = (await upload(gql.client, gql.url, bob.token, clip.read_bytes(), "v.webm", "audio/webm"))["data"]["uploadAudio"]
-    voice = (await gql.ok(SEND, {"input": {"receiverId": alice.id, "audioId": audio["id"]}}, token=bob.token))["sendMessage"]
+    audio = (await upload(gql.client, gql.url, bob.token, clip.read_bytes(), "v.webm",
+                          "audio/webm"))["data"]["uploadAudio"]
+    voice = (await gql.ok(SEND, {"input": {"receiverId": alice.id, "audioId": audio["id"]}},
+                          token=bob.token))["sendMessage"]
     transcript = await wait_for_transcript(gql, alice, voice["id"])
     assert "saxophone" in transcript.lower()
     found = await search(gql, alice, "saxophone")
@@ -151,7 +153,9 @@ async def test_hostile_queries_never_error_or_widen_the_scope(gql: GraphQLClient
     assert with_carol == {"total": 0, "hits": []}
 
 
-@pytest.mark.parametrize(("query", "first"), [("", 20), ("   ", 20), ("x" * 257, 20), ("y" * 10_000, 20), ("ok", 0), ("ok", 51)])
+@pytest.mark.parametrize(
+    ("query", "first"), [("", 20), ("   ", 20), ("x" * 257, 20), ("y" * 10_000, 20), ("ok", 0), ("ok", 51)]
+)
 async def test_bad_search_arguments(gql: GraphQLClient, query: str, first: int) -> None:
     alice = await register(gql)
     error = await gql.error(SEARCH, {"q": query, "first": first}, token=alice.token)

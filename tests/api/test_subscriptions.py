@@ -87,7 +87,9 @@ def _token(user_id: str, *, secret: str = TEST_JWT_SECRET, ttl: float = 3600) ->
 
 
 @pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
-async def test_bad_token_closes_with_4403_before_anything_runs(app: AppServer, gql: GraphQLClient, protocol: str) -> None:
+async def test_bad_token_closes_with_4403_before_anything_runs(
+    app: AppServer, gql: GraphQLClient, protocol: str
+) -> None:
     user = await register(gql)
     for payload in ({}, {"Authorization": "Bearer nonsense"}, {"token": _token(user.id, secret="z" * 64)},
                     {"token": _token(user.id, ttl=-10)}):

@@ -48,7 +48,8 @@ async def send_voice(gql: GraphQLClient, sender: Account, receiver: Account, fol
     content_type = {"webm": "audio/webm", "ogg": "audio/ogg"}[fmt]
     audio = (await upload(gql.client, gql.url, sender.token, clip.read_bytes(), f"v.{fmt}", content_type))
     audio_id = audio["data"]["uploadAudio"]["id"]
-    return (await gql.ok(SEND, {"input": {"receiverId": receiver.id, "audioId": audio_id}}, token=sender.token))["sendMessage"]
+    return (await gql.ok(SEND, {"input": {"receiverId": receiver.id, "audioId": audio_id}},
+                         token=sender.token))["sendMessage"]
 
 
 async def settled(gql: GraphQLClient, viewer: Account, message_id: str, timeout: float = 30.0) -> dict[str, Any]:
@@ -184,7 +185,8 @@ async def test_disabled_engine_stores_playable_voice_marked_failed(
             alice, bob = await register(gql), await register(gql)
             short = speak("Hi.", tmp_path, "ogg").read_bytes()
             audio = (await upload(http, gql.url, alice.token, short, "v.ogg", "audio/ogg"))["data"]["uploadAudio"]
-            sent = (await gql.ok(SEND, {"input": {"receiverId": bob.id, "audioId": audio["id"]}}, token=alice.token))["sendMessage"]
+            sent = (await gql.ok(SEND, {"input": {"receiverId": bob.id, "audioId": audio["id"]}},
+                                 token=alice.token))["sendMessage"]
             message = await settled(gql, bob, sent["id"])
             assert message["transcriptionStatus"] == "FAILED"
             assert "transcription disabled" in server.log()

@@ -48,7 +48,8 @@ async def test_voice_message_is_transcribed_and_pushed_to_both(
         audio = uploaded["data"]["uploadAudio"]
         assert audio["sizeBytes"] == clip.stat().st_size
         assert 2.0 < audio["durationSeconds"] < 8.0
-        sent = (await gql.ok(SEND, {"input": {"receiverId": bob.id, "audioId": audio["id"]}}, token=alice.token))["sendMessage"]
+        sent = (await gql.ok(SEND, {"input": {"receiverId": bob.id, "audioId": audio["id"]}},
+                             token=alice.token))["sendMessage"]
         assert sent["kind"] == "VOICE" and sent["text"] == ""
         for socket_ in (a, b):
             created = (await socket_.next_payload())["data"]["messageEvents"]
@@ -118,7 +119,9 @@ def _read_response(sock: socket.socket) -> tuple[int, bytes]:
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     status = int(head.split()[1])
-    length = int(next((line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")), b"0"))
+    length = int(next(
+        (line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")), b"0"
+    ))
     while len(body) < length:
         chunk = sock.recv(65536)
         if not chunk:
@@ -163,7 +166,8 @@ async def test_sending_uploads_rules(gql: GraphQLClient, tmp_path: Path) -> None
     # Someone else's upload: as if it did not exist.
     error = await gql.error(SEND, {"input": {"receiverId": alice.id, "audioId": audio["id"]}}, token=carol.token)
     assert error["extensions"] == {"code": "NOT_FOUND", "field": "audioId"}
-    both = await gql.error(SEND, {"input": {"receiverId": bob.id, "audioId": audio["id"], "text": "x"}}, token=alice.token)
+    both = await gql.error(SEND, {"input": {"receiverId": bob.id, "audioId": audio["id"], "text": "x"}},
+                           token=alice.token)
     assert both["extensions"] == {"code": "BAD_USER_INPUT", "field": "audioId"}
     first = (await gql.ok(SEND, {"input": {"receiverId": bob.id, "audioId": audio["id"], "clientId": "v1"}},
                           token=alice.token))["sendMessage"]
@@ -183,7 +187,8 @@ async def test_media_serves_ranges_and_refuses_bad_signatures(
     alice, bob, carol = await register(gql), await register(gql), await register(gql)
     clip = speak("Range requests let players seek.", tmp_path, "mp3").read_bytes()
     audio = (await upload(gql.client, gql.url, alice.token, clip, "v.mp3", "audio/mpeg"))["data"]["uploadAudio"]
-    sent = (await gql.ok(SEND, {"input": {"receiverId": bob.id, "audioId": audio["id"]}}, token=alice.token))["sendMessage"]
+    sent = (await gql.ok(SEND, {"input": {"receiverId": bob.id, "audioId": audio["id"]}},
+                         token=alice.token))["sendMessage"]
     url = (await gql.ok(VOICE_MESSAGE, {"id": sent["id"]}, token=bob.token))["message"]["audio"]["url"]
 
     full = await http.get(url)

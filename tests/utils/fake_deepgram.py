@@ -32,7 +32,9 @@ def listen_response(alternatives: list[tuple[str, float]], duration: float = 3.7
             "transaction_key": "deprecated", "request_id": "5d4e9e4c-0000-4000-8000-000000000000",
             "sha256": "0" * 64, "created": "2026-11-26T10:00:00.000Z", "duration": duration, "channels": 1,
             "models": ["30089e05-99d1-4376-b32e-c263170674af"],
-            "model_info": {"30089e05-99d1-4376-b32e-c263170674af": {"name": "2-general-nova", "version": "2024-01-09.29447", "arch": "nova-2"}},
+            "model_info": {"30089e05-99d1-4376-b32e-c263170674af": {
+                "name": "2-general-nova", "version": "2024-01-09.29447", "arch": "nova-2",
+            }},
         },
         "results": {"channels": [{
             "alternatives": [

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import fcntl
 import functools
 import hashlib
@@ -221,17 +222,13 @@ class NodeSubscriber:
         if process is None:
             return
         if process.returncode is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 process.terminate()
-            except ProcessLookupError:
-                pass
             try:
                 await asyncio.wait_for(process.wait(), 5)
             except TimeoutError:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     process.kill()
-                except ProcessLookupError:
-                    pass
                 await process.wait()
         # Read both pipes to EOF so their transports close before the loop does.
         assert process.stdout is not None
@@ -274,15 +271,11 @@ class NodeSubscriber:
             raise AssertionError(f"no output from the graphql-ws client within {timeout}s"
                                  + self._describe()) from None
         if not raw:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.process.wait(), 5)
-            except TimeoutError:
-                pass
             if self._stderr_task is not None:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(self._stderr_task), 2)
-                except TimeoutError:
-                    pass
             raise AssertionError("the graphql-ws client exited with no further output"
                                  + self._describe())
         try:

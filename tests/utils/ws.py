@@ -26,7 +26,8 @@ class Socket:
         self._next_id += 1
         op_id = str(self._next_id)
         kind = "subscribe" if self.protocol == "graphql-transport-ws" else "start"
-        await self.ws.send(json.dumps({"id": op_id, "type": kind, "payload": {"query": query, "variables": variables or {}}}))
+        payload = {"query": query, "variables": variables or {}}
+        await self.ws.send(json.dumps({"id": op_id, "type": kind, "payload": payload}))
         return op_id
 
     async def complete(self, op_id: str) -> None:

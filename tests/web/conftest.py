@@ -8,6 +8,7 @@ test registers with it is also captured when the test fails.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from pathlib import Path
@@ -90,7 +91,9 @@ class Artifacts:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if report.when == "call":
         item.stash[FAILED] = report.failed
@@ -107,7 +110,5 @@ async def artifacts(request: pytest.FixtureRequest) -> AsyncIterator[Artifacts]:
     if request.node.stash.get(FAILED, False):
         for name, page in recorder.pages.items():
             if not page.is_closed():
-                try:
+                with contextlib.suppress(Exception):  # best effort on the way out
                     await recorder.shot(page, f"FAILED-{name}", full_page=True)
-                except Exception:  # noqa: BLE001 - best effort on the way out
-                    pass
