@@ -13,6 +13,7 @@ import pytest
 from api.app_server import AppServer
 from api.dev_servers import EmbeddedServers, ManagedServer, embedded_servers, start_redis
 from tests.utils.graphql import GraphQLClient
+from tests.utils.in_process import InProcessApp, InProcessApps
 
 
 @pytest.fixture(scope="session")
@@ -92,6 +93,23 @@ def own_deployment(
     yield make
     for server in started:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+async def in_process_apps(
+    dev_servers: EmbeddedServers, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[InProcessApps]:
+    """Start apps inside the test process, each with a Redis and a database of its own."""
+    apps = InProcessApps(mongodb_base_url=dev_servers.mongodb_url.rsplit("/", 1)[0],
+                         work_dir=tmp_path_factory.mktemp("in-process"), jwt_secret=TEST_JWT_SECRET)
+    yield apps
+    await apps.aclose()
+
+
+@pytest.fixture(scope="session")
+async def in_process_app(in_process_apps: InProcessApps) -> InProcessApp:
+    """The shared in-process app (rate limits off, no transcription)."""
+    return await in_process_apps.start()
 
 
 @pytest.fixture(scope="session")

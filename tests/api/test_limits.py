@@ -1,4 +1,4 @@
-"""Abuse cases answered with the right code and no server error, on an app with the
+"""Abuse cases answered with the right code and no server error, on an in-process app with the
 production defaults for rate limits (tightened so the tests stay short)."""
 
 from __future__ import annotations
@@ -6,40 +6,36 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
-import httpx
 import jwt
 import pytest
-import websockets
 
-from api.app_server import AppServer
 from tests.conftest import TEST_JWT_SECRET
 from tests.utils.graphql import LOGIN, ME, PASSWORD, SEND, GraphQLClient, register
-from tests.utils.ws import MESSAGE_EVENTS, connect
+from tests.utils.in_process import InProcessApp, InProcessApps
 
 ORIGIN = "https://chat.example.com"
-LIMITED_ENV = {
-    "RATE_LIMITS": "on",
-    "RATE_LIMIT_SEND_MESSAGE": "5/60",
-    "RATE_LIMIT_SEARCH": "3/60",
-    "LOGIN_MAX_BACKOFF_SECONDS": "2",
-    "WEBSOCKET_INIT_TIMEOUT_SECONDS": "1",
-    "CORS_ORIGINS": ORIGIN,
-    "JWT_AUDIENCE": "chattergram-test",
-    "JWT_ISSUER": "https://auth.chat.example.com",
+LIMITED_SETTINGS = {
+    "rate_limits": "on",
+    "rate_limit_send_message": "5/60",
+    "rate_limit_search": "3/60",
+    "login_max_backoff_seconds": 2,
+    "cors_origins": ORIGIN,
+    "jwt_audience": "chattergram-test",
+    "jwt_issuer": "https://auth.chat.example.com",
 }
 
 
 @pytest.fixture(scope="module")
-def limited(app_factory: Callable[..., AppServer], own_deployment: Callable[[], dict[str, str]]) -> AppServer:
-    return app_factory(**own_deployment(), **LIMITED_ENV).start()
+async def limited(in_process_apps: InProcessApps) -> InProcessApp:
+    return await in_process_apps.start(**LIMITED_SETTINGS)
 
 
 @pytest.fixture
-async def lgql(limited: AppServer) -> AsyncIterator[GraphQLClient]:
-    async with httpx.AsyncClient(timeout=30) as http:
-        yield GraphQLClient(http, limited.graphql_url)
+async def lgql(limited: InProcessApp) -> AsyncIterator[GraphQLClient]:
+    async with limited.client() as client:
+        yield client
 
 
 def assert_clean(body: dict, code: str) -> dict:
@@ -50,7 +46,7 @@ def assert_clean(body: dict, code: str) -> dict:
     return error
 
 
-async def test_deep_wide_and_huge_queries(lgql: GraphQLClient, limited: AppServer) -> None:
+async def test_deep_wide_and_huge_queries(lgql: GraphQLClient) -> None:
     user = await register(lgql)
     deep = "{ __schema { types { " + "fields { type { " * 25 + "name" + " } }" * 25 + " } } }"
     error = assert_clean(await lgql.raw(deep, token=user.token), "BAD_USER_INPUT")
@@ -121,42 +117,16 @@ async def test_login_brute_force_backs_off_then_the_right_password_works(lgql: G
     assert ok["login"]["user"]["id"] == user.id
 
 
-async def test_registration_is_limited_per_ip(
-    app_factory: Callable[..., AppServer], own_deployment: Callable[[], dict[str, str]]
-) -> None:
-    server = app_factory(**own_deployment(), RATE_LIMITS="on", RATE_LIMIT_REGISTER="3/3600").start()
-    async with httpx.AsyncClient(timeout=30) as http:
-        gql = GraphQLClient(http, server.graphql_url)
+async def test_registration_is_limited_per_ip(in_process_apps: InProcessApps) -> None:
+    server = await in_process_apps.start(rate_limits="on", rate_limit_register="3/3600")
+    async with server.client() as gql:
         codes = []
         for _ in range(5):
             body = await gql.raw("mutation R($i: RegisterInput!) { register(input: $i) { token } }",
                                  {"i": {"username": f"r{time.time_ns()}", "email": f"r{time.time_ns()}@x.io",
                                         "password": PASSWORD}})
             codes.append(body["errors"][0]["extensions"]["code"] if body.get("errors") else "OK")
-    server.stop()
     assert codes == ["OK", "OK", "OK", "RATE_LIMITED", "RATE_LIMITED"]
-
-
-async def test_websocket_limits(limited: AppServer, lgql: GraphQLClient) -> None:
-    user = await register(lgql)
-    # A socket that never sends connection_init is closed with 4408.
-    async with websockets.connect(limited.ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
-        with pytest.raises(websockets.ConnectionClosed) as closed:
-            await asyncio.wait_for(ws.recv(), 10)
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4408
-    # The 101st subscription on one socket is refused; the first 100 keep working.
-    async with connect(limited.ws_url, user.token) as socket:
-        for _ in range(100):
-            await socket.subscribe(MESSAGE_EVENTS)
-        await socket.subscribe(MESSAGE_EVENTS)
-        message = json.loads(await asyncio.wait_for(socket.ws.recv(), 10))
-        assert message["type"] == "error" and "limit" in json.dumps(message["payload"]).lower()
-    # An oversized WebSocket message closes the socket (1009) instead of being parsed.
-    async with connect(limited.ws_url, user.token) as socket:
-        await socket.ws.send(json.dumps({"id": "x", "type": "subscribe", "payload": {"query": " " * 100_000}}))
-        with pytest.raises(websockets.ConnectionClosed) as closed:
-            await asyncio.wait_for(socket.ws.recv(), 10)
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
 
 
 async def test_tokens_need_the_configured_audience_and_issuer(lgql: GraphQLClient) -> None:
@@ -171,7 +141,7 @@ async def test_tokens_need_the_configured_audience_and_issuer(lgql: GraphQLClien
     assert (await lgql.error(ME, token=wrong))["extensions"]["code"] == "UNAUTHENTICATED"
 
 
-async def test_security_headers_and_cors_allow_list(limited: AppServer, lgql: GraphQLClient) -> None:
+async def test_security_headers_and_cors_allow_list(lgql: GraphQLClient) -> None:
     response = await lgql.client.post(lgql.url, json={"query": "{ __typename }"})
     for name, value in [("x-content-type-options", "nosniff"), ("x-frame-options", "DENY"),
                         ("referrer-policy", "no-referrer")]:
@@ -185,6 +155,7 @@ async def test_security_headers_and_cors_allow_list(limited: AppServer, lgql: Gr
     assert "access-control-allow-origin" not in other.headers
 
 
-async def test_cors_is_off_by_default(app: AppServer, gql: GraphQLClient) -> None:
-    response = await gql.client.post(gql.url, json={"query": "{ __typename }"}, headers={"Origin": ORIGIN})
+async def test_cors_is_off_by_default(in_process_app: InProcessApp) -> None:
+    async with in_process_app.client() as gql:
+        response = await gql.client.post(gql.url, json={"query": "{ __typename }"}, headers={"Origin": ORIGIN})
     assert "access-control-allow-origin" not in response.headers

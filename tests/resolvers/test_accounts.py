@@ -1,4 +1,4 @@
-"""Accounts end to end: register, login, me, users — over HTTP against the running app."""
+"""Accounts end to end: register, login, me, users — over HTTP against the app (in-process)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import asyncio
 import pymongo
 import pytest
 
-from tests.resolvers.conftest import InProcessApp
 from tests.utils.graphql import LOGIN, ME, PASSWORD, GraphQLClient, register, unique_name
+from tests.utils.in_process import InProcessApp
 
 USERS = """
 query Users($first: Int, $after: String, $onlineOnly: Boolean) {

@@ -146,7 +146,8 @@ async def test_sign_up_chat_live_and_presence(app: AppServer, browser: Browser, 
         await sign_up(alice_page, alice)
         await sign_up(bob_page, bob)
         navigations: list[str] = []
-        bob_page.on("framenavigated", lambda frame: navigations.append(frame.url) if frame == bob_page.main_frame else None)
+        bob_page.on("framenavigated",
+                    lambda frame: navigations.append(frame.url) if frame == bob_page.main_frame else None)
 
         # Both see each other online: bob from the online list, alice live from a presence event.
         await expect(contact(bob_page, alice)).to_have_attribute("data-online", "true", timeout=LIVE)
