@@ -75,7 +75,7 @@ async def readyz(request: Request) -> Response:
     try:
         await request.state.mongo.admin.command("ping")
         checks["mongodb"] = "ok"
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
         checks["mongodb"] = type(exc).__name__
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse({"status": "ok" if ready else "unavailable", **checks}, status_code=200 if ready else 503)

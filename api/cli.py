@@ -10,10 +10,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from api.dev_servers import STOP_TIMEOUT_SECONDS, EmbeddedServerError, EmbeddedServers, embedded_servers
+
+if TYPE_CHECKING:
+    from api.settings import Settings  # imported lazily at run time
 
 GRACEFUL_SHUTDOWN_SECONDS = 10
 """How long uvicorn waits for open requests and background tasks after SIGTERM."""
@@ -29,7 +33,7 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _load_settings() -> Settings | None:  # noqa: F821 - imported lazily
+def _load_settings() -> Settings | None:
     """The settings from the environment, or None after saying why they are invalid."""
     from api.settings import Settings
 
@@ -47,7 +51,7 @@ def _exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-def _uvicorn(host: str, port: int, workers: int, settings: Settings) -> None:  # noqa: F821
+def _uvicorn(host: str, port: int, workers: int, settings: Settings) -> None:
     import uvicorn
 
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -228,7 +228,7 @@ def _probe_redis(server: ManagedServer) -> None:
     try:
         client.ping()
         names = {
-            (m.get(b"name") or m.get("name") or b"").lower()  # type: ignore[union-attr]
+            (m.get(b"name") or m.get("name") or b"").lower()
             for m in client.module_list()
         }
     finally:

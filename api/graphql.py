@@ -19,7 +19,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
-from strawberry.types.unset import UNSET, UnsetType
+from strawberry.types.unset import UnsetType
 
 from api.metrics import record_operation
 from api.websocket import LegacyWSHandler, TransportWSHandler, open_session
@@ -116,7 +116,7 @@ class ChattergramGraphQL(GraphQL[Context, None]):
         # str, not bytes: the WebSocket protocols need text frames.
         return orjson.dumps(data).decode()
 
-    async def get_context(self, request: Request | WebSocket, response: Response | None = None) -> Context:  # type: ignore[override]
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         runtime: Runtime = request.state.runtime
         # On WebSocket the token comes later, in connection_init (see api.websocket).
         token = None if isinstance(request, WebSocket) else bearer_token(request.headers.get("authorization"))
@@ -128,9 +128,9 @@ class ChattergramGraphQL(GraphQL[Context, None]):
             user_loader=make_user_loader(runtime),
         )
 
-    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:  # type: ignore[override]
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         await open_session(context)
-        return UNSET
+        return await super().on_ws_connect(context)  # the default: acknowledge, no payload
 
 
 def graphql_app(

@@ -29,7 +29,9 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         self.header_timeout = header_timeout_seconds()
         self._head_deadline: asyncio.TimerHandle | None = None
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(  # type: ignore[override]  # narrows asyncio's BaseTransport to Transport, as uvicorn does
+        self, transport: asyncio.Transport
+    ) -> None:
         super().connection_made(transport)
         self._arm_head_deadline()
 

@@ -21,7 +21,7 @@ from resolvers.tokens import TokenService
 from storage.archive import ArchiveStore
 from storage.audio import AudioStore
 from storage.cold import MessageDoc, ReadMarkerDoc, UserDoc
-from storage.connections import open_mongo, open_redis
+from storage.connections import close_redis, open_mongo, open_redis
 from storage.conversation_rebuild import ConversationRebuilder
 from storage.conversations import ConversationStore
 from storage.hot_window import HotWindow
@@ -64,7 +64,7 @@ def rate_limits(settings: Settings) -> RateLimits:
 async def start(settings: Settings, tokens: TokenService, stack: contextlib.AsyncExitStack) -> Started:
     redis_url, mongodb_url = settings.database_urls()
     redis = await open_redis(redis_url, max_connections=settings.redis_max_connections)
-    stack.push_async_callback(redis.aclose)
+    stack.push_async_callback(close_redis, redis)
     mongo = await open_mongo(mongodb_url, settings.mongodb_database)
     stack.push_async_callback(mongo.close)
     database = mongo[settings.mongodb_database]

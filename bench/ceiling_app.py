@@ -20,7 +20,7 @@ import uuid
 
 import orjson
 import strawberry
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, Connection, Redis
 from strawberry.asgi import GraphQL
 from strawberry.extensions import ParserCache, ValidationCache
 
@@ -32,7 +32,9 @@ def redis() -> Redis:
     if _redis is None:  # created inside the worker's event loop, on first use
         # A blocking pool: requests wait for one of 64 connections. redis-py's default pool
         # (100 connections) raises "Too many connections" at 500 concurrent requests per worker.
-        pool = BlockingConnectionPool.from_url(os.environ["CEILING_REDIS_URL"], max_connections=64, timeout=20)
+        pool: BlockingConnectionPool[Connection] = BlockingConnectionPool.from_url(
+            os.environ["CEILING_REDIS_URL"], max_connections=64, timeout=20
+        )
         _redis = Redis(connection_pool=pool)
     return _redis
 

@@ -23,8 +23,12 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
 
 SUBSCRIPTION = "subscription Events { messageEvents { type message { id text senderId receiverId } } }"
 SEND_QUERY = "mutation Send($input: SendMessageInput!) { sendMessage(input: $input) { id } }"
@@ -42,16 +46,17 @@ class Receiver:
         self.sender_copies_ms: list[float] = []  # the sender's own CREATED event
         self.events = [0] * len(users)
         self.failures = 0
-        self.sockets: list[object] = []
+        self.sockets: list[ClientConnection] = []
         self.tasks: list[asyncio.Task[None]] = []
 
     async def connect_one(self, index: int) -> None:
         from websockets.asyncio.client import connect
+        from websockets.typing import Subprotocol
 
         token, user_id = self.users[index]
         try:
-            ws = await connect(self.url, subprotocols=["graphql-transport-ws"], compression=self.compression,
-                               open_timeout=30, max_size=2**20, ping_interval=None)
+            ws = await connect(self.url, subprotocols=[Subprotocol("graphql-transport-ws")],
+                               compression=self.compression, open_timeout=30, max_size=2**20, ping_interval=None)
             await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
             ack = json.loads(await asyncio.wait_for(ws.recv(), 30))
             if ack.get("type") != "connection_ack":
@@ -73,7 +78,7 @@ class Receiver:
 
         await asyncio.gather(*(one(i) for i in indexes))
 
-    async def listen(self, index: int, user_id: str, ws) -> None:
+    async def listen(self, index: int, user_id: str, ws: ClientConnection) -> None:
         try:
             async for raw in ws:
                 now_ns = time.time_ns()
@@ -93,7 +98,7 @@ class Receiver:
                         self.latencies_ms.append(latency)
                     else:
                         self.sender_copies_ms.append(latency)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - a closed subscriber is reported, the others go on
             print(f"subscriber {index} closed: {exc!r}", file=sys.stderr, flush=True)
 
 
@@ -130,7 +135,7 @@ async def receiver_main(args: argparse.Namespace) -> None:
                 "failures": receiver.failures,
             }))
             for ws in receiver.sockets:
-                await ws.close()  # type: ignore[attr-defined]
+                await ws.close()
             print("DONE", flush=True)
             return
 
@@ -148,20 +153,20 @@ class HTTPConnection:
 
     async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         for attempt in (1, 2):
-            if self.writer is None:
+            if self.reader is None or self.writer is None:
                 self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
             head = [f"POST {path} HTTP/1.1", f"Host: {self.host}:{self.port}", "Content-Type: application/json",
                     f"Content-Length: {len(body)}"] + [f"{k}: {v}" for k, v in headers.items()]
             try:
                 self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
-                raw = await self.reader.readuntil(b"\r\n\r\n")  # type: ignore[union-attr]
+                raw = await self.reader.readuntil(b"\r\n\r\n")
                 status = int(raw[9:12])
                 length = 0
                 for line in raw.split(b"\r\n")[1:]:
                     name, _, value = line.partition(b":")
                     if name.strip().lower() == b"content-length":
                         length = int(value)
-                data = await self.reader.readexactly(length)  # type: ignore[union-attr]
+                data = await self.reader.readexactly(length)
                 return status, data
             except (asyncio.IncompleteReadError, ConnectionError):
                 self.close()  # the server closed an idle keep-alive connection: reconnect once
@@ -203,7 +208,7 @@ async def send_at_rate(url: str, senders: list[tuple[str, str]], *, rate: float,
             http_ms.append((time.time_ns() - t0) / 1e6)
             if status != 200 or b'"errors"' in data:
                 errors += 1
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - counted as a send error; the connection is replaced
             errors += 1
             conn.close()
         finally:

@@ -7,6 +7,7 @@ samples on the stack (inclusive) and on top of it (self), and the share of each 
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import threading
@@ -137,7 +138,7 @@ def aggregate(recorded: dict, top: int = 20) -> dict:
     return result
 
 
-async def _main(args) -> dict:
+async def _main(args: argparse.Namespace) -> dict:
     import secrets
     import tempfile
 
@@ -187,7 +188,6 @@ async def _main(args) -> dict:
 
 
 def main() -> None:
-    import argparse
     import asyncio
     import json
     import os

@@ -36,6 +36,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -140,7 +141,7 @@ def wait_idle(server: Server, *, cores: float = 0.1, window_s: float = 0.5, time
 
 
 
-def load_phase(label: str, url: str, tokens: Path, **kwargs) -> dict:
+def load_phase(label: str, url: str, tokens: Path, **kwargs: Any) -> dict:
     log(f"{label}: wrk -c{kwargs['connections']} ...")
     meter = CpuMeter()
     result = run_wrk(url, tokens=tokens, **kwargs)
@@ -163,16 +164,17 @@ async def fanout_phase(api: Server, tokens: Path, workdir: Path, *, subscribers:
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
     )
     assert proc.stdin is not None and proc.stdout is not None
+    stdin, stdout = proc.stdin, proc.stdout
 
     async def expect(word: str, timeout: float = 120) -> list[str]:
-        line = (await asyncio.wait_for(proc.stdout.readline(), timeout)).decode().split()  # type: ignore[union-attr]
+        line = (await asyncio.wait_for(stdout.readline(), timeout)).decode().split()
         if not line or line[0] != word:
             raise RuntimeError(f"fan-out receiver said {line!r}, expected {word}")
         return line[1:]
 
     async def command(word: str) -> None:
-        proc.stdin.write(f"{word}\n".encode())  # type: ignore[union-attr]
-        await proc.stdin.drain()  # type: ignore[union-attr]
+        stdin.write(f"{word}\n".encode())
+        await stdin.drain()
 
     lines = [ln.split() for ln in tokens.read_text().splitlines()[:subscribers]]
     pairs = [(ln[0], ln[1]) for ln in lines]  # (token, partner)

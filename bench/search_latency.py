@@ -19,9 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from redis.asyncio import Redis
+
 from api.dev_servers import start_redis
 from storage import keys
-from storage.connections import open_redis
+from storage.connections import close_redis, open_redis
 from storage.ids import new_id
 from storage.records import StoredMessage
 from storage.search import SearchIndex
@@ -41,7 +43,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
 
 
-async def seed(redis, messages: int, conversations: int) -> list[str]:
+async def seed(redis: Redis, messages: int, conversations: int) -> list[str]:
     users = [new_id() for _ in range(conversations * 2)]
     pairs = [(users[2 * i], users[2 * i + 1]) for i in range(conversations)]
     rng = random.Random(7)
@@ -60,7 +62,7 @@ async def seed(redis, messages: int, conversations: int) -> list[str]:
     return users
 
 
-async def wait_indexed(redis, expected: int) -> None:
+async def wait_indexed(redis: Redis, expected: int) -> None:
     while True:
         info = await redis.ft("cg:message:index").info()
         if int(info["num_docs"]) >= expected and str(info.get("indexing", "0")) in ("0", "False"):
@@ -93,7 +95,7 @@ async def main() -> None:
                                                 prefix_last=True, conversation=None, limit=20)
                 latencies.append((time.perf_counter() - t) * 1000)
                 hits += total
-            await redis.aclose()
+            await close_redis(redis)
         finally:
             server.stop()
     summary = {

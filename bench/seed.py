@@ -28,7 +28,7 @@ async def create_users(api: Server, *, redis_url: str, mongodb_url: str, secret:
 
     from resolvers.tokens import TokenService
     from storage.cold import UserDoc
-    from storage.connections import open_mongo, open_redis
+    from storage.connections import close_redis, open_mongo, open_redis
     from storage.users import UserStore
 
     run = secrets.token_hex(3)
@@ -73,7 +73,7 @@ async def create_users(api: Server, *, redis_url: str, mongodb_url: str, secret:
 
         await asyncio.gather(*(create(i) for i in range(via_api, count)))
     finally:
-        await redis.aclose()
+        await close_redis(redis)
         await mongo.close()
     direct_seconds = time.perf_counter() - started
     figures = {

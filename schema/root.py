@@ -11,17 +11,18 @@ from graphql import GraphQLError
 from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.file_uploads import Upload
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext, Info
+from strawberry.types import ExecutionContext
 
-from resolvers import auth, conversations, messages, subscriptions, users, voice
+from resolvers import auth, messages, subscriptions, users, voice
+from resolvers import conversations as conversing
 from resolvers import search as searching
-from resolvers.context import Context
 from schema.errors import translate_error
 from schema.inputs import LoginInput, RegisterInput, SendMessageInput
 from schema.scalars import SCALAR_MAP
 from schema.types import (
     AudioFile,
     AuthPayload,
+    ContextInfo,
     Conversation,
     ConversationConnection,
     ConversationEvent,
@@ -33,8 +34,6 @@ from schema.types import (
     User,
     UserConnection,
 )
-
-ContextInfo = Info[Context, None]
 
 
 @strawberry.type
@@ -94,9 +93,9 @@ class Query:
         "the unread count. `first` is at most 100."
     )
     async def conversations(
-        self, info: ContextInfo, first: int | None = conversations.DEFAULT_PAGE_SIZE, after: str | None = None
+        self, info: ContextInfo, first: int | None = conversing.DEFAULT_PAGE_SIZE, after: str | None = None
     ) -> ConversationConnection:
-        page = await conversations.conversations(info.context, first=first, after=after)
+        page = await conversing.conversations(info.context, first=first, after=after)
         return ConversationConnection.from_page(page)
 
     @strawberry.field(description="One message, if you sent or received it (NOT_FOUND otherwise).")
@@ -149,14 +148,14 @@ class Mutation:
         "READ event."
     )
     async def mark_read(self, info: ContextInfo, partner_id: strawberry.ID, up_to: strawberry.ID) -> Conversation:
-        return Conversation.from_view(await conversations.mark_read(info.context, partner_id=partner_id, up_to=up_to))
+        return Conversation.from_view(await conversing.mark_read(info.context, partner_id=partner_id, up_to=up_to))
 
     @strawberry.mutation(
         description="Tell the partner you are (or stopped) typing. Start notices are throttled "
         "to one per 2 s; typing stops by itself about 5 s after the last refresh. Never stored."
     )
     async def set_typing(self, info: ContextInfo, partner_id: strawberry.ID, typing: bool) -> bool:
-        return await conversations.set_typing(info.context, partner_id=partner_id, typing=typing)
+        return await conversing.set_typing(info.context, partner_id=partner_id, typing=typing)
 
     @strawberry.mutation(
         description="Queue a FAILED voice transcription again (sender or receiver only)."
@@ -180,7 +179,7 @@ class Subscription:
         "TYPING_STARTED / TYPING_STOPPED."
     )
     async def conversation_events(self, info: ContextInfo) -> AsyncGenerator[ConversationEvent, None]:
-        async for event in conversations.conversation_events(info.context):
+        async for event in conversing.conversation_events(info.context):
             yield ConversationEvent.from_stored(event)
 
     @strawberry.subscription(description="Users going online and offline.")

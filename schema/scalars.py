@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import strawberry
+from strawberry.types.scalar import ScalarDefinition
 
 
 def _serialize(value: datetime) -> str:
@@ -29,4 +31,4 @@ DateTime = strawberry.scalar(
     parse_value=_parse,
 )
 
-SCALAR_MAP = {datetime: DateTime}
+SCALAR_MAP: Mapping[object, ScalarDefinition] = {datetime: DateTime}

@@ -7,8 +7,10 @@ from enum import Enum
 from typing import Annotated, Any
 
 import strawberry
+from strawberry.types import Info
 
 from resolvers.auth import Session
+from resolvers.context import Context
 from resolvers.conversations import ConversationView
 from resolvers.cursors import Page
 from resolvers.search import MessageFound, SearchOutcome
@@ -17,6 +19,8 @@ from resolvers.users import UserView
 from storage.audio import AudioRecord
 from storage.conversations import ConversationEvent as StoredConversationEvent
 from storage.records import MessageEventPayload, StoredAudio, StoredMessage, StoredTranscript
+
+ContextInfo = Info[Context, None]
 
 
 def at_ms(ms: int | None) -> datetime | None:
@@ -152,8 +156,8 @@ class AudioFile:
         description="A signed URL to GET the recording (HTTP Range supported); it expires "
         "(1 hour by default), so fetch a fresh one from the message when needed."
     )
-    def url(self, info: strawberry.Info) -> str:
-        return info.context.media_url(str(self.id))  # type: ignore[no-any-return]
+    def url(self, info: ContextInfo) -> str:
+        return info.context.media_url(str(self.id))
 
 
 @strawberry.type(description="A message between two users; only they can read it.")
@@ -192,15 +196,15 @@ class Message:
         )
 
     @strawberry.field
-    async def sender(self, info: strawberry.Info) -> User:
+    async def sender(self, info: ContextInfo) -> User:
         return await _load_user(info, str(self.sender_id))
 
     @strawberry.field
-    async def receiver(self, info: strawberry.Info) -> User:
+    async def receiver(self, info: ContextInfo) -> User:
         return await _load_user(info, str(self.receiver_id))
 
 
-async def _load_user(info: strawberry.Info, user_id: str) -> User:
+async def _load_user(info: ContextInfo, user_id: str) -> User:
     view: UserView | None = await info.context.user_loader.load(user_id)
     if view is None:  # users are never deleted; a dangling id is a bug, not a client error
         raise LookupError(f"user {user_id} of a message is missing")
@@ -309,7 +313,7 @@ class Conversation:
         )
 
     @strawberry.field
-    async def partner(self, info: strawberry.Info) -> User:
+    async def partner(self, info: ContextInfo) -> User:
         return await _load_user(info, self.partner_id)
 
 

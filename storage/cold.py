@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from beanie import Document, Indexed
 from pydantic import Field
@@ -20,11 +20,11 @@ class UserDoc(Document):
     """A user account. Uniqueness ignoring case is enforced by unique indexes on the
     lower-cased copies, so concurrent registrations cannot both succeed."""
 
-    id: str = Field(default_factory=new_id)  # type: ignore[assignment]
+    id: str = Field(default_factory=new_id)  # type: ignore[assignment]  # Beanie declares an ObjectId id; ours is a ULID
     username: str
-    username_lower: Indexed(str, unique=True)  # type: ignore[valid-type]
+    username_lower: Annotated[str, Indexed(unique=True)]
     email: str
-    email_lower: Indexed(str, unique=True)  # type: ignore[valid-type]
+    email_lower: Annotated[str, Indexed(unique=True)]
     password_hash: str
     created_at: datetime = Field(default_factory=utcnow)
     last_seen_at: datetime | None = None
@@ -38,7 +38,7 @@ class MessageDoc(Document):
 
     Written only by the persister (idempotent upserts from the Redis outbox)."""
 
-    id: str  # type: ignore[assignment]
+    id: str  # type: ignore[assignment]  # Beanie declares an ObjectId id; ours is the message ULID
     client_id: str | None = None
     kind: str
     sender_id: str
@@ -65,7 +65,7 @@ class ReadMarkerDoc(Document):
     """How far a user has read a conversation; `_id` is `<user id>:<partner id>`. Written by
     the persister from the outbox; `up_to` only ever moves forward ($max)."""
 
-    id: str  # type: ignore[assignment]
+    id: str  # type: ignore[assignment]  # Beanie declares an ObjectId id; ours is user:partner
     user_id: str
     partner_id: str
     up_to: str

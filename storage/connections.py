@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 from beanie import init_beanie
 from pymongo import AsyncMongoClient
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, Connection, Redis
 from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
+from redis.backoff import ExponentialWithJitterBackoff  # type: ignore[attr-defined]  # redis 5.1+; types-redis: 4.6
 from redis.commands.json import JSON
 
 from storage.cold import DOCUMENT_MODELS
@@ -19,7 +19,7 @@ async def open_redis(url: str, *, max_connections: int = 512, pool_timeout_secon
     # with "Too many connections" (redis-py's default pool raises at once).
     # Retries reach the pooled connections only when passed here explicitly: a restarted
     # Redis then costs a reconnect, not a failed request per stale connection.
-    pool = BlockingConnectionPool.from_url(
+    pool: BlockingConnectionPool[Connection] = BlockingConnectionPool.from_url(
         url,
         decode_responses=True,
         max_connections=max_connections,
@@ -31,6 +31,10 @@ async def open_redis(url: str, *, max_connections: int = 512, pool_timeout_secon
     bind_models(redis)
     await ensure_indexes(redis)
     return redis
+
+
+async def close_redis(redis: Redis) -> None:
+    await redis.aclose()  # type: ignore[attr-defined]  # redis 5+ (close() is deprecated); types-redis describes 4.6
 
 
 async def open_mongo(url: str, database: str) -> AsyncMongoClient:

@@ -119,8 +119,9 @@ class ConversationStore:
         entries: list[tuple[str, float]] = []
         offset = 0
         while len(entries) < first + 1:
-            batch = await self.redis.zrange(key, top, "-inf", desc=True, byscore=True, withscores=True,
-                                            offset=offset, num=first + 1 + 20)
+            batch = await self.redis.zrange(  # type: ignore[call-overload]  # BYSCORE bounds are str; types-redis: int
+                key, top, "-inf", desc=True, byscore=True, withscores=True, offset=offset, num=first + 1 + 20
+            )
             if not batch:
                 break
             offset += len(batch)

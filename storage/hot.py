@@ -52,7 +52,7 @@ HOT_MODELS: list[type[JsonModel]] = [UserHot, MessageHot]
 
 def bind_models(redis: Redis) -> None:
     for model in HOT_MODELS:
-        model._meta.database = redis  # type: ignore[attr-defined]
+        model._meta.database = redis
 
 
 async def ensure_indexes(redis: Redis) -> None:

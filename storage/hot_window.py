@@ -112,7 +112,9 @@ class HotWindow:
         removed = 0
         cutoff = first_id_at(window_start_ms)
         while True:
-            ids = await self.redis.zrange(keys.hot_messages(), "-", f"({cutoff}", bylex=True, offset=0, num=batch_size)
+            ids = await self.redis.zrange(  # type: ignore[call-overload]  # BYLEX bounds are str; types-redis: int
+                keys.hot_messages(), "-", f"({cutoff}", bylex=True, offset=0, num=batch_size
+            )
             if not ids:
                 break
             archived = await self.archive.revisions(ids)

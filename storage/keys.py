@@ -12,7 +12,8 @@ TRANSCRIPTION_DELAYED = f"{KEY_PREFIX}:transcribe:delayed"  # sorted set: job ->
 
 def message_key(message_id: str) -> str:
     """A message's JSON document (indexed by RediSearch through `MessageHot`)."""
-    return MessageHot.make_primary_key(message_id)
+    key: str = MessageHot.make_primary_key(message_id)  # redis-om leaves its return type unannotated
+    return key
 
 
 def online_users() -> str:

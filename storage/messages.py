@@ -165,7 +165,7 @@ class MessageStore:
         read from Redis alone (and stay readable while MongoDB is down).
         """
         upper = f"({before}" if before else "+"
-        ids = await self.redis.zrange(
+        ids = await self.redis.zrange(  # type: ignore[call-overload]  # BYLEX bounds are str; types-redis: int
             keys.conversation_messages(conversation), upper, "-", desc=True, bylex=True, offset=0, num=limit,
         )
         newest_first = await self.get_hot(ids)
@@ -179,7 +179,9 @@ class MessageStore:
         the hot ones, the archive for the rest."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for conversation in conversations:
-                pipe.zrange(keys.conversation_messages(conversation), "+", "-", desc=True, bylex=True, offset=0, num=1)
+                pipe.zrange(  # type: ignore[call-overload]  # BYLEX bounds are str; types-redis: int
+                    keys.conversation_messages(conversation), "+", "-", desc=True, bylex=True, offset=0, num=1
+                )
             newest = await pipe.execute()
         hot = {m.id: m for m in await self.get_hot([ids[0] for ids in newest if ids])}
         found: dict[str, StoredMessage] = {}

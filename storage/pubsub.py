@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 from collections.abc import AsyncIterator
 
@@ -20,7 +21,13 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 1000
-_CLOSED = object()
+
+
+class _Closed(enum.Enum):
+    CLOSED = enum.auto()
+
+
+_CLOSED = _Closed.CLOSED
 
 
 class SubscriberTooSlow(Exception):
@@ -30,7 +37,7 @@ class SubscriberTooSlow(Exception):
 class Subscription:
     def __init__(self, channel: str) -> None:
         self.channel = channel
-        self.queue: asyncio.Queue[object] = asyncio.Queue(QUEUE_SIZE)
+        self.queue: asyncio.Queue[str | _Closed] = asyncio.Queue(QUEUE_SIZE)
         self.overflowed = False
 
     def deliver(self, data: str) -> None:
@@ -46,7 +53,7 @@ class Subscription:
             item = await self.queue.get()
             if item is _CLOSED:
                 return
-            yield item  # type: ignore[misc]
+            yield item
 
 
 class PubSubHub:
@@ -74,7 +81,7 @@ class PubSubHub:
             for subscription in subscriptions:
                 subscription.queue.put_nowait(_CLOSED)
         self._local.clear()
-        await self._pubsub.aclose()
+        await self._pubsub.aclose()  # type: ignore[attr-defined]  # redis 5+; types-redis describes 4.6
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
@@ -131,7 +138,7 @@ class PubSubHub:
     async def _resubscribe(self) -> None:
         async with self._lock:
             with contextlib.suppress(Exception):
-                await self._pubsub.aclose()
+                await self._pubsub.aclose()  # type: ignore[attr-defined]  # redis 5+; types-redis describes 4.6
             self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             if self._local:
                 with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):

@@ -63,7 +63,8 @@ class SearchIndex:
             .return_fields("text_fts", "sent_at_ms")
             .dialect(2)
         )
-        result = await self.redis.ft(MessageHot.Meta.index_name).search(query)
+        index = self.redis.ft(MessageHot._meta.index_name)
+        result = await index.search(query)  # type: ignore[misc]  # types-redis (4.6) types ft() as sync; async since redis 5
         prefix_len = len(MessageHot.make_primary_key(""))
         matches = [
             MessageMatch(id=doc.id[prefix_len:], score=float(doc.score), sent_at_ms=int(doc.sent_at_ms),
@@ -76,6 +77,7 @@ class SearchIndex:
     async def usernames(self, *, prefix: str, limit: int) -> tuple[int, list[str]]:
         """Ids of users whose username starts with `prefix` (ignoring case)."""
         query = Query(f"@username_lower:{{{escape(prefix.lower())}*}}").paging(0, limit).no_content().dialect(2)
-        result = await self.redis.ft(UserHot.Meta.index_name).search(query)
+        index = self.redis.ft(UserHot._meta.index_name)
+        result = await index.search(query)  # type: ignore[misc]  # types-redis (4.6) types ft() as sync; async since redis 5
         prefix_len = len(UserHot.make_primary_key(""))
         return int(result.total), [doc.id[prefix_len:] for doc in result.docs]

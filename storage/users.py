@@ -45,6 +45,7 @@ def _from_doc(doc: UserDoc) -> StoredUser:
 
 
 def _from_hot(hot: UserHot) -> StoredUser:
+    assert hot.pk is not None  # read from Redis: its key is the user id
     return StoredUser(
         id=hot.pk, username=hot.username, created_at=hot.created_at, last_seen_at=hot.last_seen_at
     )

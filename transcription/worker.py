@@ -191,5 +191,5 @@ class TranscriptionWorker:
                 )
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - Redis hiccup: try again next tick
                 log.warning("releasing delayed transcription jobs failed", extra={"error": repr(exc)})
