@@ -40,7 +40,7 @@ def test_services_prints_urls_and_stops_on_sigterm(tmp_path: Path) -> None:
         env={**CLEAN_ENV, "DATA_DIR": str(tmp_path)},
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO,
     ) as process:
-        lines = [process.stdout.readline().strip() for _ in range(2)]  # type: ignore[union-attr]
+        lines = [process.stdout.readline().strip() for _ in range(2)]  # type: ignore[union-attr]  # stdout=PIPE
         urls = dict(line.split("=", 1) for line in lines)
         assert set(urls) == {"REDIS_URL", "MONGODB_URL"}, lines
         client = redis.Redis.from_url(urls["REDIS_URL"])
@@ -64,7 +64,7 @@ def test_services_refuses_a_data_dir_in_use_and_clears_stale_pid_files(tmp_path:
     with subprocess.Popen([str(CHATTERGRAM), "services"], env={**CLEAN_ENV, "DATA_DIR": str(tmp_path)},
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO) as first:
         try:
-            assert first.stdout.readline().startswith("REDIS_URL=")  # type: ignore[union-attr]
+            assert first.stdout.readline().startswith("REDIS_URL=")  # type: ignore[union-attr]  # stdout=PIPE
             second = subprocess.run([str(CHATTERGRAM), "services"], env={**CLEAN_ENV, "DATA_DIR": str(tmp_path)},
                                     capture_output=True, text=True, timeout=60, cwd=REPO)
             assert second.returncode == 2

@@ -62,7 +62,7 @@ async def test_both_websocket_protocols_are_accepted(app: AppServer, gql: GraphQ
     user = await register(gql)
     for payload in ({"Authorization": f"Bearer {user.token}"}, {"authorization": f"bearer {user.token}"},
                     {"token": user.token}):
-        async with websockets.connect(app.ws_url, subprotocols=[protocol]) as ws:  # type: ignore[list-item]
+        async with websockets.connect(app.ws_url, subprotocols=[protocol]) as ws:  # type: ignore[list-item]  # str for its Subprotocol NewType
             assert ws.subprotocol == protocol
             await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
             assert json.loads(await ws.recv())["type"] == "connection_ack"

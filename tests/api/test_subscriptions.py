@@ -93,7 +93,7 @@ async def test_bad_token_closes_with_4403_before_anything_runs(
     user = await register(gql)
     for payload in ({}, {"Authorization": "Bearer nonsense"}, {"token": _token(user.id, secret="z" * 64)},
                     {"token": _token(user.id, ttl=-10)}):
-        async with websockets.connect(app.ws_url, subprotocols=[protocol]) as ws:  # type: ignore[list-item]
+        async with websockets.connect(app.ws_url, subprotocols=[protocol]) as ws:  # type: ignore[list-item]  # str for its Subprotocol NewType
             await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 while True:
@@ -103,7 +103,7 @@ async def test_bad_token_closes_with_4403_before_anything_runs(
 
 
 async def test_subscribe_before_init_is_refused(app: AppServer) -> None:
-    async with websockets.connect(app.ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+    async with websockets.connect(app.ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]  # str for its Subprotocol NewType
         await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": MESSAGE_EVENTS}}))
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 10)
@@ -188,7 +188,7 @@ async def test_a_second_connection_init_is_refused_and_leaks_no_presence(
 ) -> None:
     user = await register(gql)
     for protocol in ("graphql-ws", "graphql-transport-ws"):
-        async with websockets.connect(app.ws_url, subprotocols=[protocol]) as ws:  # type: ignore[list-item]
+        async with websockets.connect(app.ws_url, subprotocols=[protocol]) as ws:  # type: ignore[list-item]  # str for its Subprotocol NewType
             init = json.dumps({"type": "connection_init", "payload": {"token": user.token}})
             await ws.send(init)
             assert json.loads(await ws.recv())["type"] == "connection_ack"

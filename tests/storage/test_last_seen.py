@@ -36,7 +36,7 @@ async def test_a_storm_of_offline_users_is_recorded_and_never_moves_backwards(de
         mirrored = await users.get_many([u.id for u in created])
         assert {u.last_seen_at for u in mirrored.values()} == {later}
         await users.set_last_seen_many({created[1].id: EARLIER_MS})  # arrives late, from another instance
-        assert (await users.get(created[1].id)).last_seen_at == later  # type: ignore[union-attr]
+        assert (await users.get(created[1].id)).last_seen_at == later  # type: ignore[union-attr]  # the user exists
     finally:
         await redis.aclose()
         await mongo.drop_database(database)
