@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: run test install schema clean test-system-deps bench-stt bench-search fuzz bench bench-quick bench-deps
+.PHONY: run test check install schema clean test-system-deps bench-stt bench-search fuzz bench bench-quick bench-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,15 @@ bench-deps: $(BENCH_STAMP)
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; }
 
-test: $(STAMP) test-system-deps bench-deps
+# Static checks, run by `make test` before the suite: the import contract (layers point one way),
+# ruff, and mypy over the app and the benchmarks (settings in pyproject.toml; the benchmarks'
+# charts need matplotlib, hence the bench extra).
+check: $(BENCH_STAMP)
+	$(BIN)/lint-imports
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: $(STAMP) check test-system-deps bench-deps
 	$(BIN)/pytest
 
 # Property-based fuzzing of the GraphQL API (tests/api/test_fuzz.py) with many more examples.
@@ -64,4 +72,4 @@ schema: $(STAMP)
 	$(BIN)/chattergram export-schema
 
 clean:
-	rm -rf $(VENV) .pytest_cache .cache
+	rm -rf $(VENV) .pytest_cache .cache .mypy_cache .ruff_cache .import_linter_cache
