@@ -26,7 +26,9 @@ async def open_redis(url: str, *, max_connections: int = 512, pool_timeout_secon
         timeout=pool_timeout_seconds,
         retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 8),
     )
-    redis = Redis(connection_pool=pool)
+    # The client owns its pool, so closing it disconnects the pooled connections too
+    # (Redis(connection_pool=pool) would leave them open until garbage collection).
+    redis: Redis = Redis.from_pool(pool)  # type: ignore[attr-defined]  # redis 5.0.1+; types-redis describes 4.6
     await redis.ping()
     bind_models(redis)
     await ensure_indexes(redis)
