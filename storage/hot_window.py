@@ -8,7 +8,6 @@ messages are marked, so history reads MongoDB only for those.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
@@ -16,6 +15,7 @@ from redis.asyncio import Redis
 
 from storage import keys
 from storage.archive import ArchiveStore
+from storage.background import cancel_and_wait
 from storage.ids import first_id_at
 
 log = logging.getLogger(__name__)
@@ -47,9 +47,7 @@ class HotWindow:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
 
     async def _run(self) -> None:
         while True:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
+from storage.background import cancel_and_wait
 from storage.users import UserStore
 
 log = logging.getLogger(__name__)
@@ -34,9 +34,7 @@ class LastSeenWriter:
     async def stop(self, timeout: float = 5.0) -> None:
         """Write what is pending, for at most `timeout` (MongoDB may be gone at shutdown)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
         try:
             async with asyncio.timeout(timeout):
                 await self.flush()

@@ -22,6 +22,7 @@ from redis.exceptions import ResponseError
 
 from storage import keys
 from storage.archive import ArchiveStore
+from storage.background import cancel_and_wait
 from storage.messages import MessageStore
 from storage.read_markers import ReadMarkerArchive
 
@@ -81,9 +82,7 @@ class Persister:
         try:
             await asyncio.wait_for(asyncio.shield(self._task), timeout)
         except TimeoutError:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
 
     async def run(self) -> None:
         await ensure_group(self.redis)

@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from storage import keys
+from storage.background import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -139,11 +140,7 @@ class PresenceTracker:
         """Close this instance's connections in Redis (a graceful shutdown is not a crash).
         Bounded: with Redis gone, the entries expire by themselves and other instances'
         sweeps announce the users offline."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         try:
             async with asyncio.timeout(timeout):
                 for connection_id, user_id in list(self._local.items()):

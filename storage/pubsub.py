@@ -18,6 +18,8 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from storage.background import cancel_and_wait
+
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 1000
@@ -74,9 +76,7 @@ class PubSubHub:
 
     async def stop(self) -> None:
         if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+            await cancel_and_wait([self._reader])
         for subscriptions in self._local.values():
             for subscription in subscriptions:
                 subscription.queue.put_nowait(_CLOSED)

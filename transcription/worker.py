@@ -18,6 +18,7 @@ from redis.exceptions import ResponseError
 
 from storage import keys
 from storage.audio import AudioStore
+from storage.background import cancel_and_wait
 from storage.messages import MessageStore
 from storage.outbox import consumer_name
 from storage.records import StoredMessage, StoredTranscript, StoredWord, next_revision
@@ -60,6 +61,7 @@ class TranscriptionWorker:
         self.claim_idle_ms = claim_idle_ms
         self.consumer = consumer_name()
         self._release_due = redis.register_script(_RELEASE_DUE)
+        self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     async def _ensure_group(self) -> None:
@@ -74,16 +76,17 @@ class TranscriptionWorker:
         self._tasks = [asyncio.create_task(self._consume(), name=f"transcriber-{i}") for i in range(self.concurrency)]
         self._tasks.append(asyncio.create_task(self._release_delayed(), name="transcriber-delayed"))
 
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async def stop(self, grace_seconds: float = 1.5) -> None:
+        """Let each loop finish its blocking read (at most a second), then cancel what is left: a
+        transcription in progress is taken over later, since its job stays unacknowledged."""
+        self._stopping.set()
+        if self._tasks:
+            _, running = await asyncio.wait(self._tasks, timeout=grace_seconds)
+            await cancel_and_wait(running)
 
     async def _consume(self) -> None:
         backoff = 0.2
-        while True:
+        while not self._stopping.is_set():
             try:
                 entries = await self._next_entries()
                 for entry_id, fields in entries:
@@ -96,7 +99,7 @@ class TranscriptionWorker:
                 if "NOGROUP" in str(exc):  # Redis lost its data: the group must be made again
                     with contextlib.suppress(Exception):
                         await self._ensure_group()
-                await asyncio.sleep(backoff)
+                await self._pause(backoff)
                 backoff = min(backoff * 2, 5.0)
 
     async def _next_entries(self) -> list[tuple[str, dict[str, str] | None]]:
@@ -182,9 +185,15 @@ class TranscriptionWorker:
             return
         await self.messages.update(next_revision(current, transcription_status="FAILED"))
 
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake at once when asked to stop."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
+
     async def _release_delayed(self) -> None:
-        while True:
-            await asyncio.sleep(0.5)
+        while not self._stopping.is_set():
+            await self._pause(0.5)
             try:
                 await self._release_due(
                     keys=[keys.TRANSCRIPTION_DELAYED, keys.TRANSCRIPTION_STREAM], args=[int(time.time() * 1000)]

@@ -1,0 +1,28 @@
+"""Stopping background tasks within a bound."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+log = logging.getLogger(__name__)
+
+CANCEL_TIMEOUT_SECONDS = 2.0
+
+
+async def cancel_and_wait(tasks: Iterable[asyncio.Task[None]], *, timeout: float = CANCEL_TIMEOUT_SECONDS) -> None:
+    """Cancel `tasks` and wait at most `timeout` for them to end.
+
+    A Redis read in flight can absorb a cancellation and wait on; shutdown then goes on without
+    that task (and says so) instead of hanging. Never swallows the caller's own cancellation.
+    """
+    running = [task for task in tasks if not task.done()]
+    for task in running:
+        task.cancel()
+    if not running:
+        return
+    _, pending = await asyncio.wait(running, timeout=timeout)
+    if pending:
+        log.warning("background tasks did not stop when cancelled", extra={
+            "tasks": sorted(task.get_name() for task in pending), "waited_s": timeout})
