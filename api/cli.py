@@ -71,7 +71,7 @@ def _uvicorn(host: str, port: int, workers: int, settings: Settings) -> None:
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         timeout_keep_alive=5,  # idle keep-alive connections are closed (slow clients)
         ws_max_size=settings.websocket_max_message_bytes,
-        # Per-socket deflate contexts cost ~37 KB per idle subscription (make bench); events are small.
+        # A deflate context per socket costs tens of KB per idle subscription; events are small.
         ws_per_message_deflate=False,
         ws_ping_interval=20,
         ws_ping_timeout=20,

