@@ -1,9 +1,9 @@
 """Messages wherever they live: the Redis hot window first, the MongoDB archive behind it.
 
-A send is ONE Lua script: idempotency check on the sender's clientId, the JSON document
-(indexed by RediSearch through `MessageHot`), the conversation's and the hot window's id
-sets, an entry on the outbox stream (which the persister copies to MongoDB) and the
-CREATED event on both participants' channels. Either all of it happens or none.
+A send is ONE Lua script: idempotency checks (the message id, the sender's clientId), the
+JSON document (indexed by RediSearch through `MessageHot`), the conversation's and the hot
+window's id sets, an entry on the outbox stream (which the persister copies to MongoDB) and
+the CREATED event on both participants' channels. Either all of it happens or none.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ CLIENT_ID_TTL_SECONDS = 7 * 24 * 3600
 #       receiver channel, transcription queue, sender's and receiver's conversation lists,
 #       receiver's unread counts. ARGV: id, document JSON, clientId TTL (0 = no clientId),
 #       CREATED event, '1' to queue a transcription job, sent ms, sender id, receiver id.
+# The document already there means a re-run (redis-py retries after a lost reply): no side effect twice.
 _SEND = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return {1, ARGV[1]} end
 if ARGV[3] ~= '0' then
   local existing = redis.call('GET', KEYS[1])
   if existing then return {0, existing} end
@@ -76,7 +78,8 @@ class MessageStore:
         """Store, enqueue for MongoDB and publish `message`; returns (message, created).
 
         With a clientId this sender already used, nothing is written and the first message
-        (wherever it lives now) is returned with created=False.
+        (wherever it lives now) is returned with created=False. Idempotent per message id: a
+        re-run of the same send (a retry after a lost reply) returns created=True and changes nothing.
         """
         document = message.to_document()
         event = MessageEventPayload("CREATED", message).encode(document)

@@ -1,0 +1,50 @@
+"""Message stores on a Redis of their own (the embedded launcher's) and a fresh database on
+the session's MongoDB-wire server: the shared Redis's outbox and hot window are drained and
+trimmed by the suite's running apps, which would take these tests' entries."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from api.dev_servers import EmbeddedServers, start_redis
+from storage.archive import ArchiveStore
+from storage.cold import MessageDoc, ReadMarkerDoc
+from storage.connections import open_mongo, open_redis
+from storage.hot_window import HotWindow
+from storage.messages import MessageStore
+from storage.read_markers import ReadMarkerArchive
+from tests.conftest import mongodb_url
+
+
+@dataclass(frozen=True)
+class MessageStores:
+    redis: Redis
+    archive: ArchiveStore
+    read_markers: ReadMarkerArchive
+    hot_window: HotWindow
+    messages: MessageStore
+
+
+@pytest.fixture
+async def message_stores(dev_servers: EmbeddedServers, tmp_path: Path) -> AsyncIterator[MessageStores]:
+    redis_server = start_redis(tmp_path / "redis")
+    database = f"stores_{uuid.uuid4().hex[:8]}"
+    mongo = await open_mongo(mongodb_url(dev_servers, database), database)
+    redis = await open_redis(redis_server.url)
+    try:
+        archive = ArchiveStore(mongo[database][MessageDoc.Settings.name])
+        hot_window = HotWindow(redis, archive, window_seconds=86400, interval_seconds=3600)  # trimmed by hand
+        yield MessageStores(redis=redis, archive=archive,
+                            read_markers=ReadMarkerArchive(mongo[database][ReadMarkerDoc.Settings.name]),
+                            hot_window=hot_window, messages=MessageStore(redis, archive, hot_window))
+    finally:
+        await redis.aclose()
+        await mongo.drop_database(database)
+        await mongo.close()
+        redis_server.stop()
