@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
 from storage.records import StoredMessage
+
+log = logging.getLogger(__name__)
 
 DUPLICATE_KEY = 11000
 
@@ -28,6 +31,22 @@ def from_raw(doc: dict[str, Any]) -> StoredMessage:
     return StoredMessage.from_document({**doc, "pk": doc["_id"]})
 
 
+def _replace_if_not_older(doc: dict[str, Any]) -> ReplaceOne[dict[str, Any]]:
+    """Replace the archived document unless its rev is higher (`$not $gt` also matches one
+    archived without a rev, which `revisions` reads as 0). A newer one fails the filter, so the
+    upsert's insert hits the unique `_id` (E11000): that error is the stale write's no-op."""
+    return ReplaceOne({"_id": doc["_id"], "rev": {"$not": {"$gt": doc["rev"]}}}, doc, upsert=True)
+
+
+def _duplicate_id_writes(exc: BulkWriteError) -> list[int]:
+    """The indexes of a bulk write's operations refused on a duplicate `_id`; re-raises `exc`
+    if anything else failed (another write error, or the write concern was not met)."""
+    errors = exc.details.get("writeErrors", [])
+    if exc.details.get("writeConcernErrors") or any(e.get("code") != DUPLICATE_KEY for e in errors):
+        raise exc
+    return [e["index"] for e in errors]
+
+
 class ArchiveStore:
     """Reads and idempotent writes of the `messages` collection."""
 
@@ -35,10 +54,12 @@ class ArchiveStore:
         self.collection = collection
 
     async def upsert(self, messages: Sequence[StoredMessage]) -> None:
-        """Idempotent: replaying the same messages leaves one document each, latest state.
+        """Idempotent: replaying the same messages leaves one document each, latest state; an
+        older revision never replaces a newer one (a stalled persister's late write is a no-op).
 
         Most messages are new, so they go in one unordered insert (cheaper for the server than
-        upserts); those already archived fail on the unique `_id` and are replaced.
+        upserts); those already archived fail on the unique `_id` and are replaced unless the
+        archived revision is newer.
         """
         if not messages:
             return
@@ -47,13 +68,12 @@ class ArchiveStore:
             await self.collection.insert_many(docs, ordered=False)
             return
         except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                raise
-            archived = [docs[e["index"]] for e in errors]
-        await self.collection.bulk_write(
-            [ReplaceOne({"_id": doc["_id"]}, doc, upsert=True) for doc in archived], ordered=False
-        )
+            archived = [docs[i] for i in _duplicate_id_writes(exc)]
+        try:
+            await self.collection.bulk_write([_replace_if_not_older(doc) for doc in archived], ordered=False)
+        except BulkWriteError as exc:
+            stale = [archived[i]["_id"] for i in _duplicate_id_writes(exc)]
+            log.info("archive writes skipped: a newer revision is archived", extra={"ids": stale})
 
     async def get(self, message_id: str) -> StoredMessage | None:
         doc = await self.collection.find_one({"_id": message_id})

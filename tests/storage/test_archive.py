@@ -1,5 +1,6 @@
 """The archive's idempotent write path on the real MongoDB-wire server: new messages are
-inserted in one batch, already archived ones are replaced by their latest state."""
+inserted in one batch, already archived ones are replaced by their latest state, never by an
+older revision."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import dataclasses
 import uuid
 
 from api.dev_servers import EmbeddedServers
-from storage.archive import ArchiveStore
+from storage.archive import ArchiveStore, to_doc
 from storage.cold import MessageDoc
 from storage.connections import open_mongo
 from storage.ids import id_timestamp_ms, new_id
@@ -42,6 +43,36 @@ async def test_new_messages_are_inserted_and_archived_ones_replaced_by_their_lat
         assert stored[first.id] == first
         assert stored[second.id] == edited
         assert stored[third.id] == third
+    finally:
+        await client.drop_database(database)
+        await client.close()
+
+
+async def test_an_older_revision_never_replaces_a_newer_one(dev_servers: EmbeddedServers) -> None:
+    database = f"archive_{uuid.uuid4().hex[:8]}"
+    client = await open_mongo(mongodb_url(dev_servers, database), database)
+    try:
+        archive = ArchiveStore(client[database][MessageDoc.Settings.name])
+        voice = _message("")
+        transcribed = dataclasses.replace(voice, text="the transcript", rev=2)
+        await archive.upsert([transcribed])
+
+        # A stalled persister's late batch: an older revision of it next to a new message.
+        stale = dataclasses.replace(voice, text="", rev=1)
+        new = _message("new")
+        await archive.upsert([stale, new])  # a stale write is a no-op, not an error
+
+        assert await archive.get(voice.id) == transcribed
+        assert await archive.get(new.id) == new
+
+        # A document archived before revisions existed counts as revision 0, like `revisions` reads it.
+        legacy = _message("legacy")
+        legacy_doc = to_doc(legacy)
+        del legacy_doc["rev"]
+        await archive.collection.insert_one(legacy_doc)
+        await archive.upsert([dataclasses.replace(legacy, text="legacy, edited", rev=1)])
+        assert (await archive.revisions([legacy.id]), (await archive.get(legacy.id) or legacy).text) == (
+            {legacy.id: 1}, "legacy, edited")
     finally:
         await client.drop_database(database)
         await client.close()
