@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     # A request body that stops arriving for this long before it is complete gets 408.
     http_body_timeout_seconds: float = Field(default=30.0, gt=0)
     mongodb_url: str | None = None
+    # Archive writes wait for a majority of the replica set ("1": the primary alone); journaled either way.
+    archive_write_concern: Literal["majority", "1"] = "majority"
     data_dir: Path = Path("data")
     # Where the web client's files are (the checkout's web/ folder by default).
     web_dir: Path | None = None

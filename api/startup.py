@@ -10,7 +10,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, WriteConcern
 from redis.asyncio import Redis
 
 from api.settings import Settings
@@ -61,6 +61,11 @@ def rate_limits(settings: Settings) -> RateLimits:
     )
 
 
+def archive_write_concern(settings: Settings) -> WriteConcern:
+    """A message acknowledged by the persister survives a crash (journal) and a failover (majority)."""
+    return WriteConcern(w=1 if settings.archive_write_concern == "1" else "majority", j=True)
+
+
 async def start(settings: Settings, tokens: TokenService, stack: contextlib.AsyncExitStack) -> Started:
     redis_url, mongodb_url = settings.database_urls()
     redis = await open_redis(redis_url, max_connections=settings.redis_max_connections)
@@ -70,7 +75,8 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
     database = mongo[settings.mongodb_database]
 
     users = UserStore(redis, database[UserDoc.Settings.name])
-    archive = ArchiveStore(database[MessageDoc.Settings.name])
+    messages_collection = database[MessageDoc.Settings.name]
+    archive = ArchiveStore(messages_collection.with_options(write_concern=archive_write_concern(settings)))
     read_markers = ReadMarkerArchive(database[ReadMarkerDoc.Settings.name])
     hot_window = HotWindow(redis, archive, window_seconds=settings.hot_window_days * 86400,
                            interval_seconds=settings.hot_window_trim_seconds)

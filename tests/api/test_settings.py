@@ -1,9 +1,21 @@
 from __future__ import annotations
 
+import dataclasses
+import uuid
+
 import pytest
 from pydantic import ValidationError
+from pymongo import WriteConcern
 
+from api.dev_servers import EmbeddedServers
 from api.settings import Settings
+from api.startup import archive_write_concern
+from storage.archive import ArchiveStore
+from storage.cold import MessageDoc
+from storage.connections import open_mongo
+from storage.ids import id_timestamp_ms, new_id
+from storage.records import StoredMessage
+from tests.conftest import mongodb_url
 
 
 def test_secret_required_outside_dev_mode(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -27,3 +39,32 @@ def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REDIS_URL", "redis://example:6379/0")
     settings = Settings(_env_file=None)
     assert settings.redis_url == "redis://example:6379/0" and settings.jwt_secret == "e" * 40
+
+
+def test_archive_write_concern_is_majority_unless_set_to_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    base = {"_env_file": None, "jwt_secret": "k" * 40}
+    assert archive_write_concern(Settings(**base)) == WriteConcern(w="majority", j=True)
+    monkeypatch.setenv("ARCHIVE_WRITE_CONCERN", "1")
+    assert archive_write_concern(Settings(**base)) == WriteConcern(w=1, j=True)
+    with pytest.raises(ValidationError, match="archive_write_concern"):
+        Settings(**base, archive_write_concern="2")
+
+
+@pytest.mark.parametrize("setting", ["majority", "1"])
+async def test_the_embedded_mongodb_accepts_the_archive_write_concern(dev_servers: EmbeddedServers,
+                                                                     setting: str) -> None:
+    """SecantusDB presents itself as a one-node replica set: w=majority (journaled) is met."""
+    database = f"write_concern_{uuid.uuid4().hex[:8]}"
+    client = await open_mongo(mongodb_url(dev_servers, database), database)
+    try:
+        concern = archive_write_concern(Settings(_env_file=None, jwt_secret="k" * 40, archive_write_concern=setting))
+        archive = ArchiveStore(client[database][MessageDoc.Settings.name].with_options(write_concern=concern))
+        message_id = new_id()
+        message = StoredMessage(id=message_id, kind="TEXT", sender_id=new_id(), receiver_id=new_id(), text="one",
+                                sent_at_ms=id_timestamp_ms(message_id))
+        await archive.upsert([message])  # the insert
+        await archive.upsert([dataclasses.replace(message, text="two", rev=1)])  # the conditional replace
+        assert (await archive.get(message_id) or message).text == "two"
+    finally:
+        await client.drop_database(database)
+        await client.close()
