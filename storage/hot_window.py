@@ -115,32 +115,46 @@ class HotWindow:
             )
             if not ids:
                 break
-            archived = await self.archive.revisions(ids)
-            hot_revisions = await self.redis.json().mget([keys.message_key(i) for i in ids], "$.rev")
-            safe: list[str] = []
-            orphans: list[str] = []  # an id without a document has nothing left to archive
-            for message_id, hot in zip(ids, hot_revisions, strict=True):
-                if hot is None:
-                    orphans.append(message_id)
-                elif message_id in archived and archived[message_id] >= int(hot[0] if hot else 0):
-                    safe.append(message_id)  # MongoDB has this state (or a later one)
-                else:
-                    break
+            checked, orphans = await self.archived_prefix(ids)
             if orphans:
                 await self.redis.zrem(keys.hot_messages(), *orphans)
-            if safe:
-                conversations = await self.redis.json().mget([keys.message_key(i) for i in safe], "$.conversation")
-                async with self.redis.pipeline(transaction=True) as pipe:
-                    for message_id, conversation in zip(safe, conversations, strict=True):
-                        if conversation:
-                            pipe.sadd(keys.archived_conversations(), conversation[0])
-                            pipe.zrem(keys.conversation_messages(conversation[0]), message_id)
-                        pipe.delete(keys.message_key(message_id))
-                        pipe.zrem(keys.hot_messages(), message_id)
-                    await pipe.execute()
-                removed += len(safe)
-            if len(safe) + len(orphans) < len(ids):
+            trimmed = await self.remove_checked(checked)
+            removed += trimmed
+            if trimmed + len(orphans) < len(ids):
                 break  # the rest waits for the persister
         if removed:
             log.info("trimmed the hot window", extra={"removed": removed})
         return removed
+
+    async def archived_prefix(self, ids: list[str]) -> tuple[list[tuple[str, int]], list[str]]:
+        """Of `ids` (oldest first): the leading ones whose hot revision MongoDB has (or a later
+        one), each with the revision compared, and the ids without a document among them."""
+        archived = await self.archive.revisions(ids)
+        hot_revisions = await self.redis.json().mget([keys.message_key(i) for i in ids], "$.rev")
+        checked: list[tuple[str, int]] = []
+        orphans: list[str] = []  # an id without a document has nothing left to archive
+        for message_id, hot in zip(ids, hot_revisions, strict=True):
+            if hot is None:
+                orphans.append(message_id)
+                continue
+            rev = int(hot[0] if hot else 0)
+            if message_id not in archived or archived[message_id] < rev:
+                break
+            checked.append((message_id, rev))  # MongoDB has this state (or a later one)
+        return checked, orphans
+
+    async def remove_checked(self, checked: list[tuple[str, int]]) -> int:
+        """Remove the messages `archived_prefix` found archived; returns how many."""
+        if not checked:
+            return 0
+        safe = [message_id for message_id, _ in checked]
+        conversations = await self.redis.json().mget([keys.message_key(i) for i in safe], "$.conversation")
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for message_id, conversation in zip(safe, conversations, strict=True):
+                if conversation:
+                    pipe.sadd(keys.archived_conversations(), conversation[0])
+                    pipe.zrem(keys.conversation_messages(conversation[0]), message_id)
+                pipe.delete(keys.message_key(message_id))
+                pipe.zrem(keys.hot_messages(), message_id)
+            await pipe.execute()
+        return len(safe)
