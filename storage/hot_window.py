@@ -1,8 +1,9 @@
 """The Redis hot window's upkeep: filled from MongoDB at start-up, trimmed as messages age.
 
 Redis always holds the newest part of every conversation (trimming goes oldest first and
-stops at anything MongoDB does not have yet); conversations with older, archive-only
-messages are marked, so history reads MongoDB only for those.
+stops at anything MongoDB does not have yet, checked and deleted atomically per revision);
+conversations with older, archive-only messages are marked, so history reads MongoDB only
+for those.
 """
 
 from __future__ import annotations
@@ -21,10 +22,29 @@ from storage.ids import first_id_at
 log = logging.getLogger(__name__)
 
 
+# Oldest first: delete a message only if its hot revision is still the one MongoDB was found to
+# have; stop at the first that changed (or is gone) and return how many were deleted.
+# KEYS: hot set, archived conversations, then per message its document and its conversation's set.
+# ARGV: per message its id, the revision checked, its conversation.
+_REMOVE_IF_UNCHANGED = """
+for n = 0, #ARGV / 3 - 1 do
+  local document, id = KEYS[3 + 2 * n], ARGV[1 + 3 * n]
+  local rev = redis.call('JSON.GET', document, '$.rev')
+  if not rev or (cjson.decode(rev)[1] or 0) ~= tonumber(ARGV[2 + 3 * n]) then return n end
+  redis.call('SADD', KEYS[2], ARGV[3 + 3 * n])
+  redis.call('ZREM', KEYS[4 + 2 * n], id)
+  redis.call('DEL', document)
+  redis.call('ZREM', KEYS[1], id)
+end
+return #ARGV / 3
+"""
+
+
 class HotWindow:
     def __init__(self, redis: Redis, archive: ArchiveStore, *, window_seconds: float, interval_seconds: float) -> None:
         self.redis = redis
         self.archive = archive
+        self._remove_if_unchanged = redis.register_script(_REMOVE_IF_UNCHANGED)
         self.window_seconds = window_seconds
         self.interval_seconds = interval_seconds
         self._task: asyncio.Task[None] | None = None
@@ -144,17 +164,18 @@ class HotWindow:
         return checked, orphans
 
     async def remove_checked(self, checked: list[tuple[str, int]]) -> int:
-        """Remove the messages `archived_prefix` found archived; returns how many."""
+        """Remove the messages `archived_prefix` found archived, oldest first, each only if its
+        hot revision is still the one compared (in one script), stopping at the first that
+        changed: it stays hot, with everything newer, until MongoDB has its new revision.
+        Returns how many were removed."""
         if not checked:
             return 0
-        safe = [message_id for message_id, _ in checked]
-        conversations = await self.redis.json().mget([keys.message_key(i) for i in safe], "$.conversation")
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for message_id, conversation in zip(safe, conversations, strict=True):
-                if conversation:
-                    pipe.sadd(keys.archived_conversations(), conversation[0])
-                    pipe.zrem(keys.conversation_messages(conversation[0]), message_id)
-                pipe.delete(keys.message_key(message_id))
-                pipe.zrem(keys.hot_messages(), message_id)
-            await pipe.execute()
-        return len(safe)
+        conversations = await self.redis.json().mget([keys.message_key(i) for i, _ in checked], "$.conversation")
+        script_keys = [keys.hot_messages(), keys.archived_conversations()]
+        args: list[str | int] = []
+        for (message_id, rev), conversation in zip(checked, conversations, strict=True):
+            if not conversation:
+                break  # removed meanwhile (every instance trims): the rest is for the next pass
+            script_keys += [keys.message_key(message_id), keys.conversation_messages(conversation[0])]
+            args += [message_id, rev, conversation[0]]
+        return int(await self._remove_if_unchanged(keys=script_keys, args=args)) if args else 0
