@@ -9,18 +9,21 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, overload
 
 import orjson
+from cross_web import HTTPException
 from graphql import ASTValidationRule
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
-from strawberry.types.unset import UnsetType
+from strawberry.types.graphql import OperationType
+from strawberry.types.unset import UNSET, UnsetType
 
 from api.metrics import record_operation
 from api.websocket import LegacyWSHandler, TransportWSHandler, open_session
@@ -151,6 +154,24 @@ class ChattergramGraphQL(GraphQL[Context, None]):
     def encode_json(self, data: object) -> str:
         # str, not bytes: the WebSocket protocols need text frames.
         return orjson.dumps(data).decode()
+
+    @overload
+    async def run(self, request: Request, context: Context = UNSET, root_value: None = UNSET) -> Response: ...
+
+    @overload
+    async def run(self, request: WebSocket, context: Context = UNSET, root_value: None = UNSET) -> WebSocket: ...
+
+    async def run(
+        self, request: Request | WebSocket, context: Context = UNSET, root_value: None = UNSET
+    ) -> Response | WebSocket:
+        try:
+            return await super().run(request, context, root_value)
+        except HTTPException as exc:
+            refused = exc.__cause__
+            if isinstance(refused, InvalidOperationTypeError) and refused.operation_type is OperationType.MUTATION:
+                # Only GET refuses mutations; the spec's answer is 405 naming the method that works.
+                return PlainTextResponse(exc.reason, status_code=405, headers={"Allow": "POST"})
+            raise
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = await super().get_sub_response(request)

@@ -89,6 +89,20 @@ async def test_the_accept_header_picks_the_media_type(gql: GraphQLClient, accept
     assert response.status_code == (400 if expected == GRAPHQL_RESPONSE else 200)
 
 
+@pytest.mark.parametrize("accept", [None, GRAPHQL_RESPONSE])
+async def test_mutations_over_get_are_405_with_allow_post(gql: GraphQLClient, accept: str | None) -> None:
+    headers = {"Accept": accept} if accept else {}
+    response = await gql.client.get(gql.url, params={"query": LOGIN_MUTATION}, headers=headers)
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == "POST"
+    assert "token" not in response.text
+    # Queries over GET still run.
+    user = await register(gql)
+    headers["Authorization"] = f"Bearer {user.token}"
+    got = await gql.client.get(gql.url, params={"query": ME}, headers=headers)
+    assert got.status_code == 200 and got.json()["data"]["me"]["id"] == user.id
+
+
 async def test_multipart_uploads_answer_in_the_requested_media_type(gql: GraphQLClient) -> None:
     user = await register(gql)
     response = await gql.client.post(
