@@ -172,6 +172,9 @@ class ChattergramGraphQL(GraphQL[Context, None]):
                 # Only GET refuses mutations; the spec's answer is 405 naming the method that works.
                 return PlainTextResponse(exc.reason, status_code=405, headers={"Allow": "POST"})
             raise
+        finally:
+            if isinstance(request, Request):
+                await request.close()  # the view never closes the parsed form: uploads would wait for the GC
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = await super().get_sub_response(request)
