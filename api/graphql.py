@@ -9,17 +9,21 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, overload
 
 import orjson
+from cross_web import HTTPException
 from graphql import ASTValidationRule
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
-from strawberry.types.unset import UnsetType
+from strawberry.types.graphql import OperationType
+from strawberry.types.unset import UNSET, UnsetType
 
 from api.metrics import record_operation
 from api.websocket import LegacyWSHandler, TransportWSHandler, open_session
@@ -46,6 +50,41 @@ def metric_operation_name(name: str | None) -> str:
             return "other"
         _seen_names.add(name)
     return name
+
+
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+"""The GraphQL-over-HTTP media type whose status codes tell request errors from results."""
+
+
+def _quality(param_list: list[str]) -> float:
+    for param in param_list:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return float(value)
+            except ValueError:
+                return 0.0
+    return 1.0
+
+
+def wants_graphql_response(accept: str | None) -> bool:
+    """Whether the Accept header ranks application/graphql-response+json above application/json
+    (equal quality: the one listed first). Wildcards and no header keep application/json."""
+    ranks: dict[str, tuple[float, int]] = {}
+    for index, item in enumerate((accept or "").split(",")):
+        media, *params = item.split(";")
+        media = media.strip().lower()
+        if media in (GRAPHQL_RESPONSE_JSON, "application/json") and media not in ranks:
+            ranks[media] = (_quality(params), -index)
+    ours = ranks.get(GRAPHQL_RESPONSE_JSON)
+    return ours is not None and ours[0] > 0 and ours > ranks.get("application/json", (0.0, 0))
+
+
+def is_request_error(response: GraphQLHTTPResponse) -> bool:
+    """Nothing was executed: no data, and no error has a field path (field errors always do)."""
+    errors = response.get("errors") or []
+    return response.get("data") is None and bool(errors) and \
+        not any(isinstance(error, dict) and "path" in error for error in errors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +154,47 @@ class ChattergramGraphQL(GraphQL[Context, None]):
     def encode_json(self, data: object) -> str:
         # str, not bytes: the WebSocket protocols need text frames.
         return orjson.dumps(data).decode()
+
+    @overload
+    async def run(self, request: Request, context: Context = UNSET, root_value: None = UNSET) -> Response: ...
+
+    @overload
+    async def run(self, request: WebSocket, context: Context = UNSET, root_value: None = UNSET) -> WebSocket: ...
+
+    async def run(
+        self, request: Request | WebSocket, context: Context = UNSET, root_value: None = UNSET
+    ) -> Response | WebSocket:
+        try:
+            return await super().run(request, context, root_value)
+        except HTTPException as exc:
+            refused = exc.__cause__
+            if isinstance(refused, InvalidOperationTypeError) and refused.operation_type is OperationType.MUTATION:
+                # Only GET refuses mutations; the spec's answer is 405 naming the method that works.
+                return PlainTextResponse(exc.reason, status_code=405, headers={"Allow": "POST"})
+            raise
+        finally:
+            if isinstance(request, Request):
+                await request.close()  # the view never closes the parsed form: uploads would wait for the GC
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        if wants_graphql_response(request.headers.get("accept")):
+            sub_response.media_type = GRAPHQL_RESPONSE_JSON  # read back by create_response
+        return sub_response
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        if sub_response.media_type != GRAPHQL_RESPONSE_JSON:
+            return super().create_response(response_data, sub_response)  # application/json: always 200
+        if isinstance(response_data, dict) and is_request_error(response_data):
+            # The spec: a request error has no `data` entry and a 4xx status.
+            response_data = response_data.copy()
+            response_data.pop("data", None)
+            sub_response.status_code = 400
+        response = super().create_response(response_data, sub_response)
+        response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
+        return response
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         runtime: Runtime = request.state.runtime

@@ -36,36 +36,59 @@ from schema.types import (
 )
 
 
-@strawberry.type
+@strawberry.type(
+    description="Reads. Every field needs a valid token (`Authorization: Bearer <token>`), else UNAUTHENTICATED."
+)
 class Query:
     @strawberry.field(description="The authenticated user.")
     async def me(self, info: ContextInfo) -> User:
         return User.from_view(await users.me(info.context))
 
-    @strawberry.field(description="Users in sign-up order, `first` (at most 200) after the cursor `after`.")
+    @strawberry.field(description="Every user in sign-up order, `first` at a time after the cursor `after`.")
     async def users(
         self,
         info: ContextInfo,
         online_only: Annotated[
-            bool | None, strawberry.argument(description="Only users who are online now.")
+            bool | None, strawberry.argument(description="Only users who are online now (null: false).")
         ] = False,
-        first: int | None = users.DEFAULT_PAGE_SIZE,
-        after: str | None = None,
+        first: Annotated[
+            int | None,
+            strawberry.argument(description="How many users, 0-200 (null: the default, 100)."),
+        ] = users.DEFAULT_PAGE_SIZE,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Start after this cursor (`pageInfo.endCursor`); null: from the first user."
+            ),
+        ] = None,
     ) -> UserConnection:
         page = await users.list_users(info.context, online_only=bool(online_only), first=first, after=after)
         return UserConnection.from_page(page)
 
     @strawberry.field(
         description="Messages between you and `partnerId`, oldest first within a page. Page "
-        "back with `before: pageInfo.startCursor`; `last` is at most 200. Pages run seamlessly "
-        "from the recent (Redis) window into the archive (MongoDB)."
+        "back with `before: pageInfo.startCursor`. Pages run seamlessly from the recent (Redis) "
+        "window into the archive (MongoDB)."
     )
     async def history(
         self,
         info: ContextInfo,
-        partner_id: strawberry.ID,
-        last: int | None = messages.DEFAULT_HISTORY_PAGE,
-        before: str | None = None,
+        partner_id: Annotated[
+            strawberry.ID,
+            strawberry.argument(description="The other user of the conversation (your own ID: notes to self)."),
+        ],
+        last: Annotated[
+            int | None,
+            strawberry.argument(
+                description="How many of the newest messages before `before`, 1-200 (null: the default, 50)."
+            ),
+        ] = messages.DEFAULT_HISTORY_PAGE,
+        before: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Only messages older than this cursor (`pageInfo.startCursor`); null: the newest."
+            ),
+        ] = None,
     ) -> MessageConnection:
         page = await messages.history(info.context, partner_id=partner_id, last=last, before=before)
         return MessageConnection.from_page(page)
@@ -73,13 +96,23 @@ class Query:
     @strawberry.field(
         description="Search usernames (prefix of the query's last word) and your own messages, "
         "typed text and voice transcripts (stemmed words, prefix on the last word). Only "
-        "messages of your conversations are searched and counted. `first` is at most 50."
+        "messages of your conversations are searched and counted, and only those of the last "
+        "90 days (HOT_WINDOW_DAYS). Rate-limited per user (60 a minute by default; RATE_LIMITED)."
     )
     async def search(
         self,
         info: ContextInfo,
-        query: str,
-        first: int | None = searching.DEFAULT_RESULTS,
+        query: Annotated[
+            str,
+            strawberry.argument(
+                description="Free text, 1-256 characters after trimming; only its words (letters and "
+                "digits, first 16) are searched, so no query syntax applies."
+            ),
+        ],
+        first: Annotated[
+            int | None,
+            strawberry.argument(description="At most this many hits, 1-50 (null: the default, 20)."),
+        ] = searching.DEFAULT_RESULTS,
         partner_id: Annotated[
             strawberry.ID | None,
             strawberry.argument(description="Only messages of your conversation with this user (no user hits)."),
@@ -90,40 +123,66 @@ class Query:
 
     @strawberry.field(
         description="Your conversations, most recent activity first, with the last message and "
-        "the unread count. `first` is at most 100."
+        "the unread count."
     )
     async def conversations(
-        self, info: ContextInfo, first: int | None = conversing.DEFAULT_PAGE_SIZE, after: str | None = None
+        self,
+        info: ContextInfo,
+        first: Annotated[
+            int | None,
+            strawberry.argument(description="How many conversations, 0-100 (null: the default, 20)."),
+        ] = conversing.DEFAULT_PAGE_SIZE,
+        after: Annotated[
+            str | None,
+            strawberry.argument(description="Start after this cursor (`pageInfo.endCursor`); null: the most recent."),
+        ] = None,
     ) -> ConversationConnection:
         page = await conversing.conversations(info.context, first=first, after=after)
         return ConversationConnection.from_page(page)
 
     @strawberry.field(description="One message, if you sent or received it (NOT_FOUND otherwise).")
-    async def message(self, info: ContextInfo, id: strawberry.ID) -> Message | None:
+    async def message(
+        self, info: ContextInfo, id: Annotated[strawberry.ID, strawberry.argument(description="The message's ID.")]
+    ) -> Message | None:
         return Message.from_stored(await messages.message(info.context, message_id=id))
 
 
-@strawberry.type
+@strawberry.type(
+    description="Changes; POST only. All but `register` and `login` need a valid token "
+    "(`Authorization: Bearer <token>`)."
+)
 class Mutation:
-    @strawberry.mutation(description="Create an account and log in.")
-    async def register(self, info: ContextInfo, input: RegisterInput) -> AuthPayload:
+    @strawberry.mutation(
+        description="Create an account and log in (no token needed). At most 20 sign-ups per hour "
+        "per IP address by default (RATE_LIMITED); a taken username or email is CONFLICT."
+    )
+    async def register(
+        self, info: ContextInfo, input: Annotated[RegisterInput, strawberry.argument(description="The new account.")]
+    ) -> AuthPayload:
         session = await auth.register(
             info.context, username=input.username, email=input.email, password=input.password
         )
         return AuthPayload.from_session(session)
 
     @strawberry.mutation(
-        description="Log in by username or email. Unknown user and wrong password give the "
-        "same UNAUTHENTICATED error."
+        description="Log in by username or email (no token needed). Unknown user and wrong password "
+        "give the same UNAUTHENTICATED error. After 5 failures in 15 minutes for one login from one "
+        "IP address, each further failure doubles the wait before the next attempt (1 s, 2 s, ... up "
+        "to 15 minutes; RATE_LIMITED with retryAfter); a success resets it."
     )
-    async def login(self, info: ContextInfo, input: LoginInput) -> AuthPayload:
+    async def login(
+        self, info: ContextInfo, input: Annotated[LoginInput, strawberry.argument(description="The credentials.")]
+    ) -> AuthPayload:
         return AuthPayload.from_session(await auth.login(info.context, login=input.login, password=input.password))
 
     @strawberry.mutation(
         description="Send a message as the authenticated user. Returns once the message is "
-        "durable; both participants receive a CREATED event."
+        "durable; both participants receive a CREATED event. Rate-limited per user (120 a minute "
+        "by default; RATE_LIMITED)."
     )
-    async def send_message(self, info: ContextInfo, input: SendMessageInput) -> Message:
+    async def send_message(
+        self, info: ContextInfo, input: Annotated[SendMessageInput, strawberry.argument(description="The message.")]
+    ) -> Message:
         message = await messages.send_message(
             info.context,
             receiver_id=input.receiver_id,
@@ -137,9 +196,19 @@ class Mutation:
         description="Upload a voice recording (GraphQL multipart request). At most MAX_AUDIO_BYTES "
         "(10 MB) and MAX_AUDIO_SECONDS (300 s) by default; the content must decode as audio "
         "(webm/opus, ogg, mp3, wav, m4a, aac, flac), whatever its declared type. Send it once "
-        "with sendMessage(input: {audioId})."
+        "with sendMessage(input: {audioId}). Rate-limited per user (20 a minute by default; RATE_LIMITED)."
     )
-    async def upload_audio(self, info: ContextInfo, file: Upload) -> AudioFile:
+    async def upload_audio(
+        self,
+        info: ContextInfo,
+        file: Annotated[
+            Upload,
+            strawberry.argument(
+                description="The recording, as a file part of the multipart request (too large: "
+                "PAYLOAD_TOO_LARGE; not audio: UNSUPPORTED_MEDIA_TYPE)."
+            ),
+        ],
+    ) -> AudioFile:
         return AudioFile.from_stored(await voice.upload_audio(info.context, upload=file))
 
     @strawberry.mutation(
@@ -147,24 +216,50 @@ class Mutation:
         "message `upTo` (never backward: a stale call changes nothing). The partner receives a "
         "READ event."
     )
-    async def mark_read(self, info: ContextInfo, partner_id: strawberry.ID, up_to: strawberry.ID) -> Conversation:
+    async def mark_read(
+        self,
+        info: ContextInfo,
+        partner_id: Annotated[strawberry.ID, strawberry.argument(description="The other user of the conversation.")],
+        up_to: Annotated[
+            strawberry.ID,
+            strawberry.argument(description="The newest message you have read; it must be in this conversation."),
+        ],
+    ) -> Conversation:
         return Conversation.from_view(await conversing.mark_read(info.context, partner_id=partner_id, up_to=up_to))
 
     @strawberry.mutation(
         description="Tell the partner you are (or stopped) typing. Start notices are throttled "
-        "to one per 2 s; typing stops by itself about 5 s after the last refresh. Never stored."
+        "to one per 2 s; typing stops by itself about 5 s after the last refresh. Never stored. "
+        "Always returns true."
     )
-    async def set_typing(self, info: ContextInfo, partner_id: strawberry.ID, typing: bool) -> bool:
+    async def set_typing(
+        self,
+        info: ContextInfo,
+        partner_id: Annotated[strawberry.ID, strawberry.argument(description="Who is told (they get the event).")],
+        typing: Annotated[
+            bool,
+            strawberry.argument(description="True while typing (repeat every few seconds); false when you stop."),
+        ],
+    ) -> bool:
         return await conversing.set_typing(info.context, partner_id=partner_id, typing=typing)
 
     @strawberry.mutation(
-        description="Queue a FAILED voice transcription again (sender or receiver only)."
+        description="Queue a FAILED voice transcription again (sender or receiver only; any other "
+        "status is CONFLICT). Returns the message, PENDING; an UPDATED event follows. "
+        "Rate-limited per user (10 a minute by default; RATE_LIMITED)."
     )
-    async def retry_transcription(self, info: ContextInfo, message_id: strawberry.ID) -> Message:
+    async def retry_transcription(
+        self,
+        info: ContextInfo,
+        message_id: Annotated[strawberry.ID, strawberry.argument(description="The voice message's ID.")],
+    ) -> Message:
         return Message.from_stored(await voice.retry_transcription(info.context, message_id=message_id))
 
 
-@strawberry.type
+@strawberry.type(
+    description="Live events over WebSocket (graphql-transport-ws or graphql-ws): send the token in "
+    "connection_init; a bad or expired token closes the socket with 4403."
+)
 class Subscription:
     @strawberry.subscription(
         description="Every message you send or receive: CREATED, then UPDATED when it changes "
@@ -182,7 +277,7 @@ class Subscription:
         async for event in conversing.conversation_events(info.context):
             yield ConversationEvent.from_stored(event)
 
-    @strawberry.subscription(description="Users going online and offline.")
+    @strawberry.subscription(description="Every user going online or offline (anyone signed in may watch).")
     async def presence(self, info: ContextInfo) -> AsyncGenerator[PresenceEvent, None]:
         async for update in subscriptions.presence(info.context):
             yield PresenceEvent.from_update(update)

@@ -1,4 +1,4 @@
-"""Custom scalars: DateTime is always serialised as ISO 8601 in UTC."""
+"""Custom scalars: DateTime is always serialised as ISO 8601 in UTC; Upload is Strawberry's, described."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import strawberry
+from strawberry.file_uploads import Upload
 from strawberry.types.scalar import ScalarDefinition
 
 
@@ -26,9 +27,26 @@ def _parse(value: object) -> datetime:
 
 DateTime = strawberry.scalar(
     name="DateTime",
-    description="An ISO 8601 date-time in UTC, e.g. 2026-11-26T10:00:00.000Z.",
+    description="A date and time as an RFC 3339 (ISO 8601) string, always in UTC with millisecond "
+    "precision, e.g. 2026-11-26T10:00:00.000Z. As input, any offset is accepted (and converted to "
+    "UTC), but one is required.",
+    specified_by_url="https://datatracker.ietf.org/doc/html/rfc3339",
     serialize=_serialize,
     parse_value=_parse,
 )
 
-SCALAR_MAP: Mapping[object, ScalarDefinition] = {datetime: DateTime}
+def _as_is(value: object) -> object:
+    return value  # the multipart parser has already put the file object in the variables
+
+
+# Strawberry's own Upload scalar (identity both ways, like its UploadDefinition), described.
+UploadScalar = strawberry.scalar(
+    name="Upload",
+    description="A file sent as a part of a GraphQL multipart request (POST multipart/form-data with "
+    "`operations` and `map` fields); in variables it is null, mapped to the file part.",
+    specified_by_url="https://github.com/jaydenseric/graphql-multipart-request-spec",
+    serialize=_as_is,
+    parse_value=_as_is,
+)
+
+SCALAR_MAP: Mapping[object, ScalarDefinition] = {datetime: DateTime, Upload: UploadScalar}
