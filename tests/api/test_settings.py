@@ -27,3 +27,12 @@ def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REDIS_URL", "redis://example:6379/0")
     settings = Settings(_env_file=None)
     assert settings.redis_url == "redis://example:6379/0" and settings.jwt_secret == "e" * 40
+
+
+def test_trusted_proxies_must_be_addresses_or_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.0/8, lb.internal")
+    with pytest.raises(ValidationError, match=r"'lb\.internal' is not an IP address or network"):
+        Settings(_env_file=None, jwt_secret="k" * 40)
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.0/8, ::1")
+    assert Settings(_env_file=None, jwt_secret="k" * 40).trusted_proxies == "10.0.0.0/8, ::1"
+    assert Settings(_env_file=None, jwt_secret="k" * 40, trusted_proxies="").trusted_proxies == ""
