@@ -85,7 +85,7 @@ class Context:
 
     @property
     def client_ip(self) -> str:
-        """Who per-IP limits count (see client_address)."""
+        """Who per-IP limits count: see client_address (the one place X-Forwarded-For is read)."""
         client = getattr(self.request, "client", None)
         peer = client.host if client else "unknown"
         return client_address(peer, self.request.headers.getlist("x-forwarded-for"), self.runtime.trusted_proxies)
@@ -98,7 +98,18 @@ class Context:
         """An absolute signed playback URL on the host the client used."""
         base = str(self.request.base_url).rstrip("/")
         base = base.replace("ws://", "http://", 1).replace("wss://", "https://", 1)
+        scheme = self._forwarded_scheme()
+        if scheme is not None:  # a TLS-terminating proxy's clients need its https
+            base = scheme + base[base.index(":"):]
         return base + self.runtime.media_signer.url(audio_id)
+
+    def _forwarded_scheme(self) -> str | None:
+        """X-Forwarded-Proto (http/https) when a trusted proxy sent it, else None."""
+        client = getattr(self.request, "client", None)
+        if client is None or not is_trusted_proxy(client.host, self.runtime.trusted_proxies):
+            return None
+        proto = self.request.headers.get("x-forwarded-proto", "").strip().lower()
+        return proto if proto in ("http", "https") else None
 
     def require_viewer(self) -> str:
         """The authenticated user's id, or UNAUTHENTICATED."""

@@ -1,13 +1,19 @@
 """Which address the per-IP limits see: the socket peer, or, only when the peer is one of
 TRUSTED_PROXIES, the right-most X-Forwarded-For hop that is not itself a trusted proxy.
 
-In-process apps (httpx's ASGI transport: the peer is always 127.0.0.1)."""
+In-process apps (httpx's ASGI transport: the peer is always 127.0.0.1), and served apps
+(uvicorn: the peer is the test's loopback connection, 127.0.0.1 too)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import httpx
 
-from tests.utils.graphql import unique_name
+from api.app_server import AppServer
+from tests.utils.audio import speak, upload
+from tests.utils.graphql import GraphQLClient, register, unique_name
 from tests.utils.in_process import InProcessApps
 
 REGISTER_ONLY = "mutation R($i: RegisterInput!) { register(input: $i) { token } }"
@@ -41,3 +47,33 @@ async def test_clients_behind_a_trusted_proxy_have_limits_of_their_own(in_proces
     assert first == ["OK", "OK", "RATE_LIMITED"]
     assert second == ["OK", "OK", "RATE_LIMITED"]
     assert direct == "OK"
+
+
+async def test_served_app_ignores_forwarded_for_from_an_untrusted_peer(
+    app_factory: Callable[..., AppServer], own_deployment: Callable[[], dict[str, str]], http: httpx.AsyncClient
+) -> None:
+    # uvicorn believes X-Forwarded-For from 127.0.0.1 by default; TRUSTED_PROXIES alone must decide.
+    server = app_factory(**own_deployment(), RATE_LIMITS="on", RATE_LIMIT_REGISTER="2/3600").start()
+    codes = [await register_code(http, server.graphql_url, f"203.0.113.{i}") for i in range(4)]
+    assert codes == ["OK", "OK", "RATE_LIMITED", "RATE_LIMITED"]
+
+
+async def upload_url(server: AppServer, clip: bytes, headers: dict[str, str]) -> str:
+    """The uploader's signed URL for a fresh upload, asked for with `headers`."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        alice = await register(GraphQLClient(http, server.graphql_url))
+        result = await upload(http, server.graphql_url, alice.token, clip, "v.ogg", "audio/ogg", headers)
+    return str(result["data"]["uploadAudio"]["url"])
+
+
+async def test_media_urls_follow_the_forwarded_scheme_of_a_trusted_proxy_only(
+    app: AppServer, app_factory: Callable[..., AppServer], own_deployment: Callable[[], dict[str, str]],
+    tmp_path: Path,
+) -> None:
+    clip = speak("Behind a proxy.", tmp_path, "ogg").read_bytes()
+    trusted = app_factory(**own_deployment(), STT_ENGINE="none", TRUSTED_PROXIES="127.0.0.1").start()
+    assert (await upload_url(trusted, clip, {"X-Forwarded-Proto": "https"})).startswith("https://")
+    assert (await upload_url(trusted, clip, {"X-Forwarded-Proto": "gopher"})).startswith("http://")
+    assert (await upload_url(trusted, clip, {})).startswith("http://")
+    # The shared app trusts no proxy (the default): the header changes nothing.
+    assert (await upload_url(app, clip, {"X-Forwarded-Proto": "https"})).startswith("http://")
