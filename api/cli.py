@@ -68,6 +68,8 @@ def _uvicorn(host: str, port: int, workers: int, settings: Settings) -> None:
         http="api.http_protocol:HeaderTimeoutProtocol",  # httptools with a deadline for request heads
         log_config=None,
         access_log=False,
+        # Proxy headers are read once, by resolvers.context per TRUSTED_PROXIES (in-process too), not by uvicorn.
+        proxy_headers=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         timeout_keep_alive=5,  # idle keep-alive connections are closed (slow clients)
         ws_max_size=settings.websocket_max_message_bytes,

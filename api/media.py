@@ -14,26 +14,35 @@ from starlette.responses import Response, StreamingResponse
 from resolvers.runtime import Runtime
 from storage.ids import is_valid_id
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# [0-9], not \d: HTTP's digits are ASCII and \d takes any script's.
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+
+
+def _position(digits: str, size: int) -> int:
+    """The number `digits` spell, capped at `size`: int() refuses over 4,300 digits."""
+    significant = digits.lstrip("0")
+    if len(significant) > len(str(size)):
+        return size
+    return min(int(significant or "0"), size)
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:
     """(start, end) inclusive; None for no/unsupported Range; "unsatisfiable"."""
     if not header:
         return None
-    match = _RANGE.match(header.strip())
+    match = _RANGE.fullmatch(header.strip())
     if not match:
         return None  # multiple ranges or another unit: serve the whole file
     first, last = match.groups()
     if not first and not last:
         return None
     if not first:  # suffix: the last N bytes
-        length = int(last)
+        length = _position(last, size)
         if length == 0:
             return "unsatisfiable"
         return max(size - length, 0), size - 1
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
+    start = _position(first, size)
+    end = min(_position(last, size), size - 1) if last else size - 1
     if start >= size or start > end:
         return "unsatisfiable"
     return start, end

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from resolvers.context import parse_trusted_proxies
 from resolvers.limits import Rule
 
 MIN_JWT_SECRET_LENGTH = 32
@@ -80,6 +81,8 @@ class Settings(BaseSettings):
     websocket_max_message_bytes: int = Field(default=64 * 1024, ge=1024)
     # Comma-separated origins allowed to call the API from browsers (CORS); empty = none.
     cors_origins: str = ""
+    # Comma-separated proxy IPs/CIDRs whose X-Forwarded-For names the client; empty = none.
+    trusted_proxies: str = ""
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
 
@@ -96,6 +99,11 @@ class Settings(BaseSettings):
                 Rule.parse(value)
             except ValueError:
                 raise ValueError(f"RATE_LIMIT_{name.upper()} must look like <count>/<seconds>, not {value!r}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _check_trusted_proxies(self) -> Settings:
+        parse_trusted_proxies(self.trusted_proxies)  # its ValueError names the bad entry
         return self
 
     @model_validator(mode="after")

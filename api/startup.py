@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from api.settings import Settings
 from media.signing import MediaSigner
+from resolvers.context import parse_trusted_proxies
 from resolvers.limits import RateLimits, Rule
 from resolvers.runtime import Runtime
 from resolvers.tokens import TokenService
@@ -139,5 +140,6 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
         media_signer=MediaSigner.from_secret(tokens.secret, settings.media_url_ttl_seconds),
         max_audio_bytes=settings.max_audio_bytes,
         max_audio_seconds=settings.max_audio_seconds,
+        trusted_proxies=parse_trusted_proxies(settings.trusted_proxies),
     )
     return Started(runtime=runtime, redis=redis, mongo=mongo)

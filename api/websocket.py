@@ -3,7 +3,9 @@
 Both subscription protocols go through here. A bad token closes the socket with 4403 before
 any operation runs (the legacy `graphql-ws` protocol would close with 1011; we use 4403 for
 both). A token that expires while connected closes the socket with 4403 so clients log in
-again. Whatever way the socket ends, its presence entry and expiry timer are released.
+again. A socket that sends no connection_init within WEBSOCKET_INIT_TIMEOUT_SECONDS is closed
+with 4408 on both protocols (Strawberry does it for graphql-transport-ws only). Whatever way
+the socket ends, its presence entry and timers are released.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.async_base_view import AsyncWebSocketAdapter
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
@@ -27,6 +31,7 @@ from resolvers.tokens import bearer_token
 log = logging.getLogger("chattergram.websocket")
 
 CLOSE_FORBIDDEN = 4403
+CLOSE_INIT_TIMEOUT = 4408  # graphql-transport-ws's code, used for the legacy protocol too
 
 
 def token_from_params(params: dict[str, Any] | None) -> str | None:
@@ -71,11 +76,15 @@ async def close_session(context: Context) -> None:
 _closing: set[asyncio.Task[None]] = set()  # strong references until each close is done
 
 
-def _start_closing_expired(context: Context) -> None:
-    context.session_watchdog = None
-    task = asyncio.create_task(_close_expired(context))
+def _spawn_close(close: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.create_task(close)
     _closing.add(task)
     task.add_done_callback(_closing.discard)
+
+
+def _start_closing_expired(context: Context) -> None:
+    context.session_watchdog = None
+    _spawn_close(_close_expired(context))
 
 
 async def _close_expired(context: Context) -> None:
@@ -92,14 +101,33 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await close_session(self.context)
 
 
+async def _close_uninitialised(websocket: AsyncWebSocketAdapter) -> None:
+    with contextlib.suppress(Exception):  # the client may be gone already
+        await websocket.close(code=CLOSE_INIT_TIMEOUT, reason="Connection initialisation timeout")
+
+
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    connection_init_received = False
+    _init_timer: asyncio.TimerHandle | None = None
+
     async def handle(self) -> None:
+        delay = self.view.connection_init_wait_timeout.total_seconds()
+        # A timer, not a sleeping task, as for the token watchdog: cheap per idle socket.
+        self._init_timer = asyncio.get_running_loop().call_later(delay, self._init_timed_out)
         try:
             await super().handle()
         finally:
+            self._init_timer.cancel()
             await close_session(self.context)
 
+    def _init_timed_out(self) -> None:
+        if not self.connection_init_received:
+            _spawn_close(_close_uninitialised(self.websocket))
+
     async def handle_connection_init(self, message: Any) -> None:
+        self.connection_init_received = True
+        if self._init_timer is not None:
+            self._init_timer.cancel()
         if self.connection_acknowledged:  # as graphql-transport-ws does: 4429, never a second session
             await self.websocket.close(code=4429, reason="Too many initialisation requests")
             return

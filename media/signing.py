@@ -5,8 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 from dataclasses import dataclass
+
+# ASCII digits only (str.isdigit takes "²", int() refuses it); 20 digits outlast any real expiry.
+_EXPIRES = re.compile(r"[0-9]{1,20}")
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,9 @@ class MediaSigner:
         return f"/media/{audio_id}?exp={expires}&sig={self._signature(audio_id, expires)}"
 
     def verify(self, audio_id: str, expires: str | None, signature: str | None, *, now: float | None = None) -> bool:
-        if not expires or not signature or not expires.isdigit():
+        if not expires or not signature or not _EXPIRES.fullmatch(expires):
+            return False
+        if not signature.isascii():  # compare_digest raises TypeError on non-ASCII str
             return False
         if int(expires) < (now or time.time()):
             return False

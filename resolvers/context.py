@@ -2,13 +2,53 @@
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from resolvers.errors import NotAuthenticated
 from resolvers.limits import enforce
-from resolvers.runtime import Runtime
+from resolvers.runtime import Network, Runtime
 from resolvers.tokens import InvalidToken, TokenClaims
+
+
+def parse_trusted_proxies(text: str) -> tuple[Network, ...]:
+    """TRUSTED_PROXIES ("10.0.0.1, 10.1.0.0/16, ::1") as networks; ValueError names a bad entry."""
+    networks = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"TRUSTED_PROXIES: {item!r} is not an IP address or network") from None
+    return tuple(networks)
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        ip = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    # A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; one spelling per client.
+    return ip.ipv4_mapped or ip if isinstance(ip, ipaddress.IPv6Address) else ip
+
+
+def is_trusted_proxy(address: str, trusted: tuple[Network, ...]) -> bool:
+    ip = _ip(address)
+    return ip is not None and any(ip in network for network in trusted)
+
+
+def client_address(peer: str, forwarded_for: Iterable[str], trusted: tuple[Network, ...]) -> str:
+    """The client's IP: the socket peer, unless it is a trusted proxy; then the right-most
+    X-Forwarded-For hop that is not a trusted proxy (hops further left are the client's own word)."""
+    if not is_trusted_proxy(peer, trusted):
+        return peer
+    hops = [hop for value in forwarded_for for hop in value.split(",")]
+    for hop in reversed(hops):
+        if not is_trusted_proxy(hop, trusted):
+            ip = _ip(hop)  # appended by our proxy; anything but an address is not believed
+            return str(ip) if ip is not None else peer
+    return peer
 
 
 @dataclass
@@ -45,8 +85,10 @@ class Context:
 
     @property
     def client_ip(self) -> str:
+        """Who per-IP limits count: see client_address (the one place X-Forwarded-For is read)."""
         client = getattr(self.request, "client", None)
-        return client.host if client else "unknown"
+        peer = client.host if client else "unknown"
+        return client_address(peer, self.request.headers.getlist("x-forwarded-for"), self.runtime.trusted_proxies)
 
     async def rate_limit(self, action: str, subject: str) -> None:
         """RATE_LIMITED when `subject` went over the `action` limit (see resolvers.limits)."""
@@ -56,7 +98,18 @@ class Context:
         """An absolute signed playback URL on the host the client used."""
         base = str(self.request.base_url).rstrip("/")
         base = base.replace("ws://", "http://", 1).replace("wss://", "https://", 1)
+        scheme = self._forwarded_scheme()
+        if scheme is not None:  # a TLS-terminating proxy's clients need its https
+            base = scheme + base[base.index(":"):]
         return base + self.runtime.media_signer.url(audio_id)
+
+    def _forwarded_scheme(self) -> str | None:
+        """X-Forwarded-Proto (http/https) when a trusted proxy sent it, else None."""
+        client = getattr(self.request, "client", None)
+        if client is None or not is_trusted_proxy(client.host, self.runtime.trusted_proxies):
+            return None
+        proto = self.request.headers.get("x-forwarded-proto", "").strip().lower()
+        return proto if proto in ("http", "https") else None
 
     def require_viewer(self) -> str:
         """The authenticated user's id, or UNAUTHENTICATED."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network
 
 from media.signing import MediaSigner
 from resolvers.limits import RateLimits
@@ -15,6 +16,8 @@ from storage.pubsub import PubSubHub
 from storage.ratelimit import RateLimiter
 from storage.search import SearchIndex
 from storage.users import UserStore
+
+Network = IPv4Network | IPv6Network
 
 
 @dataclass(frozen=True)
@@ -32,3 +35,4 @@ class Runtime:
     media_signer: MediaSigner
     max_audio_bytes: int
     max_audio_seconds: float
+    trusted_proxies: tuple[Network, ...] = ()  # peers whose X-Forwarded-For is believed

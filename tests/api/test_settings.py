@@ -68,3 +68,12 @@ async def test_the_embedded_mongodb_accepts_the_archive_write_concern(dev_server
     finally:
         await client.drop_database(database)
         await client.close()
+
+
+def test_trusted_proxies_must_be_addresses_or_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.0/8, lb.internal")
+    with pytest.raises(ValidationError, match=r"'lb\.internal' is not an IP address or network"):
+        Settings(_env_file=None, jwt_secret="k" * 40)
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.0/8, ::1")
+    assert Settings(_env_file=None, jwt_secret="k" * 40).trusted_proxies == "10.0.0.0/8, ::1"
+    assert Settings(_env_file=None, jwt_secret="k" * 40, trusted_proxies="").trusted_proxies == ""

@@ -47,3 +47,19 @@ async def test_websocket_limits(limited: AppServer, lgql: GraphQLClient) -> None
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(socket.ws.recv(), 10)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+
+@pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
+async def test_init_timeout_applies_to_both_protocols(limited: AppServer, lgql: GraphQLClient, protocol: str) -> None:
+    # Silent after the handshake: closed with 4408 once WEBSOCKET_INIT_TIMEOUT_SECONDS (1 s) pass.
+    async with websockets.connect(limited.ws_url, subprotocols=[protocol]) as ws:  # type: ignore[list-item]
+        assert ws.subprotocol == protocol
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4408
+    # Initialised in time: still open and serving well after the timeout.
+    user = await register(lgql)
+    async with connect(limited.ws_url, user.token, protocol=protocol) as socket:
+        await socket.expect_silence(2.5)
+        await socket.subscribe(MESSAGE_EVENTS)
+        await socket.expect_silence(0.5)

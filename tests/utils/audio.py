@@ -68,13 +68,13 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
 
 
 async def upload(http: httpx.AsyncClient, url: str, token: str, content: bytes, filename: str,
-                 content_type: str) -> dict[str, Any]:
+                 content_type: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
     """The GraphQL multipart request spec, as Apollo/urql upload clients send it."""
     response = await http.post(
         url,
         data={"operations": json.dumps({"query": UPLOAD, "variables": {"file": None}}),
               "map": json.dumps({"0": ["variables.file"]})},
         files={"0": (filename, content, content_type)},
-        headers={"Authorization": f"Bearer {token}"} if token else {},
+        headers={**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})},
     )
     return {"status": response.status_code, **response.json()}
