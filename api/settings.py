@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from strawberry.http.websocket_origin import normalize_allowed_origins
 
 from resolvers.limits import Rule
 
@@ -78,8 +79,10 @@ class Settings(BaseSettings):
     max_subscriptions_per_connection: int = Field(default=100, ge=1)
     websocket_init_timeout_seconds: float = Field(default=10, gt=0)
     websocket_max_message_bytes: int = Field(default=64 * 1024, ge=1024)
-    # Comma-separated origins allowed to call the API from browsers (CORS); empty = none.
+    # Comma-separated origins whose pages may use the API (CORS and WebSocket handshakes); empty = none.
     cors_origins: str = ""
+    # Comma-separated request headers such pages may send (CORS preflight).
+    cors_allow_headers: str = "authorization,content-type"
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
 
@@ -96,6 +99,14 @@ class Settings(BaseSettings):
                 Rule.parse(value)
             except ValueError:
                 raise ValueError(f"RATE_LIMIT_{name.upper()} must look like <count>/<seconds>, not {value!r}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _check_origins(self) -> Settings:
+        try:  # a typo fails at start-up, not later in a browser
+            _ = self.allowed_origins
+        except ValueError as exc:
+            raise ValueError(f"CORS_ORIGINS: {exc}") from None
         return self
 
     @model_validator(mode="after")
@@ -120,6 +131,16 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def allowed_origins(self) -> list[str]:
+        """CORS_ORIGINS as browsers send them (lowercase, no default port): the one list both the
+        CORS middleware and the WebSocket origin check use. Raises ValueError on a non-origin."""
+        return sorted(normalize_allowed_origins(_items(self.cors_origins)))
+
+    @property
+    def allowed_headers(self) -> list[str]:
+        return _items(self.cors_allow_headers)
+
+    @property
     def mongodb_database(self) -> str:
         """Database named by the path of MONGODB_URL, `chattergram` when it has none."""
         path = urlsplit(self.mongodb_url or "").path.strip("/")
@@ -132,3 +153,7 @@ class Settings(BaseSettings):
                 "REDIS_URL and MONGODB_URL must be set (chattergram serve starts embedded servers when they are not)"
             )
         return self.redis_url, self.mongodb_url
+
+
+def _items(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
