@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     transcription_retry_seconds: float = Field(default=2.0, gt=0)
     transcription_claim_idle_seconds: float = Field(default=60.0, gt=0)
     media_url_ttl_seconds: int = Field(default=3600, ge=10)
+    # Uploads never sent are deleted after this long.
+    upload_ttl_seconds: float = Field(default=86400, gt=0)
+    # A send's claim on an upload with no message after this long (the send crashed) is given back.
+    upload_claim_grace_seconds: float = Field(default=600, gt=0)
+    upload_sweep_seconds: float = Field(default=300, gt=0)
 
     # Rate limits ("<count>/<seconds>"), shared by all instances through Redis.
     rate_limits: Literal["on", "off"] = "on"
