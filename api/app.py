@@ -128,6 +128,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         graphiql=settings.graphiql,
         init_timeout_seconds=settings.websocket_init_timeout_seconds,
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+        allowed_origins=settings.allowed_origins,
     )
     routes = [
         # GraphQLFastPath serves GET/POST and WebSockets on /graphql; this route answers the
@@ -147,9 +148,9 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
                          multipart_limit=settings.max_audio_bytes + MULTIPART_OVERHEAD_BYTES,
                          idle_timeout_seconds=settings.http_body_timeout_seconds)
     edge = SecurityHeaders(edge)
-    if origins := [o.strip() for o in settings.cors_origins.split(",") if o.strip()]:
+    if origins := settings.allowed_origins:
         edge = CORSMiddleware(edge, allow_origins=origins, allow_methods=["GET", "POST"],
-                              allow_headers=["authorization", "content-type"], max_age=600)
+                              allow_headers=settings.allowed_headers, max_age=600)
     return edge
 
 

@@ -6,7 +6,7 @@ import functools
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, overload
@@ -214,7 +214,8 @@ class ChattergramGraphQL(GraphQL[Context, None]):
 
 
 def graphql_app(
-    schema: Any, *, graphiql: bool, init_timeout_seconds: float = 10, max_subscriptions_per_connection: int = 100
+    schema: Any, *, graphiql: bool, init_timeout_seconds: float = 10, max_subscriptions_per_connection: int = 100,
+    allowed_origins: Sequence[str] = (),
 ) -> ChattergramGraphQL:
     return ChattergramGraphQL(
         schema,
@@ -224,4 +225,7 @@ def graphql_app(
         # A socket that never sends connection_init is closed with 4408.
         connection_init_wait_timeout=timedelta(seconds=init_timeout_seconds),
         max_subscriptions_per_connection=max_subscriptions_per_connection,
+        # Cross-origin handshakes from these pages only; no Origin (not a browser) and the
+        # page's own host always pass (Strawberry's CSWSH check).
+        allowed_origins=allowed_origins,
     )

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from strawberry.http.websocket_origin import normalize_allowed_origins
 
 from resolvers.context import parse_trusted_proxies
 from resolvers.limits import Rule
@@ -59,6 +60,11 @@ class Settings(BaseSettings):
     transcription_retry_seconds: float = Field(default=2.0, gt=0)
     transcription_claim_idle_seconds: float = Field(default=60.0, gt=0)
     media_url_ttl_seconds: int = Field(default=3600, ge=10)
+    # Uploads never sent are deleted after this long.
+    upload_ttl_seconds: float = Field(default=86400, gt=0)
+    # A send's claim on an upload with no message after this long (the send crashed) is given back.
+    upload_claim_grace_seconds: float = Field(default=600, gt=0)
+    upload_sweep_seconds: float = Field(default=300, gt=0)
 
     # Rate limits ("<count>/<seconds>"), shared by all instances through Redis.
     rate_limits: Literal["on", "off"] = "on"
@@ -79,8 +85,10 @@ class Settings(BaseSettings):
     max_subscriptions_per_connection: int = Field(default=100, ge=1)
     websocket_init_timeout_seconds: float = Field(default=10, gt=0)
     websocket_max_message_bytes: int = Field(default=64 * 1024, ge=1024)
-    # Comma-separated origins allowed to call the API from browsers (CORS); empty = none.
+    # Comma-separated origins whose pages may use the API (CORS and WebSocket handshakes); empty = none.
     cors_origins: str = ""
+    # Comma-separated request headers such pages may send (CORS preflight).
+    cors_allow_headers: str = "authorization,content-type"
     # Comma-separated proxy IPs/CIDRs whose X-Forwarded-For names the client; empty = none.
     trusted_proxies: str = ""
     jwt_audience: str | None = None
@@ -107,6 +115,14 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _check_origins(self) -> Settings:
+        try:  # a typo fails at start-up, not later in a browser
+            _ = self.allowed_origins
+        except ValueError as exc:
+            raise ValueError(f"CORS_ORIGINS: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
     def _check_deepgram(self) -> Settings:
         if self.stt_engine == "deepgram" and not self.deepgram_api_key:
             raise ValueError("DEEPGRAM_API_KEY is required when STT_ENGINE=deepgram")
@@ -128,6 +144,16 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def allowed_origins(self) -> list[str]:
+        """CORS_ORIGINS as browsers send them (lowercase, no default port): the one list both the
+        CORS middleware and the WebSocket origin check use. Raises ValueError on a non-origin."""
+        return sorted(normalize_allowed_origins(_items(self.cors_origins)))
+
+    @property
+    def allowed_headers(self) -> list[str]:
+        return _items(self.cors_allow_headers)
+
+    @property
     def mongodb_database(self) -> str:
         """Database named by the path of MONGODB_URL, `chattergram` when it has none."""
         path = urlsplit(self.mongodb_url or "").path.strip("/")
@@ -140,3 +166,7 @@ class Settings(BaseSettings):
                 "REDIS_URL and MONGODB_URL must be set (chattergram serve starts embedded servers when they are not)"
             )
         return self.redis_url, self.mongodb_url
+
+
+def _items(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]

@@ -34,6 +34,7 @@ from storage.pubsub import PubSubHub
 from storage.ratelimit import RateLimiter
 from storage.read_markers import ReadMarkerArchive
 from storage.search import SearchIndex
+from storage.upload_sweeper import UploadSweeper
 from storage.users import UserStore
 from transcription.engines import make_transcriber
 from transcription.worker import TranscriptionWorker
@@ -88,6 +89,7 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
 
     await users.reconcile_mirror()
     await hot_window.restore()
+    await audio.create_indexes()
 
     persister = Persister(redis, messages, archive, read_markers,
                           claim_idle_ms=int(settings.outbox_claim_idle_seconds * 1000))
@@ -95,6 +97,11 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
     stack.push_async_callback(persister.stop)
     hot_window.start()
     stack.push_async_callback(hot_window.stop)
+    uploads = UploadSweeper(audio, messages, ttl_seconds=settings.upload_ttl_seconds,
+                            claim_grace_seconds=settings.upload_claim_grace_seconds,
+                            interval_seconds=settings.upload_sweep_seconds)
+    uploads.start()
+    stack.push_async_callback(uploads.stop)
     hub = PubSubHub(redis)
     hub.start()
     stack.push_async_callback(hub.stop)

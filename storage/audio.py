@@ -44,6 +44,14 @@ class AudioStore:
     def __init__(self, database: AsyncDatabase[Any]) -> None:
         self.bucket = AsyncGridFSBucket(database, bucket_name=BUCKET, chunk_size_bytes=CHUNK_SIZE)
         self.files = database[f"{BUCKET}.files"]
+        self.chunks = database[f"{BUCKET}.chunks"]
+
+    async def create_indexes(self) -> None:
+        """What the upload sweeper looks for: unsent uploads by age, claims not yet checked."""
+        await self.files.create_index([("metadata.message_id", 1), ("metadata.uploaded_at", 1)],
+                                      name="unsent_by_age")
+        await self.files.create_index([("metadata.claim_unchecked", 1), ("metadata.message_id", 1)],
+                                      name="unchecked_claims", sparse=True)
 
     async def save(
         self, *, audio_id: str, owner_id: str, path: Path, mime_type: str, duration_seconds: float,
@@ -73,16 +81,51 @@ class AudioStore:
         upload is sent at most once. None when it is not the owner's or already sent."""
         doc = await self.files.find_one_and_update(
             {"_id": audio_id, "metadata.owner_id": owner_id, "metadata.message_id": None},
-            {"$set": {"metadata.message_id": message_id}},
+            # Unchecked until the sweeper has seen its message: a send that crashed leaves none.
+            {"$set": {"metadata.message_id": message_id, "metadata.claim_unchecked": True}},
             return_document=True,
         )
         return AudioRecord.from_file(doc) if doc else None
 
-    async def release(self, *, audio_id: str, message_id: str) -> None:
-        """Undo a claim whose message could not be stored."""
-        await self.files.update_one(
-            {"_id": audio_id, "metadata.message_id": message_id}, {"$set": {"metadata.message_id": None}}
+    async def release(self, *, audio_id: str, message_id: str) -> bool:
+        """Undo a claim whose message could not be stored (never one whose message was seen)."""
+        result = await self.files.update_one(
+            {"_id": audio_id, "metadata.message_id": message_id, "metadata.claim_unchecked": True},
+            {"$set": {"metadata.message_id": None}, "$unset": {"metadata.claim_unchecked": ""}},
         )
+        return result.modified_count == 1
+
+    async def confirm_claim(self, *, audio_id: str, message_id: str) -> None:
+        """The claiming message exists: the claim is final."""
+        await self.files.update_one({"_id": audio_id, "metadata.message_id": message_id},
+                                    {"$unset": {"metadata.claim_unchecked": ""}})
+
+    async def unchecked_claims(self, *, claimed_before: str, limit: int) -> list[tuple[str, str]]:
+        """(audio id, message id) of claims by message ids older than `claimed_before` whose
+        message nobody has seen yet."""
+        cursor = self.files.find(
+            {"metadata.claim_unchecked": True, "metadata.message_id": {"$ne": None, "$lt": claimed_before}},
+            {"metadata.message_id": 1}, limit=limit,
+        )
+        return [(doc["_id"], doc["metadata"]["message_id"]) async for doc in cursor]
+
+    async def unsent_before(self, uploaded_before: datetime, *, limit: int) -> list[str]:
+        cursor = self.files.find(
+            {"metadata.message_id": None, "metadata.uploaded_at": {"$lt": uploaded_before}}, {"_id": 1}, limit=limit
+        )
+        return [doc["_id"] async for doc in cursor]
+
+    async def delete_unsent(self, audio_id: str, *, uploaded_before: datetime) -> bool:
+        """Delete an upload if it is still unsent and old: the files document goes first, in one
+        conditional step, so a send claiming it meanwhile either wins or finds nothing."""
+        doc = await self.files.find_one_and_delete(
+            {"_id": audio_id, "metadata.message_id": None, "metadata.uploaded_at": {"$lt": uploaded_before}},
+            projection={"_id": 1},
+        )
+        if doc is None:
+            return False
+        await self.chunks.delete_many({"files_id": audio_id})
+        return True
 
     async def read_all(self, audio_id: str) -> bytes:
         stream = await self.bucket.open_download_stream(audio_id)

@@ -52,8 +52,8 @@ class Socket:
 
 @contextlib.asynccontextmanager
 async def connect(url: str, token: str | None, *, protocol: str = "graphql-transport-ws",
-                  payload: dict[str, Any] | None = None) -> AsyncIterator[Socket]:
-    async with websockets.connect(url, subprotocols=[protocol]) as ws:  # type: ignore[list-item]  # str for its Subprotocol NewType
+                  payload: dict[str, Any] | None = None, origin: str | None = None) -> AsyncIterator[Socket]:
+    async with websockets.connect(url, subprotocols=[protocol], origin=origin) as ws:  # type: ignore[list-item,arg-type]  # str for its Subprotocol and Origin NewTypes
         init = payload if payload is not None else ({"Authorization": f"Bearer {token}"} if token else {})
         await ws.send(json.dumps({"type": "connection_init", "payload": init}))
         ack = json.loads(await asyncio.wait_for(ws.recv(), 10))
