@@ -11,7 +11,7 @@ from redis.backoff import ExponentialWithJitterBackoff  # type: ignore[attr-defi
 from redis.commands.json import JSON
 
 from storage.cold import DOCUMENT_MODELS
-from storage.hot import bind_models, ensure_indexes
+from storage.hot import ensure_indexes
 
 
 async def open_redis(url: str, *, max_connections: int = 512, pool_timeout_seconds: float = 10.0) -> Redis:
@@ -30,7 +30,6 @@ async def open_redis(url: str, *, max_connections: int = 512, pool_timeout_secon
     # (Redis(connection_pool=pool) would leave them open until garbage collection).
     redis: Redis = Redis.from_pool(pool)  # type: ignore[attr-defined]  # redis 5.0.1+; types-redis describes 4.6
     await redis.ping()
-    bind_models(redis)
     await ensure_indexes(redis)
     return redis
 

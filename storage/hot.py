@@ -1,7 +1,7 @@
 """The Redis hot copy (redis-om JSON models, indexed by RediSearch).
 
-Models are declared here and bound to the app's Redis client by `bind_models`, never to
-a connection made at import time.
+The models give the documents their shape and the search indexes their schema; the stores
+read and write the documents through their own Redis client (never a model's class binding).
 """
 
 from __future__ import annotations
@@ -47,12 +47,6 @@ class MessageHot(JsonModel, index=True):
         model_key_prefix = "message"
 
 
-HOT_MODELS: list[type[JsonModel]] = [UserHot, MessageHot]
-
-
-def bind_models(redis: Redis) -> None:
-    for model in HOT_MODELS:
-        model._meta.database = redis
 
 
 async def ensure_indexes(redis: Redis) -> None:

@@ -8,16 +8,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aredis_om import NotFoundError
 from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 from redis.asyncio import Redis
 
-from storage.cold import UserDoc
 from storage.connections import json_commands
 from storage.errors import EmailTaken, UsernameTaken
 from storage.hot import UserHot
+from storage.ids import new_id
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +37,10 @@ class Credentials:
     password_hash: str
 
 
-def _from_doc(doc: UserDoc) -> StoredUser:
+def _from_raw(raw: dict[str, Any]) -> StoredUser:
     return StoredUser(
-        id=doc.id, username=doc.username, created_at=doc.created_at, last_seen_at=doc.last_seen_at
+        id=raw["_id"], username=raw["username"], created_at=raw["created_at"],
+        last_seen_at=raw.get("last_seen_at"),
     )
 
 
@@ -62,54 +62,46 @@ def _hot_copy(user: StoredUser) -> UserHot:
 
 
 class UserStore:
-    """Accounts in MongoDB `users` (Beanie's `UserDoc`) mirrored to Redis (`UserHot`)."""
+    """Accounts in MongoDB `users` (indexes declared by `UserDoc`) mirrored to Redis (`UserHot`). Every
+    read and write goes through this store's own clients, never a model's class-level binding."""
 
     def __init__(self, redis: Redis, collection: AsyncCollection[dict[str, Any]]) -> None:
         self.redis = redis
         self.collection = collection
+        self._json = json_commands(redis)
         self._known_ids: dict[str, None] = {}  # insertion-ordered: the oldest is evicted first
 
     async def create(self, *, username: str, email: str, password_hash: str) -> StoredUser:
         """Insert the user in MongoDB (the unique indexes arbitrate races), then mirror it."""
-        doc = UserDoc(
-            username=username,
-            username_lower=username.lower(),
-            email=email,
-            email_lower=email.lower(),
-            password_hash=password_hash,
-        )
+        now = datetime.now(UTC)
+        raw: dict[str, Any] = {
+            "_id": new_id(), "username": username, "username_lower": username.lower(), "email": email,
+            "email_lower": email.lower(), "password_hash": password_hash,
+            "created_at": now.replace(microsecond=now.microsecond // 1000 * 1000),  # what MongoDB keeps
+            "last_seen_at": None,
+        }
         try:
-            await doc.insert()
+            await self.collection.insert_one(raw)
         except DuplicateKeyError as exc:
             details = str(exc.details or exc)
             if "email_lower" in details:
                 raise EmailTaken from None
             raise UsernameTaken from None
-        user = _from_doc(doc)
-        await _hot_copy(user).save()
+        user = _from_raw(raw)
+        await self._mirror([user])
         return user
 
     async def find_credentials(self, login: str) -> Credentials | None:
         """The user whose username or email equals `login` ignoring case, with its hash."""
         key = login.lower()
-        field = UserDoc.email_lower if "@" in key else UserDoc.username_lower
-        doc = await UserDoc.find_one(field == key)
-        if doc is None:
+        raw = await self.collection.find_one({"email_lower" if "@" in key else "username_lower": key})
+        if raw is None:
             return None
-        return Credentials(user=_from_doc(doc), password_hash=doc.password_hash)
+        return Credentials(user=_from_raw(raw), password_hash=raw["password_hash"])
 
     async def get(self, user_id: str) -> StoredUser | None:
         """From the Redis mirror; on a miss from MongoDB, re-mirroring what was missing."""
-        try:
-            return _from_hot(await UserHot.get(user_id))
-        except NotFoundError:
-            pass
-        doc = await UserDoc.get(user_id)
-        if doc is None:
-            return None
-        user = _from_doc(doc)
-        await _hot_copy(user).save()
-        return user
+        return (await self.get_many([user_id])).get(user_id)
 
     async def exists(self, user_id: str) -> bool:
         """Whether the user exists; cheaper than `get` on hot paths (every sendMessage).
@@ -127,17 +119,17 @@ class UserStore:
         return exists
 
     async def get_many(self, user_ids: Sequence[str]) -> dict[str, StoredUser]:
-        """Many users in one Redis round-trip; misses fall back to `get`."""
+        """Many users in one Redis round-trip; misses are read from MongoDB and re-mirrored."""
         unique = list(dict.fromkeys(user_ids))
         if not unique:
             return {}
-        raw = await json_commands(self.redis).mget([UserHot.make_primary_key(i) for i in unique], "$")
-        found: dict[str, StoredUser] = {}
-        for user_id, doc in zip(unique, raw, strict=True):
-            if doc:
-                found[user_id] = _from_hot(UserHot.model_validate(doc[0]))
-            elif (user := await self.get(user_id)) is not None:
-                found[user_id] = user
+        raw = await self._json.mget([UserHot.make_primary_key(i) for i in unique], "$")
+        found = {user_id: _from_hot(UserHot.model_validate(doc[0])) for user_id, doc in zip(unique, raw, strict=True)
+                 if doc}
+        if missing := [user_id for user_id in unique if user_id not in found]:
+            archived = [_from_raw(d) async for d in self.collection.find({"_id": {"$in": missing}})]
+            await self._mirror(archived)
+            found.update((user.id, user) for user in archived)
         return found
 
     async def page(self, *, first: int, after: str | None, only_ids: set[str] | None = None) -> list[StoredUser]:
@@ -148,8 +140,7 @@ class UserStore:
         if only_ids is not None:
             ids = sorted(i for i in only_ids if after is None or i > after)
             query["_id"] = {"$in": ids}
-        docs = await UserDoc.find(query).sort("_id").limit(first).to_list()
-        return [_from_doc(doc) for doc in docs]
+        return [_from_raw(d) async for d in self.collection.find(query).sort("_id").limit(first)]
 
     async def reconcile_mirror(self, batch_size: int = 500) -> int:
         """Re-create every Redis user mirror that is missing (e.g. after Redis lost its data).
@@ -160,18 +151,17 @@ class UserStore:
         last_id: str | None = None
         while True:
             query = {"_id": {"$gt": last_id}} if last_id else {}
-            docs = await UserDoc.find(query).sort("_id").limit(batch_size).to_list()
-            if not docs:
+            users = [_from_raw(d) async for d in self.collection.find(query).sort("_id").limit(batch_size)]
+            if not users:
                 break
-            last_id = docs[-1].id
+            last_id = users[-1].id
             async with self.redis.pipeline(transaction=False) as pipe:
-                for doc in docs:
-                    pipe.exists(UserHot.make_primary_key(doc.id))
+                for user in users:
+                    pipe.exists(UserHot.make_primary_key(user.id))
                 present = await pipe.execute()
-            for doc, exists in zip(docs, present, strict=True):
-                if not exists:
-                    await _hot_copy(_from_doc(doc)).save()
-                    restored += 1
+            missing = [user for user, exists in zip(users, present, strict=True) if not exists]
+            await self._mirror(missing)
+            restored += len(missing)
         if restored:
             log.info("re-mirrored users from MongoDB", extra={"restored": restored})
         return restored
@@ -185,8 +175,13 @@ class UserStore:
             UpdateOne({"_id": user_id}, {"$max": {"last_seen_at": datetime.fromtimestamp(at_ms / 1000, UTC)}})
             for user_id, at_ms in last_seen_ms.items()
         ], ordered=False)
-        docs = await UserDoc.find({"_id": {"$in": list(last_seen_ms)}}).to_list()
+        await self._mirror([_from_raw(d) async for d in self.collection.find({"_id": {"$in": list(last_seen_ms)}})])
+
+    async def _mirror(self, users: Sequence[StoredUser]) -> None:
+        """Write the Redis copies in one pipeline (redis-om serialises; our client sends)."""
+        if not users:
+            return
         async with self.redis.pipeline(transaction=False) as pipe:
-            for doc in docs:
-                await _hot_copy(_from_doc(doc)).save(pipeline=pipe)
+            for user in users:
+                await _hot_copy(user).save(pipeline=pipe)
             await pipe.execute()
