@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     rate_limit_search: str = "60/60"
     rate_limit_retry_transcription: str = "10/60"
     rate_limit_register: str = "20/3600"
+    # Login attempts per client IP across all login names (bounds password checks per IP).
+    rate_limit_login: str = "30/60"
     login_free_failures: int = Field(default=5, ge=1)
     login_failure_window_seconds: float = Field(default=900, gt=0)
     login_max_backoff_seconds: float = Field(default=900, gt=0)
@@ -90,7 +92,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_rate_limits(self) -> Settings:
-        for name in ("send_message", "upload_audio", "search", "retry_transcription", "register"):
+        for name in ("send_message", "upload_audio", "search", "retry_transcription", "register", "login"):
             value = getattr(self, f"rate_limit_{name}")
             try:
                 Rule.parse(value)

@@ -55,6 +55,7 @@ def rate_limits(settings: Settings) -> RateLimits:
         search=Rule.parse(settings.rate_limit_search),
         retry_transcription=Rule.parse(settings.rate_limit_retry_transcription),
         register=Rule.parse(settings.rate_limit_register),
+        login=Rule.parse(settings.rate_limit_login),
         login_free_failures=settings.login_free_failures,
         login_failure_window_seconds=settings.login_failure_window_seconds,
         login_max_backoff_seconds=settings.login_max_backoff_seconds,

@@ -98,7 +98,9 @@ async def authenticate(users: UserStore, login: str, password: str) -> StoredUse
 
 
 async def login(ctx: Context, *, login: str, password: str) -> Session:
-    """Failed attempts per IP + login name earn a growing back-off (RATE_LIMITED)."""
+    """Attempts per IP are capped across names; failed attempts per IP + login name earn a
+    growing back-off (RATE_LIMITED)."""
+    await ctx.rate_limit("login", ctx.client_ip)  # first: a refused attempt costs no argon2 work
     runtime = ctx.runtime
     limits = runtime.limits
     subject = login_subject(ctx.client_ip, login)
