@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     login_free_failures: int = Field(default=5, ge=1)
     login_failure_window_seconds: float = Field(default=900, gt=0)
     login_max_backoff_seconds: float = Field(default=900, gt=0)
+    # Password hashes computed at once per process (argon2 is CPU- and memory-heavy).
+    password_hash_concurrency: int = Field(default=2, ge=1)
 
     # GraphQL and WebSocket limits
     max_query_depth: int = Field(default=12, ge=2)

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from api.settings import Settings
 from media.signing import MediaSigner
 from resolvers.limits import RateLimits, Rule
+from resolvers.passwords import PasswordHashing
 from resolvers.runtime import Runtime
 from resolvers.tokens import TokenService
 from storage.archive import ArchiveStore
@@ -126,6 +127,9 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
     await worker.start()
     stack.push_async_callback(worker.stop)
 
+    passwords = PasswordHashing(settings.password_hash_concurrency)
+    stack.callback(passwords.close)
+
     runtime = Runtime(
         users=users,
         messages=messages,
@@ -137,6 +141,7 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
         limiter=RateLimiter(redis),
         tokens=tokens,
         limits=rate_limits(settings),
+        passwords=passwords,
         media_signer=MediaSigner.from_secret(tokens.secret, settings.media_url_ttl_seconds),
         max_audio_bytes=settings.max_audio_bytes,
         max_audio_seconds=settings.max_audio_seconds,
