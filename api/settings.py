@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     transcription_max_attempts: int = Field(default=3, ge=1)
     transcription_retry_seconds: float = Field(default=2.0, gt=0)
     transcription_claim_idle_seconds: float = Field(default=60.0, gt=0)
+    # A job handed out this often without being finished (its workers died) is FAILED.
+    transcription_max_deliveries: int = Field(default=5, ge=1)
     media_url_ttl_seconds: int = Field(default=3600, ge=10)
 
     # Rate limits ("<count>/<seconds>"), shared by all instances through Redis.

@@ -123,6 +123,7 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
         max_attempts=settings.transcription_max_attempts,
         retry_base_seconds=settings.transcription_retry_seconds,
         claim_idle_ms=int(settings.transcription_claim_idle_seconds * 1000),
+        max_deliveries=settings.transcription_max_deliveries,
     )
     await worker.start()
     stack.push_async_callback(worker.stop)
