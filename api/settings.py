@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     transcription_max_attempts: int = Field(default=3, ge=1)
     transcription_retry_seconds: float = Field(default=2.0, gt=0)
     transcription_claim_idle_seconds: float = Field(default=60.0, gt=0)
+    # A job handed out this often without being finished (its workers died) is FAILED.
+    transcription_max_deliveries: int = Field(default=5, ge=1)
     media_url_ttl_seconds: int = Field(default=3600, ge=10)
     # Uploads never sent are deleted after this long.
     upload_ttl_seconds: float = Field(default=86400, gt=0)
@@ -73,9 +75,13 @@ class Settings(BaseSettings):
     rate_limit_search: str = "60/60"
     rate_limit_retry_transcription: str = "10/60"
     rate_limit_register: str = "20/3600"
+    # Login attempts per client IP across all login names (bounds password checks per IP).
+    rate_limit_login: str = "30/60"
     login_free_failures: int = Field(default=5, ge=1)
     login_failure_window_seconds: float = Field(default=900, gt=0)
     login_max_backoff_seconds: float = Field(default=900, gt=0)
+    # Password hashes computed at once per process (argon2 is CPU- and memory-heavy).
+    password_hash_concurrency: int = Field(default=2, ge=1)
 
     # GraphQL and WebSocket limits
     max_query_depth: int = Field(default=12, ge=2)
@@ -101,7 +107,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_rate_limits(self) -> Settings:
-        for name in ("send_message", "upload_audio", "search", "retry_transcription", "register"):
+        for name in ("send_message", "upload_audio", "search", "retry_transcription", "register", "login"):
             value = getattr(self, f"rate_limit_{name}")
             try:
                 Rule.parse(value)

@@ -17,6 +17,7 @@ from api.settings import Settings
 from media.signing import MediaSigner
 from resolvers.context import parse_trusted_proxies
 from resolvers.limits import RateLimits, Rule
+from resolvers.passwords import PasswordHashing
 from resolvers.runtime import Runtime
 from resolvers.tokens import TokenService
 from storage.archive import ArchiveStore
@@ -57,6 +58,7 @@ def rate_limits(settings: Settings) -> RateLimits:
         search=Rule.parse(settings.rate_limit_search),
         retry_transcription=Rule.parse(settings.rate_limit_retry_transcription),
         register=Rule.parse(settings.rate_limit_register),
+        login=Rule.parse(settings.rate_limit_login),
         login_free_failures=settings.login_free_failures,
         login_failure_window_seconds=settings.login_failure_window_seconds,
         login_max_backoff_seconds=settings.login_max_backoff_seconds,
@@ -129,9 +131,13 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
         max_attempts=settings.transcription_max_attempts,
         retry_base_seconds=settings.transcription_retry_seconds,
         claim_idle_ms=int(settings.transcription_claim_idle_seconds * 1000),
+        max_deliveries=settings.transcription_max_deliveries,
     )
     await worker.start()
     stack.push_async_callback(worker.stop)
+
+    passwords = PasswordHashing(settings.password_hash_concurrency)
+    stack.callback(passwords.close)
 
     runtime = Runtime(
         users=users,
@@ -144,6 +150,7 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
         limiter=RateLimiter(redis),
         tokens=tokens,
         limits=rate_limits(settings),
+        passwords=passwords,
         media_signer=MediaSigner.from_secret(tokens.secret, settings.media_url_ttl_seconds),
         max_audio_bytes=settings.max_audio_bytes,
         max_audio_seconds=settings.max_audio_seconds,

@@ -10,7 +10,7 @@ from datetime import datetime
 from resolvers.context import Context
 from resolvers.errors import Conflict, InvalidInput, NotAuthenticated
 from resolvers.limits import check_login, login_subject
-from resolvers.passwords import hash_password, password_matches
+from resolvers.passwords import PasswordHashing, hash_password, password_matches
 from resolvers.users import UserView, with_presence
 from storage.errors import EmailTaken, UsernameTaken
 from storage.users import StoredUser, UserStore
@@ -72,7 +72,7 @@ async def register(ctx: Context, *, username: str, email: str, password: str) ->
     password = validate_password(password)
     try:
         user = await ctx.runtime.users.create(
-            username=username, email=email, password_hash=await hash_password(password)
+            username=username, email=email, password_hash=await hash_password(ctx.runtime.passwords, password)
         )
     except UsernameTaken:
         raise Conflict("username is already taken", field="username") from None
@@ -81,7 +81,7 @@ async def register(ctx: Context, *, username: str, email: str, password: str) ->
     return await _session(ctx, user)
 
 
-async def authenticate(users: UserStore, login: str, password: str) -> StoredUser:
+async def authenticate(users: UserStore, passwords: PasswordHashing, login: str, password: str) -> StoredUser:
     """The user these credentials belong to; one error for unknown user and wrong password."""
     login = login.strip()
     credentials = (
@@ -89,6 +89,7 @@ async def authenticate(users: UserStore, login: str, password: str) -> StoredUse
     )
     # Hash checked even for an unknown login, so response time does not reveal which it was.
     verdict = await password_matches(
+        passwords,
         credentials.password_hash if credentials else None, password[: MAX_PASSWORD * 4]
     )
     # `is not True`: only an awaited, positive verdict passes (a coroutine object would not).
@@ -98,13 +99,15 @@ async def authenticate(users: UserStore, login: str, password: str) -> StoredUse
 
 
 async def login(ctx: Context, *, login: str, password: str) -> Session:
-    """Failed attempts per IP + login name earn a growing back-off (RATE_LIMITED)."""
+    """Attempts per IP are capped across names; failed attempts per IP + login name earn a
+    growing back-off (RATE_LIMITED)."""
+    await ctx.rate_limit("login", ctx.client_ip)  # first: a refused attempt costs no argon2 work
     runtime = ctx.runtime
     limits = runtime.limits
     subject = login_subject(ctx.client_ip, login)
     await check_login(runtime.limiter, limits, subject)
     try:
-        user = await authenticate(runtime.users, login, password)
+        user = await authenticate(runtime.users, runtime.passwords, login, password)
     except NotAuthenticated:
         if limits.enabled:
             await runtime.limiter.login_failed(subject, window_seconds=limits.login_failure_window_seconds)

@@ -33,6 +33,7 @@ class RateLimits:
     search: Rule
     retry_transcription: Rule
     register: Rule
+    login: Rule
     login_free_failures: int
     login_failure_window_seconds: float
     login_max_backoff_seconds: float

@@ -7,6 +7,7 @@ from ipaddress import IPv4Network, IPv6Network
 
 from media.signing import MediaSigner
 from resolvers.limits import RateLimits
+from resolvers.passwords import PasswordHashing
 from resolvers.tokens import TokenService
 from storage.audio import AudioStore
 from storage.conversations import ConversationStore
@@ -32,6 +33,7 @@ class Runtime:
     limiter: RateLimiter
     tokens: TokenService
     limits: RateLimits
+    passwords: PasswordHashing
     media_signer: MediaSigner
     max_audio_bytes: int
     max_audio_seconds: float

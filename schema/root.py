@@ -168,7 +168,8 @@ class Mutation:
         description="Log in by username or email (no token needed). Unknown user and wrong password "
         "give the same UNAUTHENTICATED error. After 5 failures in 15 minutes for one login from one "
         "IP address, each further failure doubles the wait before the next attempt (1 s, 2 s, ... up "
-        "to 15 minutes; RATE_LIMITED with retryAfter); a success resets it."
+        "to 15 minutes; RATE_LIMITED with retryAfter); a success resets it. Each IP address may also "
+        "try at most 30 logins a minute, whatever the names (each aliased field counts; RATE_LIMITED)."
     )
     async def login(
         self, info: ContextInfo, input: Annotated[LoginInput, strawberry.argument(description="The credentials.")]

@@ -8,12 +8,13 @@ import json
 import time
 from collections.abc import AsyncIterator
 
+import httpx
 import jwt
 import pytest
 
 from tests.conftest import TEST_JWT_SECRET
 from tests.utils.graphql import LOGIN, ME, PASSWORD, SEND, GraphQLClient, register
-from tests.utils.in_process import InProcessApp, InProcessApps
+from tests.utils.in_process import BASE_URL, InProcessApp, InProcessApps
 
 ORIGIN = "https://chat.example.com"
 LIMITED_SETTINGS = {
@@ -159,3 +160,25 @@ async def test_cors_is_off_by_default(in_process_app: InProcessApp) -> None:
     async with in_process_app.client() as gql:
         response = await gql.client.post(gql.url, json={"query": "{ __typename }"}, headers={"Origin": ORIGIN})
     assert "access-control-allow-origin" not in response.headers
+
+
+async def test_login_attempts_are_capped_per_ip_across_names(in_process_apps: InProcessApps) -> None:
+    # The default cap (RATE_LIMIT_LOGIN=30/60): one request with 30 aliased logins, each for a
+    # different name, runs 30 password checks; a 31st login from that IP is refused before any.
+    server = await in_process_apps.start(rate_limits="on", rate_limit_register="40/3600")
+    async with server.client() as gql:
+        users = [await register(gql) for _ in range(30)]
+        fields = " ".join(
+            f'a{i}: login(input: {{login: "{user.username}", password: "{PASSWORD}"}}) {{ user {{ id }} }}'
+            for i, user in enumerate(users)
+        )
+        data = await gql.ok(f"mutation {{ {fields} }}")
+        assert [data[f"a{i}"]["user"]["id"] for i in range(30)] == [user.id for user in users]
+        error = assert_clean(await gql.raw(LOGIN, {"input": {"login": "nobody_else", "password": "wrong password"}}),
+                             "RATE_LIMITED")
+        assert 1 <= error["extensions"]["retryAfter"] <= 60
+    # Another client IP has an allowance of its own.
+    transport = httpx.ASGITransport(app=server.app, client=("192.0.2.7", 4321))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL, timeout=30) as http:
+        other = GraphQLClient(http, f"{BASE_URL}/graphql")
+        await other.ok(LOGIN, {"input": {"login": users[0].username, "password": PASSWORD}})

@@ -9,7 +9,8 @@ from pymongo import WriteConcern
 
 from api.dev_servers import EmbeddedServers
 from api.settings import Settings
-from api.startup import archive_write_concern
+from api.startup import archive_write_concern, rate_limits
+from resolvers.limits import Rule
 from storage.archive import ArchiveStore
 from storage.cold import MessageDoc
 from storage.connections import open_mongo
@@ -39,6 +40,16 @@ def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REDIS_URL", "redis://example:6379/0")
     settings = Settings(_env_file=None)
     assert settings.redis_url == "redis://example:6379/0" and settings.jwt_secret == "e" * 40
+
+
+def test_login_rate_limit_is_read_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    base = {"_env_file": None, "jwt_secret": "k" * 40}
+    assert rate_limits(Settings(**base)).login == Rule(30, 60.0)
+    monkeypatch.setenv("RATE_LIMIT_LOGIN", "5/10")
+    assert rate_limits(Settings(**base)).login == Rule(5, 10.0)
+    monkeypatch.setenv("RATE_LIMIT_LOGIN", "lots")
+    with pytest.raises(ValidationError, match="RATE_LIMIT_LOGIN"):
+        Settings(**base)
 
 
 def test_archive_write_concern_is_majority_unless_set_to_1(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,25 +1,35 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator
 
-from resolvers.passwords import hash_password, password_matches
+import pytest
+
+from resolvers.passwords import PasswordHashing, hash_password, password_matches
 
 
-async def test_hash_is_argon2id_and_salted() -> None:
-    first, second = await hash_password("secret pass"), await hash_password("secret pass")
+@pytest.fixture(scope="module")
+def hashing() -> Iterator[PasswordHashing]:
+    hashing = PasswordHashing()
+    yield hashing
+    hashing.close()
+
+
+async def test_hash_is_argon2id_and_salted(hashing: PasswordHashing) -> None:
+    first, second = await hash_password(hashing, "secret pass"), await hash_password(hashing, "secret pass")
     assert first.startswith("$argon2id$") and first != second
 
 
-async def test_only_the_right_password_matches() -> None:
-    stored = await hash_password("secret pass")
-    assert await password_matches(stored, "secret pass") is True
-    assert await password_matches(stored, "Secret pass") is False
-    assert await password_matches(None, "secret pass") is False
-    assert await password_matches("not a hash", "secret pass") is False
+async def test_only_the_right_password_matches(hashing: PasswordHashing) -> None:
+    stored = await hash_password(hashing, "secret pass")
+    assert await password_matches(hashing, stored, "secret pass") is True
+    assert await password_matches(hashing, stored, "Secret pass") is False
+    assert await password_matches(hashing, None, "secret pass") is False
+    assert await password_matches(hashing, "not a hash", "secret pass") is False
 
 
-def test_an_unawaited_check_is_not_true() -> None:
+def test_an_unawaited_check_is_not_true(hashing: PasswordHashing) -> None:
     # The old app's bug: an un-awaited check is truthy. Ours compares with `is True`.
-    pending = password_matches(None, "x")
+    pending = password_matches(hashing, None, "x")
     assert inspect.iscoroutine(pending) and pending is not True
     pending.close()
