@@ -60,7 +60,7 @@ bench-stt: $(STAMP) test-system-deps
 bench-search: $(STAMP)
 	$(BIN)/python -m bench.search_latency
 
-# The whole benchmark suite (bench/README.md): seed scenario, ceiling, fan-out, history,
+# The whole benchmark suite (README, "Load benchmarks"): seed scenario, ceiling, fan-out, history,
 # search, transcription; results in bench/results/. bench-quick finishes in about 3 minutes.
 bench: $(STAMP) test-system-deps bench-deps
 	$(BIN)/python -m bench.run --mode full --profile
