@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     rate_limit_upload_audio: str = "20/60"
     rate_limit_search: str = "60/60"
     rate_limit_retry_transcription: str = "10/60"
+    rate_limit_mark_read: str = "120/60"
     rate_limit_register: str = "20/3600"
     # Login attempts per client IP across all login names (bounds password checks per IP).
     rate_limit_login: str = "30/60"
@@ -107,7 +108,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_rate_limits(self) -> Settings:
-        for name in ("send_message", "upload_audio", "search", "retry_transcription", "register", "login"):
+        for name in ("send_message", "upload_audio", "search", "retry_transcription", "mark_read", "register",
+                     "login"):
             value = getattr(self, f"rate_limit_{name}")
             try:
                 Rule.parse(value)

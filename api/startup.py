@@ -57,6 +57,7 @@ def rate_limits(settings: Settings) -> RateLimits:
         upload_audio=Rule.parse(settings.rate_limit_upload_audio),
         search=Rule.parse(settings.rate_limit_search),
         retry_transcription=Rule.parse(settings.rate_limit_retry_transcription),
+        mark_read=Rule.parse(settings.rate_limit_mark_read),
         register=Rule.parse(settings.rate_limit_register),
         login=Rule.parse(settings.rate_limit_login),
         login_free_failures=settings.login_free_failures,

@@ -58,6 +58,7 @@ async def seed(redis: Redis, messages: int, conversations: int) -> list[str]:
                 message = StoredMessage(message_id, "TEXT", sender, receiver, text, int(time.time() * 1000))
                 pipe.json().set(keys.message_key(message_id), "$", message.to_document())
                 pipe.zadd(keys.conversation_messages(message.conversation), {message_id: 0})
+                pipe.zadd(keys.conversation_sent(message.conversation, sender), {message_id: 0})
             await pipe.execute()
     return users
 

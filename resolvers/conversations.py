@@ -62,6 +62,7 @@ async def conversations(ctx: Context, *, first: int | None, after: str | None) -
 
 async def mark_read(ctx: Context, *, partner_id: str, up_to: str) -> ConversationView:
     viewer_id = ctx.require_viewer()
+    await ctx.rate_limit("mark_read", viewer_id)  # first: a refused call costs no lookup
     partner_id = await _existing_partner(ctx, partner_id)
     up_to = parse_id(up_to, field="upTo")
     message = visible_message(viewer_id, await ctx.runtime.messages.find(up_to), field="upTo")

@@ -32,6 +32,7 @@ class RateLimits:
     upload_audio: Rule
     search: Rule
     retry_transcription: Rule
+    mark_read: Rule
     register: Rule
     login: Rule
     login_free_failures: int

@@ -215,7 +215,7 @@ class Mutation:
     @strawberry.mutation(
         description="Move your read marker in the conversation with `partnerId` forward to the "
         "message `upTo` (never backward: a stale call changes nothing). The partner receives a "
-        "READ event."
+        "READ event. Rate-limited per user (120 a minute by default; RATE_LIMITED)."
     )
     async def mark_read(
         self,

@@ -21,29 +21,23 @@ from storage.conversation_rebuild import ConversationRebuilder
 
 log = logging.getLogger(__name__)
 
-UNREAD_SCAN_LIMIT = 10_000
 TYPING_TTL_MS = 5_000
 TYPING_THROTTLE_MS = 2_000
 
-# KEYS: viewer's read markers, read times, unread counts; the conversation's id set;
-#       partner's conversation-events channel; outbox.
-# ARGV: partner, up_to, now ms, READ event, message key prefix, viewer.
+# KEYS: viewer's read markers, read times, unread counts; the ids the partner sent in the
+#       conversation; partner's conversation-events channel; outbox.
+# ARGV: partner, up_to, now ms, READ event, viewer.
+# ZLEXCOUNT over the partner's own id set: O(log n), no document loaded.
 _MARK_READ = """
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if current and current >= ARGV[2] then return {0, current} end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-local ids = redis.call('ZRANGE', KEYS[4], '(' .. ARGV[2], '+', 'BYLEX', 'LIMIT', 0, UNREAD_SCAN_LIMIT)
-local from_partner = cjson.encode({ARGV[1]})
-local unread = 0
-for _, id in ipairs(ids) do
-  if redis.call('JSON.GET', ARGV[5] .. id, '$.sender_id') == from_partner then unread = unread + 1 end
-end
-redis.call('HSET', KEYS[3], ARGV[1], unread)
-redis.call('XADD', KEYS[6], '*', 'kind', 'read', 'user', ARGV[6], 'partner', ARGV[1], 'up_to', ARGV[2], 'at', ARGV[3])
-if ARGV[6] ~= ARGV[1] then redis.call('PUBLISH', KEYS[5], ARGV[4]) end
+redis.call('HSET', KEYS[3], ARGV[1], redis.call('ZLEXCOUNT', KEYS[4], '(' .. ARGV[2], '+'))
+redis.call('XADD', KEYS[6], '*', 'kind', 'read', 'user', ARGV[5], 'partner', ARGV[1], 'up_to', ARGV[2], 'at', ARGV[3])
+if ARGV[5] ~= ARGV[1] then redis.call('PUBLISH', KEYS[5], ARGV[4]) end
 return {1, ARGV[2]}
-""".replace("UNREAD_SCAN_LIMIT", str(UNREAD_SCAN_LIMIT))
+"""
 
 # KEYS: active, announced, throttle, partner's channel. ARGV: ttl ms, throttle ms, event.
 _TYPING_START = """
@@ -172,10 +166,9 @@ class ConversationStore:
         await self.ensure_built(user_id)
         moved, _ = await self._mark_read(
             keys=[keys.read_markers(user_id), keys.read_times(user_id), keys.unread_counts(user_id),
-                  keys.conversation_messages(keys.conversation_id(user_id, partner_id)),
+                  keys.conversation_sent(keys.conversation_id(user_id, partner_id), partner_id),
                   keys.conversation_events(partner_id), keys.OUTBOX_STREAM],
-            args=[partner_id, up_to, now_ms, ConversationEvent("READ", user_id, now_ms, up_to).encode(),
-                  keys.message_key(""), user_id],
+            args=[partner_id, up_to, now_ms, ConversationEvent("READ", user_id, now_ms, up_to).encode(), user_id],
         )
         return bool(moved)
 

@@ -24,15 +24,17 @@ log = logging.getLogger(__name__)
 
 # Oldest first: delete a message only if its hot revision is still the one MongoDB was found to
 # have; stop at the first that changed (or is gone) and return how many were deleted.
-# KEYS: hot set, archived conversations, then per message its document and its conversation's set.
+# KEYS: hot set, archived conversations, then per message its document, its conversation's set
+#       and its sender's set in that conversation.
 # ARGV: per message its id, the revision checked, its conversation.
 _REMOVE_IF_UNCHANGED = """
 for n = 0, #ARGV / 3 - 1 do
-  local document, id = KEYS[3 + 2 * n], ARGV[1 + 3 * n]
+  local document, id = KEYS[3 + 3 * n], ARGV[1 + 3 * n]
   local rev = redis.call('JSON.GET', document, '$.rev')
   if not rev or (cjson.decode(rev)[1] or 0) ~= tonumber(ARGV[2 + 3 * n]) then return n end
   redis.call('SADD', KEYS[2], ARGV[3 + 3 * n])
-  redis.call('ZREM', KEYS[4 + 2 * n], id)
+  redis.call('ZREM', KEYS[4 + 3 * n], id)
+  redis.call('ZREM', KEYS[5 + 3 * n], id)
   redis.call('DEL', document)
   redis.call('ZREM', KEYS[1], id)
 end
@@ -60,6 +62,7 @@ class HotWindow:
         Run at start-up and whenever the markers' sentinel disappears (Redis lost its data)."""
         window_start = self.window_start_ms()  # one value for both, so nothing falls between
         await self.rebuild_archive_markers(window_start_ms=window_start)
+        await self.backfill_sender_sets()
         await self.hydrate(window_start_ms=window_start)
 
     def start(self) -> None:
@@ -98,12 +101,36 @@ class HotWindow:
                     if not exists:
                         pipe.json().set(keys.message_key(m.id), "$", m.to_document())
                         pipe.zadd(keys.conversation_messages(m.conversation), {m.id: 0})
+                        pipe.zadd(keys.conversation_sent(m.conversation, m.sender_id), {m.id: 0})
                         pipe.zadd(keys.hot_messages(), {m.id: 0})
                         restored += 1
                 await pipe.execute()
         if restored:
             log.info("hydrated the hot window from MongoDB", extra={"restored": restored})
         return restored
+
+    async def backfill_sender_sets(self, *, batch_size: int = 500) -> int:
+        """Once per Redis dataset: put every hot message id into its sender's set of the
+        conversation (`keys.conversation_sent`), which the send script, hydrate and trim keep
+        from then on. Returns how many ids were added."""
+        if await self.redis.exists(keys.sender_sets_ready()):
+            return 0
+        added = 0
+        after = "-"
+        while ids := await self.redis.zrange(  # type: ignore[call-overload]  # BYLEX bounds are str; types-redis: int
+            keys.hot_messages(), after, "+", bylex=True, offset=0, num=batch_size
+        ):
+            documents = [keys.message_key(i) for i in ids]
+            conversations = await self.redis.json().mget(documents, "$.conversation")
+            senders = await self.redis.json().mget(documents, "$.sender_id")
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for message_id, conversation, sender in zip(ids, conversations, senders, strict=True):
+                    if conversation and sender:  # an id without a document is an orphan trim drops
+                        pipe.zadd(keys.conversation_sent(conversation[0], sender[0]), {message_id: 0})
+                added += sum(await pipe.execute())
+            after = f"({ids[-1]}"
+        await self.redis.set(keys.sender_sets_ready(), "1")
+        return added
 
     async def rebuild_archive_markers(self, *, window_start_ms: int, batch_size: int = 1000) -> int:
         """After Redis lost its data (or on a new Redis), mark every conversation that has
@@ -170,12 +197,15 @@ class HotWindow:
         Returns how many were removed."""
         if not checked:
             return 0
-        conversations = await self.redis.json().mget([keys.message_key(i) for i, _ in checked], "$.conversation")
+        documents = [keys.message_key(i) for i, _ in checked]
+        conversations = await self.redis.json().mget(documents, "$.conversation")
+        senders = await self.redis.json().mget(documents, "$.sender_id")  # a sender never changes
         script_keys = [keys.hot_messages(), keys.archived_conversations()]
         args: list[str | int] = []
-        for (message_id, rev), conversation in zip(checked, conversations, strict=True):
-            if not conversation:
+        for (message_id, rev), conversation, sender in zip(checked, conversations, senders, strict=True):
+            if not conversation or not sender:
                 break  # removed meanwhile (every instance trims): the rest is for the next pass
-            script_keys += [keys.message_key(message_id), keys.conversation_messages(conversation[0])]
+            script_keys += [keys.message_key(message_id), keys.conversation_messages(conversation[0]),
+                            keys.conversation_sent(conversation[0], sender[0])]
             args += [message_id, rev, conversation[0]]
         return int(await self._remove_if_unchanged(keys=script_keys, args=args)) if args else 0

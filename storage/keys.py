@@ -41,6 +41,18 @@ def conversation_messages(conversation: str) -> str:
     return f"{KEY_PREFIX}:conv:{conversation}"
 
 
+def conversation_sent(conversation: str, sender_id: str) -> str:
+    """Sorted set of the hot message ids one participant sent in a conversation (all score 0):
+    unread counts come from ZLEXCOUNT, without loading a document."""
+    return f"{KEY_PREFIX}:conv-sent:{conversation}:{sender_id}"
+
+
+def sender_sets_ready() -> str:
+    """Set once every hot message id is in its `conversation_sent` set (a dataset from before
+    those sets existed is backfilled once)."""
+    return f"{KEY_PREFIX}:conv-sent:ready"
+
+
 def hot_messages() -> str:
     """Sorted set of every message id in the hot window (ordered by id, i.e. by time)."""
     return f"{KEY_PREFIX}:messages:hot"

@@ -25,7 +25,8 @@ CLIENT_ID_TTL_SECONDS = 7 * 24 * 3600
 
 # KEYS: clientId key, document, conversation set, hot set, outbox, sender channel,
 #       receiver channel, transcription queue, sender's and receiver's conversation lists,
-#       receiver's unread counts. ARGV: id, document JSON, clientId TTL (0 = no clientId),
+#       receiver's unread counts, the ids the sender sent in the conversation (markRead counts
+#       unread with ZLEXCOUNT on it). ARGV: id, document JSON, clientId TTL (0 = no clientId),
 #       CREATED event, '1' to queue a transcription job, sent ms, sender id, receiver id.
 # The document already there means a re-run (redis-py retries after a lost reply): no side effect twice.
 _SEND = """
@@ -37,6 +38,7 @@ end
 redis.call('JSON.SET', KEYS[2], '$', ARGV[2])
 redis.call('ZADD', KEYS[3], 0, ARGV[1])
 redis.call('ZADD', KEYS[4], 0, ARGV[1])
+redis.call('ZADD', KEYS[12], 0, ARGV[1])
 redis.call('XADD', KEYS[5], '*', 'id', ARGV[1])
 if ARGV[5] == '1' then redis.call('XADD', KEYS[8], '*', 'id', ARGV[1], 'attempt', '1') end
 redis.call('ZADD', KEYS[9], 'GT', ARGV[6], ARGV[8])
@@ -96,6 +98,7 @@ class MessageStore:
                 keys.conversations(message.sender_id),
                 keys.conversations(message.receiver_id),
                 keys.unread_counts(message.receiver_id),
+                keys.conversation_sent(message.conversation, message.sender_id),
             ],
             args=[
                 message.id,

@@ -98,6 +98,19 @@ async def test_search_rate_limit(lgql: GraphQLClient) -> None:
     assert_clean(await lgql.raw(query, {"q": "hello"}, token=user.token), "RATE_LIMITED")
 
 
+async def test_mark_read_rate_limit(lgql: GraphQLClient) -> None:
+    alice, bob = await register(lgql), await register(lgql)
+    sent = (await lgql.ok(SEND, {"input": {"receiverId": bob.id, "text": "read me"}}, token=alice.token))
+    mark_read = "mutation R($p: ID!, $u: ID!) { markRead(partnerId: $p, upTo: $u) { unreadCount } }"
+    variables = {"p": alice.id, "u": sent["sendMessage"]["id"]}
+    for _ in range(120):  # the default, RATE_LIMIT_MARK_READ=120/60: stale calls count too
+        assert (await lgql.ok(mark_read, variables, token=bob.token))["markRead"]["unreadCount"] == 0
+    error = assert_clean(await lgql.raw(mark_read, variables, token=bob.token), "RATE_LIMITED")
+    assert 1 <= error["extensions"]["retryAfter"] <= 60
+    # Another user is not affected.
+    await lgql.ok(mark_read, {"p": bob.id, "u": sent["sendMessage"]["id"]}, token=alice.token)
+
+
 async def test_login_brute_force_backs_off_then_the_right_password_works(lgql: GraphQLClient) -> None:
     user = await register(lgql)
     codes = []
