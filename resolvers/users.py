@@ -33,6 +33,20 @@ async def with_presence(runtime: Runtime, stored: Sequence[StoredUser]) -> list[
     return [UserView(user=u, online=u.id in online) for u in stored]
 
 
+async def _online_users(runtime: Runtime, *, count: int, after: str | None) -> list[StoredUser]:
+    """Up to `count` online users in id order after `after`, paged in Redis (never every
+    online id); an online id without an account is skipped."""
+    found: list[StoredUser] = []
+    while len(found) < count:
+        ids = await runtime.presence.online_page(after=after, count=count - len(found))
+        if not ids:
+            break
+        users = await runtime.users.get_many(ids)
+        found += [users[i] for i in ids if i in users]
+        after = ids[-1]
+    return found
+
+
 def make_user_loader(runtime: Runtime) -> DataLoader[str, UserView | None]:
     """Batches the user lookups of one execution (message senders and receivers)."""
 
@@ -63,8 +77,10 @@ async def list_users(ctx: Context, *, online_only: bool, first: int | None, afte
         if not is_valid_id(after_id):
             raise InvalidInput("Malformed cursor", field="after")
     runtime = ctx.runtime
-    only_ids = await runtime.presence.online_user_ids() if online_only else None
-    page = await runtime.users.page(first=first + 1, after=after_id, only_ids=only_ids)
+    if online_only:
+        page = await _online_users(runtime, count=first + 1, after=after_id)
+    else:
+        page = await runtime.users.page(first=first + 1, after=after_id)
     views = await with_presence(runtime, page[:first])
     return Page(
         items=views,

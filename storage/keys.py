@@ -21,6 +21,12 @@ def online_users() -> str:
     return f"{KEY_PREFIX}:presence:online"
 
 
+def online_user_ids() -> str:
+    """Sorted set of the same members as `online_users`, all score 0: ordered by id, so
+    `users(onlineOnly: true)` pages with ZRANGE BYLEX."""
+    return f"{KEY_PREFIX}:presence:online-ids"
+
+
 def user_connections(user_id: str) -> str:
     """Sorted set: connection id -> epoch ms until which that WebSocket counts as open."""
     return f"{KEY_PREFIX}:presence:conns:{user_id}"

@@ -5,7 +5,8 @@ sweeper announces the user offline. The Lua scripts make each online/offline tra
 happen (and be published) exactly once.
 
 Redis layout: `presence:conns:<user>` sorted set conn id -> expiry ms;
-`presence:online` sorted set user id -> latest expiry ms. (The scripts touch per-user keys
+`presence:online` sorted set user id -> latest expiry ms; `presence:online-ids` the same
+members at score 0, for paging by id. (The scripts touch per-user keys
 they compute, which is fine on a single Redis, not on a cluster.)
 """
 
@@ -34,6 +35,7 @@ local before = redis.call('ZCARD', KEYS[1])
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], 'GT', ARGV[2], ARGV[4])
+redis.call('ZADD', KEYS[4], 0, ARGV[4])
 if before == 0 then
   redis.call('PUBLISH', KEYS[3], ARGV[5])
   return 1
@@ -45,6 +47,7 @@ _DISCONNECT = """
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
 if redis.call('ZCARD', KEYS[1]) == 0 and redis.call('ZREM', KEYS[2], ARGV[3]) == 1 then
+  redis.call('ZREM', KEYS[4], ARGV[3])
   redis.call('PUBLISH', KEYS[3], ARGV[4])
   return 1
 end
@@ -62,6 +65,7 @@ for _, uid in ipairs(users) do
     redis.call('ZADD', KEYS[1], newest[2], uid)
   else
     redis.call('ZREM', KEYS[1], uid)
+    redis.call('ZREM', KEYS[3], uid)
     redis.call('PUBLISH', KEYS[2], cjson.encode({user_id = uid, online = false, at_ms = tonumber(ARGV[1])}))
     table.insert(gone, uid)
   end
@@ -126,8 +130,22 @@ class PresenceTracker:
         now = now_ms()
         return {uid for uid, score in zip(user_ids, scores, strict=True) if score and score > now}
 
-    async def online_user_ids(self) -> set[str]:
-        return set(await self.redis.zrangebyscore(keys.online_users(), now_ms(), "+inf"))
+    async def online_page(self, *, after: str | None, count: int) -> list[str]:
+        """Up to `count` ids of users online now, in id order, after id `after`: reads about
+        `count` ids per round (more only past entries expired but not swept yet)."""
+        found: list[str] = []
+        lower = f"({after}" if after is not None else "-"
+        while len(found) < count:
+            ids = await self.redis.zrange(  # type: ignore[call-overload]  # BYLEX bounds are str; types-redis: int
+                keys.online_user_ids(), lower, "+", bylex=True, offset=0, num=count - len(found)
+            )
+            if not ids:
+                break
+            now = now_ms()
+            scores = await self.redis.zmscore(keys.online_users(), ids)
+            found += [uid for uid, score in zip(ids, scores, strict=True) if score is not None and score >= now]
+            lower = f"({ids[-1]}"
+        return found
 
     def start(self) -> None:
         # Separate loops: a slow sweep (MongoDB down) must never delay the heartbeats.
@@ -162,7 +180,8 @@ class PresenceTracker:
     async def _register(self, user_id: str, connection_id: str, client: Redis | Pipeline | None = None) -> None:
         now = now_ms()
         await self._connect(
-            keys=[keys.user_connections(user_id), keys.online_users(), keys.PRESENCE_CHANNEL],
+            keys=[keys.user_connections(user_id), keys.online_users(), keys.PRESENCE_CHANNEL,
+                  keys.online_user_ids()],
             args=[connection_id, now + self.ttl_ms, now, user_id,
                   PresenceChange(user_id, True, now).encode()],
             client=client,
@@ -172,7 +191,8 @@ class PresenceTracker:
         self._local.pop(connection_id, None)
         now = now_ms()
         went_offline = await self._disconnect(
-            keys=[keys.user_connections(user_id), keys.online_users(), keys.PRESENCE_CHANNEL],
+            keys=[keys.user_connections(user_id), keys.online_users(), keys.PRESENCE_CHANNEL,
+                  keys.online_user_ids()],
             args=[connection_id, now, user_id, PresenceChange(user_id, False, now).encode()],
         )
         if went_offline and self.on_offline is not None:
@@ -193,7 +213,8 @@ class PresenceTracker:
         """Announce offline the users whose connections all expired (crashed instances)."""
         now = now_ms()
         gone: list[str] = await self._sweep(
-            keys=[keys.online_users(), keys.PRESENCE_CHANNEL], args=[now, keys.user_connections("")]
+            keys=[keys.online_users(), keys.PRESENCE_CHANNEL, keys.online_user_ids()],
+            args=[now, keys.user_connections("")],
         )
         if self.on_offline is not None:
             for user_id in gone:  # the offline events were published by the script

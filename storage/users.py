@@ -132,14 +132,11 @@ class UserStore:
             found.update((user.id, user) for user in archived)
         return found
 
-    async def page(self, *, first: int, after: str | None, only_ids: set[str] | None = None) -> list[StoredUser]:
+    async def page(self, *, first: int, after: str | None) -> list[StoredUser]:
         """Users in creation order (ids are ULIDs), `first` of them after id `after`."""
         query: dict[str, object] = {}
         if after is not None:
             query["_id"] = {"$gt": after}
-        if only_ids is not None:
-            ids = sorted(i for i in only_ids if after is None or i > after)
-            query["_id"] = {"$in": ids}
         return [_from_raw(d) async for d in self.collection.find(query).sort("_id").limit(first)]
 
     async def reconcile_mirror(self, batch_size: int = 500) -> int:
