@@ -16,24 +16,13 @@ from strawberry.types import ExecutionContext
 from resolvers import auth, messages, subscriptions, users, voice
 from resolvers import conversations as conversing
 from resolvers import search as searching
+from schema.conversations import Conversation, ConversationConnection, ConversationEvent
 from schema.errors import translate_error
 from schema.inputs import LoginInput, RegisterInput, SendMessageInput
+from schema.messages import AudioFile, Message, MessageConnection, MessageEvent
 from schema.scalars import SCALAR_MAP
-from schema.types import (
-    AudioFile,
-    AuthPayload,
-    ContextInfo,
-    Conversation,
-    ConversationConnection,
-    ConversationEvent,
-    Message,
-    MessageConnection,
-    MessageEvent,
-    PresenceEvent,
-    SearchResults,
-    User,
-    UserConnection,
-)
+from schema.search import SearchResults
+from schema.users import AuthPayload, ContextInfo, PresenceEvent, User, UserConnection
 
 
 @strawberry.type(

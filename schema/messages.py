@@ -1,0 +1,189 @@
+"""Messages, their voice recordings and transcripts, their pages and events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import Enum
+
+import strawberry
+
+from resolvers.cursors import Page
+from schema.paging import PageInfo, edges_of
+from schema.users import ContextInfo, User, load_user
+from storage.audio import AudioRecord
+from storage.records import MessageEventPayload, StoredAudio, StoredMessage, StoredTranscript
+
+
+@strawberry.enum(description="What a message carries.")
+class MessageKind(Enum):
+    TEXT = strawberry.enum_value("TEXT", description="Typed text, in `text`.")
+    VOICE = strawberry.enum_value(
+        "VOICE", description="A voice recording, in `audio`; its transcript becomes `text` once transcribed."
+    )
+
+
+@strawberry.enum(description="Where a voice message's transcription stands.")
+class TranscriptionStatus(Enum):
+    PENDING = strawberry.enum_value(
+        "PENDING", description="Queued or running; `text` is \"\" until it is DONE (an UPDATED event follows)."
+    )
+    DONE = strawberry.enum_value("DONE", description="Transcribed: `text` and `transcript` hold the result.")
+    FAILED = strawberry.enum_value(
+        "FAILED",
+        description="Every attempt failed (or transcription is off); the audio still plays. "
+        "`retryTranscription` queues it again.",
+    )
+
+
+@strawberry.type(description="One recognised word of a transcript, with its timing.")
+class TranscriptWord:
+    word: str = strawberry.field(description="The word as recognised (may carry punctuation).")
+    start: float = strawberry.field(description="When the word starts, in seconds from the start of the recording.")
+    end: float = strawberry.field(description="When the word ends, in seconds from the start of the recording.")
+    confidence: float | None = strawberry.field(
+        description="How sure the engine is of this word, 0-1; null if the engine does not say."
+    )
+
+
+@strawberry.type(description="The text recognised in a voice message, with word timings.")
+class Transcript:
+    text: str = strawberry.field(description="The whole transcript (also the message's `text`).")
+    confidence: float | None = strawberry.field(
+        description="How sure the engine is of the whole transcript, 0-1; null if it does not say."
+    )
+    engine: str = strawberry.field(
+        description="Which engine transcribed it, e.g. whisper:tiny.en (a local model) or deepgram."
+    )
+    language: str | None = strawberry.field(
+        description="The spoken language as the engine detected it, e.g. en; null if it does not say."
+    )
+    words: list[TranscriptWord] = strawberry.field(
+        description="The words in spoken order with their timings; empty if the engine gave none."
+    )
+
+    @classmethod
+    def from_stored(cls, transcript: StoredTranscript) -> Transcript:
+        return cls(
+            text=transcript.text,
+            confidence=transcript.confidence,
+            engine=transcript.engine,
+            language=transcript.language,
+            words=[TranscriptWord(word=w.word, start=w.start, end=w.end, confidence=w.confidence)
+                   for w in transcript.words],
+        )
+
+
+@strawberry.type(
+    description="A stored voice recording. Only its uploader sees it before it is sent; then only the "
+    "message's sender and receiver."
+)
+class AudioFile:
+    id: strawberry.ID = strawberry.field(
+        description="The recording's ID: pass it once as `audioId` to sendMessage."
+    )
+    mime_type: str = strawberry.field(
+        description="Detected from the content, not the upload's claim: audio/webm, audio/ogg, "
+        "audio/mpeg, audio/wav, audio/mp4, audio/aac or audio/flac."
+    )
+    size_bytes: int = strawberry.field(description="The stored file's size in bytes.")
+    duration_seconds: float | None = strawberry.field(
+        description="The recording's length in seconds (millisecond precision); null if unknown."
+    )
+
+    @classmethod
+    def from_stored(cls, audio: StoredAudio | AudioRecord) -> AudioFile:
+        return cls(
+            id=strawberry.ID(audio.id), mime_type=audio.mime_type, size_bytes=audio.size_bytes,
+            duration_seconds=audio.duration_seconds,
+        )
+
+    @strawberry.field(
+        description="A signed URL to GET the recording (HTTP Range supported); it expires "
+        "(1 hour by default), so fetch a fresh one from the message when needed."
+    )
+    def url(self, info: ContextInfo) -> str:
+        return info.context.media_url(str(self.id))
+
+
+@strawberry.type(description="A message between two users; only its sender and receiver can read it.")
+class Message:
+    id: strawberry.ID = strawberry.field(description="The message's unique ID.")
+    client_id: str | None = strawberry.field(
+        description="The sender's idempotency key, as given to sendMessage; null if none was given."
+    )
+    kind: MessageKind = strawberry.field(description="Typed text or voice.")
+    sender_id: strawberry.ID = strawberry.field(description="The ID of the user who sent it.")
+    receiver_id: strawberry.ID = strawberry.field(
+        description="The ID of the user it was sent to (the sender's own ID for notes to self)."
+    )
+    text: str = strawberry.field(
+        description='The typed text (1-4,000 characters, trimmed, Unicode NFC), or the transcript of a '
+        'voice message ("" while pending or failed).'
+    )
+    sent_at: datetime = strawberry.field(description="When the server accepted the message (millisecond precision).")
+    audio: AudioFile | None = strawberry.field(default=None, description="The recording; VOICE only.")
+    transcription_status: TranscriptionStatus | None = strawberry.field(
+        default=None, description="Where the transcription stands; VOICE only."
+    )
+    transcript: Transcript | None = strawberry.field(
+        default=None, description="The transcript with word timings; VOICE only, once DONE."
+    )
+
+    @classmethod
+    def from_stored(cls, message: StoredMessage) -> Message:
+        return cls(
+            id=strawberry.ID(message.id),
+            client_id=message.client_id,
+            kind=MessageKind(message.kind),
+            sender_id=strawberry.ID(message.sender_id),
+            receiver_id=strawberry.ID(message.receiver_id),
+            text=message.text,
+            sent_at=datetime.fromtimestamp(message.sent_at_ms / 1000, UTC),
+            audio=AudioFile.from_stored(message.audio) if message.audio else None,
+            transcription_status=TranscriptionStatus(message.transcription_status)
+            if message.transcription_status else None,
+            transcript=Transcript.from_stored(message.transcript) if message.transcript else None,
+        )
+
+    @strawberry.field(description="The user who sent it.")
+    async def sender(self, info: ContextInfo) -> User:
+        return await load_user(info, str(self.sender_id))
+
+    @strawberry.field(description="The user it was sent to.")
+    async def receiver(self, info: ContextInfo) -> User:
+        return await load_user(info, str(self.receiver_id))
+
+
+@strawberry.type(description="A message in a page of `history`, with its cursor.")
+class MessageEdge:
+    cursor: str = strawberry.field(description="Opaque position of this message: pass it as `before`.")
+    node: Message = strawberry.field(description="The message.")
+
+
+@strawberry.type(description="A page of a conversation's messages, oldest first.")
+class MessageConnection:
+    edges: list[MessageEdge] = strawberry.field(description="The messages of this page, oldest first.")
+    page_info: PageInfo = strawberry.field(description="Cursors and whether older messages exist.")
+
+    @classmethod
+    def from_page(cls, page: Page[StoredMessage]) -> MessageConnection:
+        edges = edges_of(page, lambda cursor, message: MessageEdge(cursor=cursor, node=Message.from_stored(message)))
+        return cls(edges=edges, page_info=PageInfo.of(page))
+
+
+@strawberry.enum(description="What happened to a message.")
+class MessageEventType(Enum):
+    CREATED = strawberry.enum_value("CREATED", description="The message was sent.")
+    UPDATED = strawberry.enum_value(
+        "UPDATED", description="The message changed: a voice message's transcription finished, failed or was retried."
+    )
+
+
+@strawberry.type(description="A message you sent or received was created or updated.")
+class MessageEvent:
+    type: MessageEventType = strawberry.field(description="Created or updated.")
+    message: Message = strawberry.field(description="The message as it is now.")
+
+    @classmethod
+    def from_stored(cls, event: MessageEventPayload) -> MessageEvent:
+        return cls(type=MessageEventType(event.type), message=Message.from_stored(event.message))
