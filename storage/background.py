@@ -1,14 +1,25 @@
-"""Stopping background tasks within a bound."""
+"""Background upkeep: steps repeated on a timer, and stopping tasks within a bound."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 log = logging.getLogger(__name__)
 
 CANCEL_TIMEOUT_SECONDS = 2.0
+
+
+async def run_every(seconds: float, step: Callable[[], Awaitable[object]], *, what: str) -> None:
+    """Run `step` every `seconds` until cancelled; a failure (a database down) is logged and the
+    step runs again at the next tick."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await step()
+        except Exception as exc:  # noqa: BLE001 - any failure: log it and try at the next tick
+            log.warning("%s failed", what, extra={"error": repr(exc)})
 
 
 async def cancel_and_wait(tasks: Iterable[asyncio.Task[None]], *, timeout: float = CANCEL_TIMEOUT_SECONDS) -> None:

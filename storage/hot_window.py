@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from storage import keys
 from storage.archive import ArchiveStore
-from storage.background import cancel_and_wait
+from storage.background import cancel_and_wait, run_every
 from storage.ids import first_id_at
 
 log = logging.getLogger(__name__)
@@ -66,24 +66,20 @@ class HotWindow:
         await self.hydrate(window_start_ms=window_start)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="hot-window-keeper")
+        self._task = asyncio.create_task(
+            run_every(self.interval_seconds, self.upkeep, what="hot window upkeep"), name="hot-window-keeper"
+        )
 
     async def stop(self) -> None:
         if self._task is not None:
             await cancel_and_wait([self._task])
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_seconds)
-            try:
-                if not await self.redis.exists(keys.archive_markers_ready()):
-                    log.warning("Redis lost the archive markers: restoring from MongoDB")
-                    await self.restore()
-                await self.trim(window_start_ms=self.window_start_ms())
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - MongoDB down: trim later
-                log.warning("hot window trim failed", extra={"error": repr(exc)})
+    async def upkeep(self) -> None:
+        """Restore what Redis lost (its archive markers gone), then trim what aged out."""
+        if not await self.redis.exists(keys.archive_markers_ready()):
+            log.warning("Redis lost the archive markers: restoring from MongoDB")
+            await self.restore()
+        await self.trim(window_start_ms=self.window_start_ms())
 
     async def hydrate(self, *, window_start_ms: int, batch_size: int = 500) -> int:
         """Copy every archived message of the hot window that Redis lacks back into Redis.

@@ -17,7 +17,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -25,7 +25,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from storage import keys
-from storage.background import cancel_and_wait
+from storage.background import cancel_and_wait, run_every
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +150,10 @@ class PresenceTracker:
     def start(self) -> None:
         # Separate loops: a slow sweep (MongoDB down) must never delay the heartbeats.
         self._tasks = [
-            asyncio.create_task(self._every(self.heartbeat), name="presence-heartbeat"),
-            asyncio.create_task(self._every(self.sweep), name="presence-sweep"),
+            asyncio.create_task(run_every(self.heartbeat_seconds, self.heartbeat, what="presence heartbeat"),
+                                name="presence-heartbeat"),
+            asyncio.create_task(run_every(self.heartbeat_seconds, self.sweep, what="presence sweep"),
+                                name="presence-sweep"),
         ]
 
     async def stop(self, timeout: float = 5.0) -> None:
@@ -220,13 +222,3 @@ class PresenceTracker:
             for user_id in gone:  # the offline events were published by the script
                 self.on_offline(user_id, now)
         return gone
-
-    async def _every(self, step: Callable[[], Awaitable[object]]) -> None:
-        while True:
-            await asyncio.sleep(self.heartbeat_seconds)
-            try:
-                await step()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - Redis hiccup: try again next beat
-                log.warning("presence upkeep failed", extra={"step": step.__name__, "error": repr(exc)})

@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from storage.audio import AudioStore
-from storage.background import cancel_and_wait
+from storage.background import cancel_and_wait, run_every
 from storage.ids import first_id_at
 from storage.messages import MessageStore
 
@@ -32,21 +32,13 @@ class UploadSweeper:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="upload-sweeper")
+        self._task = asyncio.create_task(
+            run_every(self.interval_seconds, self.sweep, what="upload sweep"), name="upload-sweeper"
+        )
 
     async def stop(self) -> None:
         if self._task is not None:
             await cancel_and_wait([self._task])
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_seconds)
-            try:
-                await self.sweep()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - a database down: sweep next time
-                log.warning("upload sweep failed", extra={"error": repr(exc)})
 
     async def sweep(self) -> tuple[int, int]:
         """(claims given back, uploads deleted). Claims first: an upload given back that is
