@@ -1,7 +1,8 @@
 """GET /media/{audioId}: stream a voice recording from GridFS to a holder of a signed URL.
 
 Supports single-range requests (206 with Content-Range), HEAD, and ETag (the sha256) with
-If-None-Match. A missing, bad or expired signature is 403; an unknown recording 404.
+If-None-Match. A missing, bad or expired signature is 403; an unknown recording, or one the
+viewer may no longer play (they left its conversation), 404.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from resolvers.runtime import Runtime
-from storage.ids import is_valid_id
+from resolvers.voice import playable_audio
 
 # [0-9], not \d: HTTP's digits are ASCII and \d takes any script's.
 _RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
@@ -51,9 +52,11 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:
 async def media_endpoint(request: Request) -> Response:
     runtime: Runtime = request.state.runtime
     audio_id = request.path_params["audio_id"]
-    if not runtime.media_signer.verify(audio_id, request.query_params.get("exp"), request.query_params.get("sig")):
+    params = request.query_params
+    conversation_id, viewer_id = params.get("c", ""), params.get("u", "")
+    if not runtime.media_signer.verify(audio_id, conversation_id, viewer_id, params.get("exp"), params.get("sig")):
         return Response("forbidden", status_code=403, media_type="text/plain")
-    record = await runtime.audio.get(audio_id) if is_valid_id(audio_id) else None
+    record = await playable_audio(runtime, audio_id, conversation_id=conversation_id, viewer_id=viewer_id)
     if record is None:
         return Response("not found", status_code=404, media_type="text/plain")
     etag = f'"{record.sha256}"'

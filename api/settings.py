@@ -40,6 +40,7 @@ class Settings(BaseSettings):
 
     # Messages newer than this stay in Redis too (fractions allowed, e.g. for tests).
     hot_window_days: float = Field(default=90.0, gt=0)
+    max_group_members: int = Field(default=256, ge=2, le=10_000)
     hot_window_trim_seconds: float = Field(default=60.0, gt=0)
     # Outbox entries a dead consumer left pending are taken over after this idle time.
     outbox_claim_idle_seconds: float = Field(default=30.0, gt=0)

@@ -22,13 +22,15 @@ from resolvers.runtime import Runtime
 from resolvers.tokens import TokenService
 from storage.archive import ArchiveStore
 from storage.audio import AudioStore
-from storage.cold import MessageDoc, ReadMarkerDoc, UserDoc
+from storage.cold import ConversationDoc, MessageDoc, ReadMarkerDoc, UserDoc
 from storage.connections import close_redis, open_mongo, open_redis
-from storage.conversation_rebuild import ConversationRebuilder
+from storage.conversation_lists import ConversationLists
 from storage.conversations import ConversationStore
 from storage.hot_window import HotWindow
 from storage.last_seen import LastSeenWriter
+from storage.member_state import MemberStateStore
 from storage.messages import MessageStore
+from storage.migration import migrate_pair_model
 from storage.outbox import Persister
 from storage.presence import PresenceTracker
 from storage.pubsub import PubSubHub
@@ -86,15 +88,18 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
     hot_window = HotWindow(redis, archive, window_seconds=settings.hot_window_days * 86400,
                            interval_seconds=settings.hot_window_trim_seconds)
     messages = MessageStore(redis, archive, hot_window)
-    conversations = ConversationStore(redis, ConversationRebuilder(redis, archive, read_markers))
-    stack.callback(conversations.close)
+    conversations = ConversationStore(redis, database[ConversationDoc.Settings.name], archive, read_markers)
+    conversation_lists = ConversationLists(redis, conversations, archive)
+    member_state = MemberStateStore(redis)
+    stack.callback(member_state.close)
     audio = AudioStore(database)
 
     await users.reconcile_mirror()
+    await migrate_pair_model(redis, database, archive)
     await hot_window.restore()
     await audio.create_indexes()
 
-    persister = Persister(redis, messages, archive, read_markers,
+    persister = Persister(redis, messages, archive, read_markers, conversations, conversation_lists,
                           claim_idle_ms=int(settings.outbox_claim_idle_seconds * 1000))
     persister.start()
     stack.push_async_callback(persister.stop)
@@ -145,6 +150,8 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
         messages=messages,
         search=SearchIndex(redis),
         conversations=conversations,
+        member_state=member_state,
+        conversation_lists=conversation_lists,
         audio=audio,
         presence=presence,
         hub=hub,
@@ -155,6 +162,7 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
         media_signer=MediaSigner.from_secret(tokens.secret, settings.media_url_ttl_seconds),
         max_audio_bytes=settings.max_audio_bytes,
         max_audio_seconds=settings.max_audio_seconds,
+        max_group_members=settings.max_group_members,
         trusted_proxies=parse_trusted_proxies(settings.trusted_proxies),
     )
     return Started(runtime=runtime, redis=redis, mongo=mongo)

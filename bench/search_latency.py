@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from api.dev_servers import start_redis
 from storage import keys
 from storage.connections import close_redis, open_redis
-from storage.ids import new_id
+from storage.ids import direct_conversation_id, new_id
 from storage.records import StoredMessage
 from storage.search import SearchIndex
 
@@ -43,9 +43,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
 
 
-async def seed(redis: Redis, messages: int, conversations: int) -> list[str]:
+async def seed(redis: Redis, messages: int, conversations: int) -> dict[str, list[str]]:
+    """Returns each user's conversations (DIRECT, one per pair of users)."""
     users = [new_id() for _ in range(conversations * 2)]
     pairs = [(users[2 * i], users[2 * i + 1]) for i in range(conversations)]
+    member_of = {u: [direct_conversation_id(a, b)] for a, b in pairs for u in (a, b)}
     rng = random.Random(7)
     batch = 1000
     for start in range(0, messages, batch):
@@ -55,12 +57,14 @@ async def seed(redis: Redis, messages: int, conversations: int) -> list[str]:
                 sender, receiver = (a, b) if rng.random() < 0.5 else (b, a)
                 message_id = new_id()
                 text = " ".join(rng.choice(VOCABULARY) for _ in range(rng.randint(4, 16)))
-                message = StoredMessage(message_id, "TEXT", sender, receiver, text, int(time.time() * 1000))
-                pipe.json().set(keys.message_key(message_id), "$", message.to_document())
-                pipe.zadd(keys.conversation_messages(message.conversation), {message_id: 0})
-                pipe.zadd(keys.conversation_sent(message.conversation, sender), {message_id: 0})
+                conversation = direct_conversation_id(a, b)
+                message = StoredMessage(message_id, "TEXT", conversation, sender, receiver, text,
+                                        int(time.time() * 1000))
+                pipe.json().set(keys.message_key(conversation, message_id), "$", message.to_document())
+                pipe.zadd(keys.conversation_messages(conversation), {message_id: 0})
+                pipe.zadd(keys.conversation_sent(conversation, sender), {message_id: 0})
             await pipe.execute()
-    return users
+    return member_of
 
 
 async def wait_indexed(redis: Redis, expected: int) -> None:
@@ -92,8 +96,9 @@ async def main() -> None:
             for i in range(args.queries):
                 terms = rng.sample(VOCABULARY, 1 if i % 2 else 2)
                 t = time.perf_counter()
-                total, _ = await index.messages(viewer_id=rng.choice(users), terms=terms,
-                                                prefix_last=True, conversation=None, limit=20)
+                viewer = rng.choice(list(users))
+                total, _ = await index.messages(conversation_ids=users[viewer], terms=terms,
+                                                prefix_last=True, limit=20)
                 latencies.append((time.perf_counter() - t) * 1000)
                 hits += total
             await close_redis(redis)

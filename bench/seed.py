@@ -105,13 +105,14 @@ def ensure_history_depth(api: Server, tokens: Path, redis_url: str, depth: int =
     import redis
 
     from storage import keys
+    from storage.ids import direct_conversation_id
 
     lines = [ln.split() for ln in tokens.read_text().splitlines()]
     client = redis.Redis.from_url(redis_url)
     try:
         pipe = client.pipeline(transaction=False)
         for i in range(0, len(lines) - 1, 2):
-            pipe.zcard(keys.conversation_messages(keys.conversation_id(lines[i][2], lines[i + 1][2])))
+            pipe.zcard(keys.conversation_messages(direct_conversation_id(lines[i][2], lines[i + 1][2])))
         fewest = min(pipe.execute())
     finally:
         client.close()

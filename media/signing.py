@@ -1,4 +1,7 @@
-"""Signed, expiring playback URLs: `/media/<id>?exp=<unix>&sig=<hmac>`."""
+"""Signed, expiring playback URLs: `/media/<id>?c=<conversation>&u=<viewer>&exp=<unix>&sig=<hmac>`.
+
+The signature binds the recording to the conversation it was shown in and to the viewer it was
+shown to, so /media can check that the viewer is still a member when the URL is used."""
 
 from __future__ import annotations
 
@@ -24,19 +27,26 @@ class MediaSigner:
         key = hmac.new(secret.encode(), b"chattergram media urls", hashlib.sha256).digest()
         return cls(key=key, ttl_seconds=ttl_seconds)
 
-    def _signature(self, audio_id: str, expires: int) -> str:
-        mac = hmac.new(self.key, f"{audio_id}:{expires}".encode(), hashlib.sha256).digest()
+    def _signature(self, audio_id: str, conversation_id: str, viewer_id: str, expires: int) -> str:
+        scope = f"{audio_id}:{conversation_id}:{viewer_id}:{expires}"
+        mac = hmac.new(self.key, scope.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
-    def url(self, audio_id: str, *, now: float | None = None) -> str:
+    def url(self, audio_id: str, *, viewer_id: str, conversation_id: str = "", now: float | None = None) -> str:
+        """`conversation_id` "" for an upload not sent yet (only its uploader may play it)."""
         expires = int((now or time.time()) + self.ttl_seconds)
-        return f"/media/{audio_id}?exp={expires}&sig={self._signature(audio_id, expires)}"
+        signature = self._signature(audio_id, conversation_id, viewer_id, expires)
+        return f"/media/{audio_id}?c={conversation_id}&u={viewer_id}&exp={expires}&sig={signature}"
 
-    def verify(self, audio_id: str, expires: str | None, signature: str | None, *, now: float | None = None) -> bool:
+    def verify(
+        self, audio_id: str, conversation_id: str, viewer_id: str, expires: str | None, signature: str | None, *,
+        now: float | None = None,
+    ) -> bool:
         if not expires or not signature or not _EXPIRES.fullmatch(expires):
             return False
         if not signature.isascii():  # compare_digest raises TypeError on non-ASCII str
             return False
         if int(expires) < (now or time.time()):
             return False
-        return hmac.compare_digest(self._signature(audio_id, int(expires)), signature)
+        expected = self._signature(audio_id, conversation_id, viewer_id, int(expires))
+        return hmac.compare_digest(expected, signature)

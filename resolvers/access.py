@@ -1,10 +1,17 @@
-"""Authorisation in one place: who may see which message and conversation."""
+"""Authorisation in one place: membership decides who sees a conversation and its messages.
+
+Whatever is not the viewer's to see is NOT_FOUND, whether it exists or not, so ids of other
+people's conversations and messages reveal nothing.
+"""
 
 from __future__ import annotations
 
+import time
+
+from resolvers.context import Context
 from resolvers.errors import InvalidInput, NotFound
-from storage.ids import is_valid_id
-from storage.records import StoredMessage
+from storage.ids import direct_conversation_id, is_valid_id
+from storage.records import StoredConversation, StoredMessage
 
 
 def parse_id(value: str, *, field: str) -> str:
@@ -14,9 +21,52 @@ def parse_id(value: str, *, field: str) -> str:
     return value
 
 
-def visible_message(viewer_id: str, message: StoredMessage | None, *, field: str = "id") -> StoredMessage:
-    """The message if the viewer sent or received it; NOT_FOUND otherwise (whether it
-    exists or not, so ids of other people's messages reveal nothing)."""
-    if message is None or viewer_id not in (message.sender_id, message.receiver_id):
-        raise NotFound("message not found", field=field)
-    return message
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def member_conversation(ctx: Context, viewer_id: str, conversation_id: str, *, field: str) -> StoredConversation:
+    """The conversation if the viewer is a member now; NOT_FOUND naming `field` otherwise."""
+    conversation = await ctx.runtime.conversations.get(parse_id(conversation_id, field=field))
+    if conversation is None or conversation.member(viewer_id) is None:
+        raise NotFound("conversation not found", field=field)
+    return conversation
+
+
+async def existing_user(ctx: Context, user_id: str, *, field: str) -> str:
+    user_id = parse_id(user_id, field=field)
+    if not await ctx.runtime.users.exists(user_id):
+        raise NotFound("user not found", field=field)
+    return user_id
+
+
+def exactly_one(conversation_id: str | None, partner_id: str | None, *, other: str = "partnerId") -> None:
+    if (conversation_id is None) == (partner_id is None):
+        raise InvalidInput(f"give exactly one of conversationId and {other}", field="conversationId")
+
+
+async def addressed_conversation(
+    ctx: Context, viewer_id: str, *, conversation_id: str | None, partner_id: str | None, create: bool,
+    partner_field: str = "partnerId",
+) -> StoredConversation | None:
+    """The conversation named by `conversationId`, or the DIRECT one with `partnerId` (made if
+    `create`, else None while it does not exist yet). Exactly one of the two ids."""
+    exactly_one(conversation_id, partner_id, other=partner_field)
+    if conversation_id is not None:
+        return await member_conversation(ctx, viewer_id, conversation_id, field="conversationId")
+    assert partner_id is not None
+    partner_id = await existing_user(ctx, partner_id, field=partner_field)
+    if create:
+        return await ctx.runtime.conversations.ensure_direct(viewer_id, partner_id, now_ms())
+    return await ctx.runtime.conversations.get(direct_conversation_id(viewer_id, partner_id))
+
+
+async def visible_message(
+    ctx: Context, viewer_id: str, message: StoredMessage | None, *, field: str = "id"
+) -> StoredMessage:
+    """The message if the viewer is a member of its conversation now; NOT_FOUND otherwise."""
+    if message is not None:
+        conversation = await ctx.runtime.conversations.get(message.conversation_id)
+        if conversation is not None and conversation.member(viewer_id) is not None:
+            return message
+    raise NotFound("message not found", field=field)

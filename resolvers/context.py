@@ -94,14 +94,17 @@ class Context:
         """RATE_LIMITED when `subject` went over the `action` limit (see resolvers.limits)."""
         await enforce(self.runtime.limiter, self.runtime.limits, action, subject)
 
-    def media_url(self, audio_id: str) -> str:
-        """An absolute signed playback URL on the host the client used."""
+    def media_url(self, audio_id: str, conversation_id: str | None) -> str:
+        """An absolute signed playback URL on the host the client used, for the viewer, of a
+        recording sent in `conversation_id` (None: an upload not sent yet)."""
         base = str(self.request.base_url).rstrip("/")
         base = base.replace("ws://", "http://", 1).replace("wss://", "https://", 1)
         scheme = self._forwarded_scheme()
         if scheme is not None:  # a TLS-terminating proxy's clients need its https
             base = scheme + base[base.index(":"):]
-        return base + self.runtime.media_signer.url(audio_id)
+        signed = self.runtime.media_signer.url(audio_id, viewer_id=self.viewer_id or "",
+                                               conversation_id=conversation_id or "")
+        return base + signed
 
     def _forwarded_scheme(self) -> str | None:
         """X-Forwarded-Proto (http/https) when a trusted proxy sent it, else None."""

@@ -1,18 +1,24 @@
-"""Use cases: the conversations list, read receipts, typing notices."""
+"""Use cases: the conversation list, one conversation, read receipts, typing notices."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 
-from resolvers.access import parse_id, visible_message
+from resolvers.access import (
+    addressed_conversation,
+    member_conversation,
+    now_ms,
+    parse_id,
+    visible_message,
+)
 from resolvers.context import Context
 from resolvers.cursors import Page, decode_cursor, encode_cursor
 from resolvers.errors import InvalidInput, NotFound
 from storage import keys
-from storage.conversations import ConversationEvent, ConversationState
-from storage.records import StoredMessage
+from storage.conversations import activity_ms
+from storage.member_state import NOT_A_MEMBER, ConversationEvent, MemberState
+from storage.records import StoredConversation, StoredMessage
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE = 100
@@ -21,67 +27,93 @@ CONVERSATION_CURSOR = "conv"
 
 @dataclass(frozen=True, slots=True)
 class ConversationView:
-    """The viewer's state in a conversation and its newest message."""
+    """A conversation as one member sees it: their state in it and its newest message."""
 
-    state: ConversationState
+    conversation: StoredConversation
+    viewer_id: str
+    state: MemberState
     last_message: StoredMessage | None
+    activity_ms: int
 
 
-async def _views(ctx: Context, viewer_id: str, states: list[ConversationState]) -> list[ConversationView]:
-    conversations = [keys.conversation_id(viewer_id, s.partner_id) for s in states]
-    latest = await ctx.runtime.messages.latest(conversations)
-    return [ConversationView(s, latest.get(c)) for s, c in zip(states, conversations, strict=True)]
-
-
-async def _existing_partner(ctx: Context, partner_id: str) -> str:
-    partner_id = parse_id(partner_id, field="partnerId")
-    if not await ctx.runtime.users.exists(partner_id):
-        raise NotFound("partner not found", field="partnerId")
-    return partner_id
+async def views(ctx: Context, viewer_id: str, conversations: Sequence[StoredConversation]) -> list[ConversationView]:
+    ids = [c.id for c in conversations]
+    runtime = ctx.runtime
+    states = await runtime.member_state.states(viewer_id, ids)
+    latest = await runtime.messages.latest(ids)
+    return [
+        ConversationView(c, viewer_id, s, latest.get(c.id),
+                         activity_ms(c, latest[c.id].id if c.id in latest else None))
+        for c, s in zip(conversations, states, strict=True)
+    ]
 
 
 async def conversations(ctx: Context, *, first: int | None, after: str | None) -> Page[ConversationView]:
+    """The viewer's conversations, most recent activity first."""
     viewer_id = ctx.require_viewer()
     first = DEFAULT_PAGE_SIZE if first is None else first  # an explicit null means the default
     if not 0 <= first <= MAX_PAGE:
         raise InvalidInput(f"first must be between 0 and {MAX_PAGE}", field="first")
     position = None
     if after is not None:
-        ms, _, partner = decode_cursor(after, CONVERSATION_CURSOR, field="after").partition(":")
-        if not ms.isdigit() or not partner:
+        ms, _, conversation_id = decode_cursor(after, CONVERSATION_CURSOR, field="after").partition(":")
+        if not ms.isdigit() or not conversation_id:
             raise InvalidInput("Malformed cursor", field="after")
-        position = (int(ms), partner)
-    states, has_more = await ctx.runtime.conversations.page(viewer_id, first=first, after=position)
+        position = (int(ms), conversation_id)
+    lists = ctx.runtime.conversation_lists
+    ids, has_more = await lists.page(viewer_id, first=first, after=position)
+    found = [await ctx.runtime.conversations.get(i) for i in ids]
+    mine = [c for c in found if c is not None and c.member(viewer_id) is not None]
+    for stale in set(ids) - {c.id for c in mine}:  # left or removed since: the list is only an index
+        await lists.remove(viewer_id, stale)
+    scores = dict(zip(ids, await lists.activity(viewer_id, ids), strict=True))
+    page = await views(ctx, viewer_id, mine)
     return Page(
-        items=await _views(ctx, viewer_id, states),
-        cursors=[encode_cursor(CONVERSATION_CURSOR, f"{s.last_activity_ms}:{s.partner_id}") for s in states],
+        items=page,
+        cursors=[encode_cursor(CONVERSATION_CURSOR, f"{scores[v.conversation.id]}:{v.conversation.id}") for v in page],
         has_previous_page=position is not None,
         has_next_page=has_more,
     )
 
 
-async def mark_read(ctx: Context, *, partner_id: str, up_to: str) -> ConversationView:
+async def conversation(ctx: Context, *, conversation_id: str) -> ConversationView:
+    viewer_id = ctx.require_viewer()
+    found = await member_conversation(ctx, viewer_id, conversation_id, field="id")
+    return (await views(ctx, viewer_id, [found]))[0]
+
+
+async def mark_read(
+    ctx: Context, *, conversation_id: str | None, partner_id: str | None, up_to: str
+) -> ConversationView:
     viewer_id = ctx.require_viewer()
     await ctx.rate_limit("mark_read", viewer_id)  # first: a refused call costs no lookup
-    partner_id = await _existing_partner(ctx, partner_id)
+    found = await addressed_conversation(ctx, viewer_id, conversation_id=conversation_id, partner_id=partner_id,
+                                         create=False)
     up_to = parse_id(up_to, field="upTo")
-    message = visible_message(viewer_id, await ctx.runtime.messages.find(up_to), field="upTo")
-    if {message.sender_id, message.receiver_id} != {viewer_id, partner_id}:
+    message = await visible_message(ctx, viewer_id, await ctx.runtime.messages.find(up_to), field="upTo")
+    if found is None or message.conversation_id != found.id:
         raise NotFound("message not found in this conversation", field="upTo")
-    store = ctx.runtime.conversations
-    await store.mark_read(viewer_id, partner_id, up_to, int(time.time() * 1000))  # a stale one changes nothing
-    return (await _views(ctx, viewer_id, [await store.state(viewer_id, partner_id)]))[0]
+    moved = await ctx.runtime.member_state.mark_read(found.id, viewer_id, up_to, direct=found.kind == "DIRECT",
+                                                     now_ms=now_ms())  # a stale one changes nothing
+    if moved == NOT_A_MEMBER:  # removed a moment ago
+        raise NotFound("conversation not found", field="conversationId")
+    return (await views(ctx, viewer_id, [found]))[0]
 
 
-async def set_typing(ctx: Context, *, partner_id: str, typing: bool) -> bool:
+async def set_typing(ctx: Context, *, conversation_id: str | None, partner_id: str | None, typing: bool) -> bool:
     viewer_id = ctx.require_viewer()
-    partner_id = await _existing_partner(ctx, partner_id)
-    await ctx.runtime.conversations.set_typing(viewer_id, partner_id, typing, int(time.time() * 1000))
+    found = await addressed_conversation(ctx, viewer_id, conversation_id=conversation_id, partner_id=partner_id,
+                                         create=True)
+    assert found is not None
+    if not await ctx.runtime.member_state.set_typing(found.id, viewer_id, typing, direct=found.kind == "DIRECT",
+                                                     now_ms=now_ms()):
+        raise NotFound("conversation not found", field="conversationId")
     return True
 
 
 async def conversation_events(ctx: Context) -> AsyncGenerator[ConversationEvent, None]:
-    """Read receipts and typing notices that the viewer's partners send."""
+    """Reads, typing and membership changes in the viewer's conversations (only those the
+    viewer is a member of when the event is published)."""
     viewer_id = ctx.require_viewer()
     async with ctx.runtime.hub.subscribe(keys.conversation_events(viewer_id)) as subscription:
         async for raw in subscription:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 import unicodedata
 
-from resolvers.access import parse_id, visible_message
+from resolvers.access import addressed_conversation, exactly_one, parse_id, visible_message
 from resolvers.context import Context
 from resolvers.cursors import Page, decode_cursor, encode_cursor
 from resolvers.errors import Conflict, InvalidInput, NotFound
 from storage.ids import id_timestamp_ms, new_id
-from storage.keys import conversation_id
+from storage.messages import NOT_A_MEMBER, NOT_MIRRORED, with_id
 from storage.records import StoredAudio, StoredMessage
 
 MAX_TEXT = 4000
@@ -40,11 +40,12 @@ def validate_client_id(client_id: str | None) -> str | None:
 
 
 async def send_message(
-    ctx: Context, *, receiver_id: str, text: str | None, audio_id: str | None, client_id: str | None
+    ctx: Context, *, conversation_id: str | None, receiver_id: str | None, text: str | None, audio_id: str | None,
+    client_id: str | None,
 ) -> StoredMessage:
     sender_id = ctx.require_viewer()
     await ctx.rate_limit("send_message", sender_id)
-    receiver_id = parse_id(receiver_id, field="receiverId")
+    exactly_one(conversation_id, receiver_id, other="receiverId")
     if text is not None and audio_id is not None:
         raise InvalidInput("give either text or audioId, not both", field="audioId")
     if text is None and audio_id is None:
@@ -52,25 +53,45 @@ async def send_message(
     text = normalise_text(text) if text is not None else None
     audio_id = parse_id(audio_id, field="audioId") if audio_id is not None else None
     client_id = validate_client_id(client_id)
-    runtime = ctx.runtime
-    if not await runtime.users.exists(receiver_id):
-        raise NotFound("receiver not found", field="receiverId")
+    conversation = await addressed_conversation(
+        ctx, sender_id, conversation_id=conversation_id, partner_id=receiver_id, create=True, partner_field="receiverId"
+    )
+    assert conversation is not None
     message_id = new_id()
     message = StoredMessage(
         id=message_id,
         kind="TEXT",
+        conversation_id=conversation.id,
         sender_id=sender_id,
-        receiver_id=receiver_id,
+        receiver_id=conversation.partner_of(sender_id),
         text=text or "",
         sent_at_ms=id_timestamp_ms(message_id),
         client_id=client_id,
     )
+    if client_id is not None:
+        reserved = await ctx.runtime.messages.reserve_client_id(message)
+        if isinstance(reserved, str):  # this clientId was used before
+            first = await ctx.runtime.messages.find(reserved)
+            if first is not None:
+                return first
+            message = with_id(message, reserved)  # its send never landed: make it, under its id
     if audio_id is None:
-        stored, _created = await runtime.messages.send(message)
-        return stored
-    if client_id is not None and (first := await runtime.messages.by_client_id(sender_id, client_id)):
-        return first  # a retry of a voice send that already went through
+        return await _store(ctx, message)
     return await _send_voice(ctx, message, audio_id)
+
+
+async def _store(ctx: Context, message: StoredMessage) -> StoredMessage:
+    """Run the send script; then each member's conversation list (idempotent, and repeated by
+    the persister, so a crash in between loses nothing)."""
+    runtime = ctx.runtime
+    outcome = await runtime.messages.send(message)
+    if outcome.status == NOT_MIRRORED:  # Redis lost the conversation since we read it: mirror, retry
+        await runtime.conversations.get(message.conversation_id)
+        outcome = await runtime.messages.send(message)
+    if outcome.status in (NOT_A_MEMBER, NOT_MIRRORED) or outcome.message is None:
+        raise NotFound("conversation not found", field="conversationId")
+    await runtime.conversation_lists.touch(outcome.member_ids, message.conversation_id, message.sent_at_ms)
+    return outcome.message
 
 
 async def _send_voice(ctx: Context, message: StoredMessage, audio_id: str) -> StoredMessage:
@@ -89,36 +110,35 @@ async def _send_voice(ctx: Context, message: StoredMessage, audio_id: str) -> St
         transcription_status="PENDING",
     )
     try:
-        stored, _created = await ctx.runtime.messages.send(voice)
+        return await _store(ctx, voice)
     except BaseException:
         await audio_store.release(audio_id=audio_id, message_id=message.id)
         raise
-    if stored.id != voice.id:  # the same clientId won a race meanwhile: give the upload back
-        await audio_store.release(audio_id=audio_id, message_id=message.id)
-    return stored
 
 
 async def message(ctx: Context, *, message_id: str) -> StoredMessage:
     viewer_id = ctx.require_viewer()
     message_id = parse_id(message_id, field="id")
-    return visible_message(viewer_id, await ctx.runtime.messages.find(message_id))
+    return await visible_message(ctx, viewer_id, await ctx.runtime.messages.find(message_id))
 
 
-async def history(ctx: Context, *, partner_id: str, last: int | None, before: str | None) -> Page[StoredMessage]:
+async def history(
+    ctx: Context, *, conversation_id: str | None, partner_id: str | None, last: int | None, before: str | None
+) -> Page[StoredMessage]:
     """The newest `last` messages older than the cursor `before`, oldest first."""
     viewer_id = ctx.require_viewer()
     last = DEFAULT_HISTORY_PAGE if last is None else last  # an explicit null means the default
-    partner_id = parse_id(partner_id, field="partnerId")
     if not 1 <= last <= MAX_HISTORY_PAGE:
         raise InvalidInput(f"last must be between 1 and {MAX_HISTORY_PAGE}", field="last")
     before_id = None
     if before is not None:
         before_id = parse_id(decode_cursor(before, MESSAGE_CURSOR, field="before"), field="before")
-    if not await ctx.runtime.users.exists(partner_id):
-        raise NotFound("partner not found", field="partnerId")
-    newest_first = await ctx.runtime.messages.page(
-        conversation_id(viewer_id, partner_id), before=before_id, limit=last + 1
+    conversation = await addressed_conversation(
+        ctx, viewer_id, conversation_id=conversation_id, partner_id=partner_id, create=False
     )
+    if conversation is None:  # a partner never written to: an empty history
+        return Page(items=[], cursors=[], has_previous_page=False, has_next_page=before_id is not None)
+    newest_first = await ctx.runtime.messages.page(conversation.id, before=before_id, limit=last + 1)
     page = list(reversed(newest_first[:last]))
     return Page(
         items=page,

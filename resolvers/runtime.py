@@ -10,7 +10,9 @@ from resolvers.limits import RateLimits
 from resolvers.passwords import PasswordHashing
 from resolvers.tokens import TokenService
 from storage.audio import AudioStore
+from storage.conversation_lists import ConversationLists
 from storage.conversations import ConversationStore
+from storage.member_state import MemberStateStore
 from storage.messages import MessageStore
 from storage.presence import PresenceTracker
 from storage.pubsub import PubSubHub
@@ -27,6 +29,8 @@ class Runtime:
     messages: MessageStore
     search: SearchIndex
     conversations: ConversationStore
+    member_state: MemberStateStore
+    conversation_lists: ConversationLists
     audio: AudioStore
     presence: PresenceTracker
     hub: PubSubHub
@@ -37,4 +41,5 @@ class Runtime:
     media_signer: MediaSigner
     max_audio_bytes: int
     max_audio_seconds: float
+    max_group_members: int = 256
     trusted_proxies: tuple[Network, ...] = ()  # peers whose X-Forwarded-For is believed

@@ -7,11 +7,11 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from resolvers.access import parse_id
+from resolvers.access import addressed_conversation
 from resolvers.context import Context
-from resolvers.errors import InvalidInput, NotFound
+from resolvers.errors import InvalidInput
 from resolvers.users import UserView
-from storage.keys import conversation_id
+from storage.keys import message_id_of_key
 from storage.records import StoredMessage
 from storage.search import MARK_CLOSE, MARK_OPEN
 
@@ -67,7 +67,9 @@ def snippet(marked: str, text: str, width: int = SNIPPET_WIDTH) -> str:
     return ("…" if start > 0 else "") + escaped + ("…" if end < len(marked) else "")
 
 
-async def search(ctx: Context, *, query: str, first: int | None, partner_id: str | None) -> SearchOutcome:
+async def search(
+    ctx: Context, *, query: str, first: int | None, conversation_id: str | None, partner_id: str | None
+) -> SearchOutcome:
     viewer_id = ctx.require_viewer()
     first = DEFAULT_RESULTS if first is None else first  # an explicit null means the default
     await ctx.rate_limit("search", viewer_id)
@@ -78,18 +80,21 @@ async def search(ctx: Context, *, query: str, first: int | None, partner_id: str
         raise InvalidInput(f"query must be at most {MAX_QUERY_LENGTH} characters", field="query")
     if not 1 <= first <= MAX_RESULTS:
         raise InvalidInput(f"first must be between 1 and {MAX_RESULTS}", field="first")
+    if conversation_id is not None and partner_id is not None:
+        raise InvalidInput("give at most one of conversationId and partnerId", field="conversationId")
     runtime = ctx.runtime
-    conversation = None
-    if partner_id is not None:
-        partner_id = parse_id(partner_id, field="partnerId")
-        if not await runtime.users.exists(partner_id):
-            raise NotFound("partner not found", field="partnerId")
-        conversation = conversation_id(viewer_id, partner_id)
+    scoped = conversation_id is not None or partner_id is not None
+    if scoped:
+        found = await addressed_conversation(ctx, viewer_id, conversation_id=conversation_id, partner_id=partner_id,
+                                             create=False)
+        scope = [found.id] if found is not None else []
+    else:
+        scope = await runtime.conversations.member_of(viewer_id, await runtime.conversation_lists.all_ids(viewer_id))
 
     hits: list[UserView | MessageFound] = []
     total = 0
     last_word = _USERNAME_CHARS.sub("", query.split()[-1]) if query.split() else ""
-    if conversation is None and len(last_word) >= 2:
+    if not scoped and len(last_word) >= 2:
         user_total, user_ids = await runtime.search.usernames(prefix=last_word, limit=first)
         total += user_total
         loaded = [await ctx.user_loader.load(i) for i in user_ids]
@@ -97,13 +102,13 @@ async def search(ctx: Context, *, query: str, first: int | None, partner_id: str
     terms = tokenise(query)
     if terms:
         message_total, matches = await runtime.search.messages(
-            viewer_id=viewer_id, terms=terms, prefix_last=not query[-1].isspace(),
-            conversation=conversation, limit=first,
+            conversation_ids=scope, terms=terms, prefix_last=not query[-1].isspace(), limit=first,
         )
         total += message_total
-        stored = {m.id: m for m in await runtime.messages.get_hot([m.id for m in matches])}
+        stored = {m.id: m for m in await runtime.messages.get_hot_keys([m.key for m in matches])}
+        allowed = set(scope)
         for match in matches:
-            message = stored.get(match.id)
-            if message is not None and viewer_id in (message.sender_id, message.receiver_id):
+            message = stored.get(message_id_of_key(match.key))
+            if message is not None and message.conversation_id in allowed:
                 hits.append(MessageFound(message=message, snippet=snippet(match.marked_text, message.text)))
     return SearchOutcome(total=total, hits=hits[:first])

@@ -12,8 +12,9 @@ from media.probe import NotAudio, probe_audio
 from resolvers.access import parse_id, visible_message
 from resolvers.context import Context
 from resolvers.errors import Conflict, InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from resolvers.runtime import Runtime
 from storage.audio import AudioRecord
-from storage.ids import new_id
+from storage.ids import is_valid_id, new_id
 from storage.records import StoredMessage, next_revision
 
 CHUNK = 256 * 1024
@@ -66,7 +67,7 @@ async def retry_transcription(ctx: Context, *, message_id: str) -> StoredMessage
     viewer_id = ctx.require_viewer()
     await ctx.rate_limit("retry_transcription", viewer_id)
     message_id = parse_id(message_id, field="messageId")
-    message = visible_message(viewer_id, await ctx.runtime.messages.find(message_id), field="messageId")
+    message = await visible_message(ctx, viewer_id, await ctx.runtime.messages.find(message_id), field="messageId")
     if message.audio is None:
         raise InvalidInput("only voice messages are transcribed", field="messageId")
     if message.transcription_status != "FAILED":
@@ -77,3 +78,23 @@ async def retry_transcription(ctx: Context, *, message_id: str) -> StoredMessage
     pending = next_revision(message, transcription_status="PENDING", transcript=None, text="")
     await ctx.runtime.messages.update(pending, queue_transcription=True)
     return pending
+
+
+async def playable_audio(
+    runtime: Runtime, audio_id: str, *, conversation_id: str, viewer_id: str
+) -> AudioRecord | None:
+    """The recording if the viewer a signed URL was made for may play it now: a member of the
+    conversation it was sent in, or its uploader (a URL made before it was sent). None otherwise."""
+    if not is_valid_id(audio_id):
+        return None
+    record = await runtime.audio.get(audio_id)
+    if record is None:
+        return None
+    if not conversation_id:
+        return record if record.owner_id == viewer_id else None
+    if not is_valid_id(conversation_id):
+        return None
+    conversation = await runtime.conversations.get(conversation_id)
+    if conversation is None or conversation.member(viewer_id) is None or record.message_id is None:
+        return None
+    return record

@@ -25,10 +25,19 @@ class LoginInput:
     password: str = strawberry.field(description="Your password.")
 
 
-@strawberry.input(description="A message to send. The sender is always the authenticated user.")
+@strawberry.input(
+    description="A message to send. The sender is always the authenticated user. Give exactly one of "
+    "`conversationId` and `receiverId`."
+)
 class SendMessageInput:
-    receiver_id: strawberry.ID = strawberry.field(
-        description="The user to send to (NOT_FOUND if there is none); yourself is allowed (notes to self)."
+    conversation_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="A conversation you are a member of (NOT_FOUND otherwise): every member receives it.",
+    )
+    receiver_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="A user (NOT_FOUND if there is none): sends in your DIRECT conversation with them, made "
+        "by the first message. Yourself is allowed (notes to self).",
     )
     text: str | None = strawberry.field(
         default=None,
@@ -43,4 +52,13 @@ class SendMessageInput:
         default=None,
         description="Your idempotency key (1-128 printable characters): resending it returns the "
         "first message instead of creating a second. Use a fresh one (e.g. a UUID) per message.",
+    )
+
+
+@strawberry.input(description="A new group; you become its OWNER.")
+class CreateGroupInput:
+    title: str = strawberry.field(description="1-100 characters after trimming (Unicode NFC).")
+    member_ids: list[strawberry.ID] = strawberry.field(
+        description="The other members (duplicates and your own ID are ignored); all must exist "
+        "(NOT_FOUND naming memberIds). With you, at most MAX_GROUP_MEMBERS (256 by default)."
     )

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import Enum
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from resolvers import conversations as conversing
 from resolvers.cursors import Page
+from schema.node import Node
 from schema.paging import PageInfo, edges_of
 from schema.users import ContextInfo, User, load_user
 from storage.audio import AudioRecord
 from storage.records import MessageEventPayload, StoredAudio, StoredMessage, StoredTranscript
+
+if TYPE_CHECKING:
+    from schema.conversations import Conversation
 
 
 @strawberry.enum(description="What a message carries.")
@@ -75,7 +81,7 @@ class Transcript:
 
 @strawberry.type(
     description="A stored voice recording. Only its uploader sees it before it is sent; then only the "
-    "message's sender and receiver."
+    "members of the conversation it was sent in."
 )
 class AudioFile:
     id: strawberry.ID = strawberry.field(
@@ -89,32 +95,38 @@ class AudioFile:
     duration_seconds: float | None = strawberry.field(
         description="The recording's length in seconds (millisecond precision); null if unknown."
     )
+    conversation_id: strawberry.Private[str | None] = None  # where it was sent (None: not yet)
 
     @classmethod
-    def from_stored(cls, audio: StoredAudio | AudioRecord) -> AudioFile:
+    def from_stored(cls, audio: StoredAudio | AudioRecord, conversation_id: str | None = None) -> AudioFile:
         return cls(
             id=strawberry.ID(audio.id), mime_type=audio.mime_type, size_bytes=audio.size_bytes,
-            duration_seconds=audio.duration_seconds,
+            duration_seconds=audio.duration_seconds, conversation_id=conversation_id,
         )
 
     @strawberry.field(
-        description="A signed URL to GET the recording (HTTP Range supported); it expires "
-        "(1 hour by default), so fetch a fresh one from the message when needed."
+        description="A signed URL to GET the recording (HTTP Range supported), for you only: it "
+        "expires (1 hour by default; fetch a fresh one from the message when needed) and stops "
+        "working (404) once you are no longer a member of the conversation."
     )
     def url(self, info: ContextInfo) -> str:
-        return info.context.media_url(str(self.id))
+        return info.context.media_url(str(self.id), self.conversation_id)
 
 
-@strawberry.type(description="A message between two users; only its sender and receiver can read it.")
-class Message:
+@strawberry.type(
+    description="A message in a conversation; only the conversation's current members can read it."
+)
+class Message(Node):
     id: strawberry.ID = strawberry.field(description="The message's unique ID.")
+    conversation_id: strawberry.ID = strawberry.field(description="The ID of the conversation it belongs to.")
     client_id: str | None = strawberry.field(
         description="The sender's idempotency key, as given to sendMessage; null if none was given."
     )
     kind: MessageKind = strawberry.field(description="Typed text or voice.")
     sender_id: strawberry.ID = strawberry.field(description="The ID of the user who sent it.")
-    receiver_id: strawberry.ID = strawberry.field(
-        description="The ID of the user it was sent to (the sender's own ID for notes to self)."
+    receiver_id: strawberry.ID | None = strawberry.field(
+        description="DIRECT conversations: the ID of the other member (the sender's own ID for notes to "
+        "self). Null in a group."
     )
     text: str = strawberry.field(
         description='The typed text (1-4,000 characters, trimmed, Unicode NFC), or the transcript of a '
@@ -133,13 +145,14 @@ class Message:
     def from_stored(cls, message: StoredMessage) -> Message:
         return cls(
             id=strawberry.ID(message.id),
+            conversation_id=strawberry.ID(message.conversation_id),
             client_id=message.client_id,
             kind=MessageKind(message.kind),
             sender_id=strawberry.ID(message.sender_id),
-            receiver_id=strawberry.ID(message.receiver_id),
+            receiver_id=strawberry.ID(message.receiver_id) if message.receiver_id else None,
             text=message.text,
             sent_at=datetime.fromtimestamp(message.sent_at_ms / 1000, UTC),
-            audio=AudioFile.from_stored(message.audio) if message.audio else None,
+            audio=AudioFile.from_stored(message.audio, message.conversation_id) if message.audio else None,
             transcription_status=TranscriptionStatus(message.transcription_status)
             if message.transcription_status else None,
             transcript=Transcript.from_stored(message.transcript) if message.transcript else None,
@@ -149,9 +162,18 @@ class Message:
     async def sender(self, info: ContextInfo) -> User:
         return await load_user(info, str(self.sender_id))
 
-    @strawberry.field(description="The user it was sent to.")
-    async def receiver(self, info: ContextInfo) -> User:
-        return await load_user(info, str(self.receiver_id))
+    @strawberry.field(description="DIRECT conversations: the other member. Null in a group.")
+    async def receiver(self, info: ContextInfo) -> User | None:
+        return await load_user(info, str(self.receiver_id)) if self.receiver_id else None
+
+    @strawberry.field(description="The conversation it belongs to, as you see it (NOT_FOUND once you left it).")
+    async def conversation(
+        self, info: ContextInfo
+    ) -> Annotated[Conversation, strawberry.lazy("schema.conversations")]:
+        from schema.conversations import Conversation
+
+        view = await conversing.conversation(info.context, conversation_id=str(self.conversation_id))
+        return Conversation.from_view(view)
 
 
 @strawberry.type(description="A message in a page of `history`, with its cursor.")
@@ -179,7 +201,7 @@ class MessageEventType(Enum):
     )
 
 
-@strawberry.type(description="A message you sent or received was created or updated.")
+@strawberry.type(description="A message in one of your conversations was created or updated.")
 class MessageEvent:
     type: MessageEventType = strawberry.field(description="Created or updated.")
     message: Message = strawberry.field(description="The message as it is now.")

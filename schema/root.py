@@ -16,6 +16,7 @@ from strawberry.types import ExecutionContext
 from resolvers import auth, messages, subscriptions, users, voice
 from resolvers import conversations as conversing
 from resolvers import search as searching
+from schema.conversation_operations import ConversationQueries, GroupMutations
 from schema.conversations import Conversation, ConversationConnection, ConversationEvent
 from schema.errors import translate_error
 from schema.inputs import LoginInput, RegisterInput, SendMessageInput
@@ -28,7 +29,7 @@ from schema.users import AuthPayload, ContextInfo, PresenceEvent, User, UserConn
 @strawberry.type(
     description="Reads. Every field needs a valid token (`Authorization: Bearer <token>`), else UNAUTHENTICATED."
 )
-class Query:
+class Query(ConversationQueries):
     @strawberry.field(description="The authenticated user.")
     async def me(self, info: ContextInfo) -> User:
         return User.from_view(await users.me(info.context))
@@ -55,17 +56,22 @@ class Query:
         return UserConnection.from_page(page)
 
     @strawberry.field(
-        description="Messages between you and `partnerId`, oldest first within a page. Page "
-        "back with `before: pageInfo.startCursor`. Pages run seamlessly from the recent (Redis) "
-        "window into the archive (MongoDB)."
+        description="Messages of a conversation you are a member of (`conversationId`), or of your "
+        "DIRECT conversation with `partnerId` (empty if you never wrote); exactly one of the two. Oldest "
+        "first within a page; page back with `before: pageInfo.startCursor`. Pages run seamlessly "
+        "from the recent (Redis) window into the archive (MongoDB)."
     )
     async def history(
         self,
         info: ContextInfo,
+        conversation_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="The conversation (NOT_FOUND unless you are a member)."),
+        ] = None,
         partner_id: Annotated[
-            strawberry.ID,
-            strawberry.argument(description="The other user of the conversation (your own ID: notes to self)."),
-        ],
+            strawberry.ID | None,
+            strawberry.argument(description="The other user of a DIRECT conversation (your own ID: notes to self)."),
+        ] = None,
         last: Annotated[
             int | None,
             strawberry.argument(
@@ -79,14 +85,15 @@ class Query:
             ),
         ] = None,
     ) -> MessageConnection:
-        page = await messages.history(info.context, partner_id=partner_id, last=last, before=before)
+        page = await messages.history(info.context, conversation_id=conversation_id, partner_id=partner_id,
+                                      last=last, before=before)
         return MessageConnection.from_page(page)
 
     @strawberry.field(
         description="Search usernames (prefix of the query's last word) and your own messages, "
         "typed text and voice transcripts (stemmed words, prefix on the last word). Only "
-        "messages of your conversations are searched and counted, and only those of the last "
-        "90 days (HOT_WINDOW_DAYS). Rate-limited per user (60 a minute by default; RATE_LIMITED)."
+        "messages of conversations you are a member of now are searched and counted, and only those "
+        "of the last 90 days (HOT_WINDOW_DAYS). Rate-limited per user (60 a minute by default; RATE_LIMITED)."
     )
     async def search(
         self,
@@ -102,12 +109,17 @@ class Query:
             int | None,
             strawberry.argument(description="At most this many hits, 1-50 (null: the default, 20)."),
         ] = searching.DEFAULT_RESULTS,
+        conversation_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="Only messages of this conversation of yours (no user hits)."),
+        ] = None,
         partner_id: Annotated[
             strawberry.ID | None,
-            strawberry.argument(description="Only messages of your conversation with this user (no user hits)."),
+            strawberry.argument(description="Only messages of your DIRECT conversation with this user (no user hits)."),
         ] = None,
     ) -> SearchResults:
-        outcome = await searching.search(info.context, query=query, first=first, partner_id=partner_id)
+        outcome = await searching.search(info.context, query=query, first=first, conversation_id=conversation_id,
+                                         partner_id=partner_id)
         return SearchResults.from_outcome(outcome)
 
     @strawberry.field(
@@ -129,7 +141,9 @@ class Query:
         page = await conversing.conversations(info.context, first=first, after=after)
         return ConversationConnection.from_page(page)
 
-    @strawberry.field(description="One message, if you sent or received it (NOT_FOUND otherwise).")
+    @strawberry.field(
+        description="One message of a conversation you are a member of (NOT_FOUND otherwise)."
+    )
     async def message(
         self, info: ContextInfo, id: Annotated[strawberry.ID, strawberry.argument(description="The message's ID.")]
     ) -> Message | None:
@@ -140,7 +154,7 @@ class Query:
     description="Changes; POST only. All but `register` and `login` need a valid token "
     "(`Authorization: Bearer <token>`)."
 )
-class Mutation:
+class Mutation(GroupMutations):
     @strawberry.mutation(
         description="Create an account and log in (no token needed). At most 20 sign-ups per hour "
         "per IP address by default (RATE_LIMITED); a taken username or email is CONFLICT."
@@ -167,14 +181,15 @@ class Mutation:
 
     @strawberry.mutation(
         description="Send a message as the authenticated user. Returns once the message is "
-        "durable; both participants receive a CREATED event. Rate-limited per user (120 a minute "
-        "by default; RATE_LIMITED)."
+        "durable; every member of the conversation receives a CREATED event. Rate-limited per user "
+        "(120 a minute by default; RATE_LIMITED)."
     )
     async def send_message(
         self, info: ContextInfo, input: Annotated[SendMessageInput, strawberry.argument(description="The message.")]
     ) -> Message:
         message = await messages.send_message(
             info.context,
+            conversation_id=input.conversation_id,
             receiver_id=input.receiver_id,
             text=input.text,
             audio_id=input.audio_id,
@@ -202,39 +217,54 @@ class Mutation:
         return AudioFile.from_stored(await voice.upload_audio(info.context, upload=file))
 
     @strawberry.mutation(
-        description="Move your read marker in the conversation with `partnerId` forward to the "
-        "message `upTo` (never backward: a stale call changes nothing). The partner receives a "
-        "READ event. Rate-limited per user (120 a minute by default; RATE_LIMITED)."
+        description="Move your read marker in a conversation (`conversationId`, or the DIRECT one with "
+        "`partnerId`; exactly one) forward to the message `upTo` (never backward: a stale call changes "
+        "nothing). The other members receive a READ event. Rate-limited per user (120 a minute by "
+        "default; RATE_LIMITED)."
     )
     async def mark_read(
         self,
         info: ContextInfo,
-        partner_id: Annotated[strawberry.ID, strawberry.argument(description="The other user of the conversation.")],
         up_to: Annotated[
             strawberry.ID,
             strawberry.argument(description="The newest message you have read; it must be in this conversation."),
         ],
+        conversation_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="The conversation (you must be a member).")
+        ] = None,
+        partner_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="The other user of a DIRECT conversation.")
+        ] = None,
     ) -> Conversation:
-        return Conversation.from_view(await conversing.mark_read(info.context, partner_id=partner_id, up_to=up_to))
+        view = await conversing.mark_read(info.context, conversation_id=conversation_id, partner_id=partner_id,
+                                          up_to=up_to)
+        return Conversation.from_view(view)
 
     @strawberry.mutation(
-        description="Tell the partner you are (or stopped) typing. Start notices are throttled "
-        "to one per 2 s; typing stops by itself about 5 s after the last refresh. Never stored. "
-        "Always returns true."
+        description="Tell the other members of a conversation (`conversationId`, or the DIRECT one with "
+        "`partnerId`; exactly one) that you are (or stopped) typing; their events name you. Start notices "
+        "are throttled to one per 2 s; typing stops by itself about 5 s after the last refresh. Never "
+        "stored. Always returns true."
     )
     async def set_typing(
         self,
         info: ContextInfo,
-        partner_id: Annotated[strawberry.ID, strawberry.argument(description="Who is told (they get the event).")],
         typing: Annotated[
             bool,
             strawberry.argument(description="True while typing (repeat every few seconds); false when you stop."),
         ],
+        conversation_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="The conversation (you must be a member).")
+        ] = None,
+        partner_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="The other user of a DIRECT conversation.")
+        ] = None,
     ) -> bool:
-        return await conversing.set_typing(info.context, partner_id=partner_id, typing=typing)
+        return await conversing.set_typing(info.context, conversation_id=conversation_id, partner_id=partner_id,
+                                           typing=typing)
 
     @strawberry.mutation(
-        description="Queue a FAILED voice transcription again (sender or receiver only; any other "
+        description="Queue a FAILED voice transcription again (members of its conversation only; any other "
         "status is CONFLICT). Returns the message, PENDING; an UPDATED event follows. "
         "Rate-limited per user (10 a minute by default; RATE_LIMITED)."
     )
@@ -252,16 +282,16 @@ class Mutation:
 )
 class Subscription:
     @strawberry.subscription(
-        description="Every message you send or receive: CREATED, then UPDATED when it changes "
-        "(a voice transcript lands)."
+        description="Every message of every conversation you are a member of: CREATED, then UPDATED "
+        "when it changes (a voice transcript lands). After you leave a conversation, none of its events reach you."
     )
     async def message_events(self, info: ContextInfo) -> AsyncGenerator[MessageEvent, None]:
         async for event in subscriptions.message_events(info.context):
             yield MessageEvent.from_stored(event)
 
     @strawberry.subscription(
-        description="Events about your conversations sent by the partner: READ receipts and "
-        "TYPING_STARTED / TYPING_STOPPED."
+        description="Events of your conversations caused by other members: READ receipts, "
+        "TYPING_STARTED / TYPING_STOPPED, and MEMBER_ADDED / MEMBER_REMOVED / RENAMED in groups."
     )
     async def conversation_events(self, info: ContextInfo) -> AsyncGenerator[ConversationEvent, None]:
         async for event in conversing.conversation_events(info.context):

@@ -12,6 +12,7 @@ from resolvers.context import Context
 from resolvers.cursors import Page
 from resolvers.subscriptions import PresenceUpdate
 from resolvers.users import UserView
+from schema.node import Node
 from schema.paging import PageInfo, edges_of
 
 ContextInfo = Info[Context, None]
@@ -20,9 +21,9 @@ ContextInfo = Info[Context, None]
 @strawberry.type(
     description="A Chattergram account as every signed-in user sees it (the email address is never shown)."
 )
-class User:
+class User(Node):
     id: strawberry.ID = strawberry.field(
-        description="The user's unique ID (what `receiverId` and `partnerId` take)."
+        description="The user's unique ID (what `receiverId`, `partnerId` and `memberIds` take)."
     )
     username: str = strawberry.field(
         description="The name chosen at sign-up, as typed (3-32 characters of A-Z, a-z, 0-9, '_', '.', "

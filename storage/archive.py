@@ -21,7 +21,6 @@ DUPLICATE_KEY = 11000
 def to_doc(message: StoredMessage) -> dict[str, object]:
     """The MongoDB document: the hot document with `_id` and a real `sent_at` date."""
     doc = message.to_document()
-    doc.pop("participants")
     doc["_id"] = doc.pop("pk")
     doc["sent_at"] = datetime.fromtimestamp(message.sent_at_ms / 1000, UTC)
     return doc
@@ -79,9 +78,9 @@ class ArchiveStore:
         doc = await self.collection.find_one({"_id": message_id})
         return from_raw(doc) if doc else None
 
-    async def page(self, conversation: str, *, before: str | None, limit: int) -> list[StoredMessage]:
+    async def page(self, conversation_id: str, *, before: str | None, limit: int) -> list[StoredMessage]:
         """Up to `limit` archived messages older than `before`, newest first."""
-        query: dict[str, object] = {"conversation": conversation}
+        query: dict[str, object] = {"conversation_id": conversation_id}
         if before:
             query["_id"] = {"$lt": before}
         cursor = self.collection.find(query).sort("_id", -1).limit(limit)
@@ -108,21 +107,17 @@ class ArchiveStore:
         """The conversations that have messages older than id `first_id`."""
         cursor = await self.collection.aggregate([
             {"$match": {"_id": {"$lt": first_id}}},
-            {"$group": {"_id": "$conversation"}},
+            {"$group": {"_id": "$conversation_id"}},
         ])
         async for row in cursor:
             yield row["_id"]
 
-    async def latest_per_conversation(self, user_id: str) -> dict[str, str]:
-        """Conversation -> id of its newest message, for every conversation of `user_id`."""
+    async def latest_ids(self, conversation_ids: Sequence[str]) -> dict[str, str]:
+        """Conversation -> id of its newest archived message, for those that have one."""
+        if not conversation_ids:
+            return {}
         cursor = await self.collection.aggregate([
-            {"$match": {"$or": [{"sender_id": user_id}, {"receiver_id": user_id}]}},
-            {"$group": {"_id": "$conversation", "last": {"$max": "$_id"}}},
+            {"$match": {"conversation_id": {"$in": list(conversation_ids)}}},
+            {"$group": {"_id": "$conversation_id", "last": {"$max": "$_id"}}},
         ])
         return {row["_id"]: row["last"] async for row in cursor}
-
-    async def count_from(self, conversation: str, *, sender_id: str, after: str) -> int:
-        """Messages of `sender_id` in `conversation` with ids above `after`."""
-        return await self.collection.count_documents(
-            {"conversation": conversation, "sender_id": sender_id, "_id": {"$gt": after}}
-        )

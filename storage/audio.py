@@ -78,9 +78,10 @@ class AudioStore:
 
     async def claim(self, *, audio_id: str, owner_id: str, message_id: str) -> AudioRecord | None:
         """Mark an unsent upload of `owner_id` as sent by `message_id` — atomically, so an
-        upload is sent at most once. None when it is not the owner's or already sent."""
+        upload is sent at most once (a retry of the same message claims it again). None when it
+        is not the owner's or another message sent it."""
         doc = await self.files.find_one_and_update(
-            {"_id": audio_id, "metadata.owner_id": owner_id, "metadata.message_id": None},
+            {"_id": audio_id, "metadata.owner_id": owner_id, "metadata.message_id": {"$in": [None, message_id]}},
             # Unchecked until the sweeper has seen its message: a send that crashed leaves none.
             {"$set": {"metadata.message_id": message_id, "metadata.claim_unchecked": True}},
             return_document=True,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 
 from beanie import Document, Indexed
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from storage.ids import new_id
@@ -41,9 +41,9 @@ class MessageDoc(Document):
     id: str  # type: ignore[assignment]  # Beanie declares an ObjectId id; ours is the message ULID
     client_id: str | None = None
     kind: str
+    conversation_id: str
     sender_id: str
-    receiver_id: str
-    conversation: str
+    receiver_id: str | None = None  # DIRECT only
     text: str
     sent_at: datetime
     sent_at_ms: int
@@ -55,24 +55,50 @@ class MessageDoc(Document):
     class Settings:
         name = "messages"
         indexes: ClassVar[list[IndexModel]] = [
-            IndexModel([("conversation", ASCENDING), ("_id", DESCENDING)], name="conversation_history"),
-            IndexModel([("sender_id", ASCENDING)], name="by_sender"),
-            IndexModel([("receiver_id", ASCENDING)], name="by_receiver"),
+            IndexModel([("conversation_id", ASCENDING), ("_id", DESCENDING)], name="conversation_messages"),
+            IndexModel([("conversation_id", ASCENDING), ("sender_id", ASCENDING), ("_id", ASCENDING)],
+                       name="conversation_sender"),
         ]
 
 
-class ReadMarkerDoc(Document):
-    """How far a user has read a conversation; `_id` is `<user id>:<partner id>`. Written by
-    the persister from the outbox; `up_to` only ever moves forward ($max)."""
-
-    id: str  # type: ignore[assignment]  # Beanie declares an ObjectId id; ours is user:partner
+class MemberDoc(BaseModel):
     user_id: str
-    partner_id: str
+    role: str  # OWNER, ADMIN or MEMBER
+    joined_at: datetime
+
+
+class ConversationDoc(Document):
+    """A conversation: DIRECT (two members, or one for notes to self; its `_id` is derived from
+    the pair, see `storage.ids.direct_conversation_id`) or GROUP. `version` grows with every
+    change, so Redis never keeps an older copy over a newer one."""
+
+    id: str  # type: ignore[assignment]  # Beanie declares an ObjectId id; ours is a ULID
+    kind: str
+    title: str | None = None
+    members: list[MemberDoc]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    archived_at: datetime | None = None  # a group whose last member left
+
+    class Settings:
+        name = "conversations"
+        indexes: ClassVar[list[IndexModel]] = [IndexModel([("members.user_id", ASCENDING)], name="by_member")]
+
+
+class ReadMarkerDoc(Document):
+    """How far a member has read a conversation; `_id` is `<conversation id>:<user id>`. Written
+    by the persister from the outbox; `up_to` only ever moves forward ($max)."""
+
+    id: str  # type: ignore[assignment]  # Beanie declares an ObjectId id; ours is conversation:user
+    conversation_id: str
+    user_id: str
     up_to: str
     at: datetime
 
     class Settings:
         name = "read_markers"
+        indexes: ClassVar[list[IndexModel]] = [IndexModel([("conversation_id", ASCENDING)], name="by_conversation")]
 
 
-DOCUMENT_MODELS: list[type[Document]] = [UserDoc, MessageDoc, ReadMarkerDoc]
+DOCUMENT_MODELS: list[type[Document]] = [UserDoc, MessageDoc, ConversationDoc, ReadMarkerDoc]

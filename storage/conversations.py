@@ -1,232 +1,239 @@
-"""Conversation lists, unread counts, read markers and typing notices, in Redis.
+"""Conversations as entities: MongoDB `conversations` is the authority on members, roles and
+titles; Redis mirrors each conversation (meta and members hashes, in the conversation's
+partition) so the send, read and typing scripts check membership in the same atomic step.
 
-Read markers reach MongoDB through the outbox (`storage.read_markers`); a user whose Redis
-state is missing has it rebuilt from MongoDB first (`storage.conversation_rebuild`). The send
-script (`storage.messages`) keeps each user's list ordered by latest activity and counts unread
-messages; `mark_read` moves a marker forward only and recounts.
+A change is a compare-and-set on the MongoDB document's `version`, then a mirror of the new
+state into Redis that never replaces a newer copy with an older one. A DIRECT conversation is
+made on the first message without MongoDB (its id is derived from the pair, so every instance
+makes the same one): the Redis script creates it and queues it on the outbox, and the persister
+writes it to MongoDB.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
-import orjson
+from pymongo.asynchronous.collection import AsyncCollection
 from redis.asyncio import Redis
 
 from storage import keys
-from storage.conversation_rebuild import ConversationRebuilder
+from storage.archive import ArchiveStore
+from storage.ids import direct_conversation_id, id_timestamp_ms
+from storage.read_markers import ReadMarkerArchive
+from storage.records import StoredConversation, StoredMember
 
 log = logging.getLogger(__name__)
 
-TYPING_TTL_MS = 5_000
-TYPING_THROTTLE_MS = 2_000
-
-# KEYS: viewer's read markers, read times, unread counts; the ids the partner sent in the
-#       conversation; partner's conversation-events channel; outbox.
-# ARGV: partner, up_to, now ms, READ event, viewer.
-# ZLEXCOUNT over the partner's own id set: O(log n), no document loaded.
-_MARK_READ = """
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current and current >= ARGV[2] then return {0, current} end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-redis.call('HSET', KEYS[3], ARGV[1], redis.call('ZLEXCOUNT', KEYS[4], '(' .. ARGV[2], '+'))
-redis.call('XADD', KEYS[6], '*', 'kind', 'read', 'user', ARGV[5], 'partner', ARGV[1], 'up_to', ARGV[2], 'at', ARGV[3])
-if ARGV[5] ~= ARGV[1] then redis.call('PUBLISH', KEYS[5], ARGV[4]) end
-return {1, ARGV[2]}
+# KEYS: meta, members. ARGV: version, kind, title, created ms, closed, then member, "role:joined ms" pairs.
+# An older or equal version changes nothing: two instances mirroring at once cannot go back.
+_MIRROR = """
+local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if current >= tonumber(ARGV[1]) then return 0 end
+redis.call('DEL', KEYS[2])
+for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+redis.call('HSET', KEYS[1], 'version', ARGV[1], 'kind', ARGV[2], 'title', ARGV[3], 'created_ms', ARGV[4],
+           'closed', ARGV[5])
+return 1
 """
 
-# KEYS: active, announced, throttle, partner's channel. ARGV: ttl ms, throttle ms, event.
-_TYPING_START = """
-redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-if redis.call('SET', KEYS[3], '1', 'PX', ARGV[2], 'NX') then
-  redis.call('SET', KEYS[2], '1', 'PX', ARGV[1] * 3)
-  redis.call('PUBLISH', KEYS[4], ARGV[3])
-  return 1
-end
-return 0
-"""
-
-# KEYS: active, announced, partner's channel. ARGV: STOPPED event, '1' = only if expired.
-# Returns the ms left while still active (expiry check), else 1 if a stop went out, 0 if not.
-_TYPING_STOP = """
-if ARGV[2] == '1' then
-  local left = redis.call('PTTL', KEYS[1])
-  if left > 0 then return left + 1 end
-end
-redis.call('DEL', KEYS[1])
-if redis.call('DEL', KEYS[2]) == 1 then
-  redis.call('PUBLISH', KEYS[3], ARGV[1])
-  return 1
-end
-return 0
+# KEYS: meta, members, outbox. ARGV: conversation id, created ms, member a, member b.
+_CREATE_DIRECT = """
+if redis.call('HEXISTS', KEYS[1], 'version') == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'version', 1, 'kind', 'DIRECT', 'title', '', 'created_ms', ARGV[2], 'closed', 0)
+redis.call('HSET', KEYS[2], ARGV[3], 'MEMBER:' .. ARGV[2], ARGV[4], 'MEMBER:' .. ARGV[2])
+redis.call('XADD', KEYS[3], '*', 'kind', 'conversation', 'conversation', ARGV[1])
+return 1
 """
 
 
-@dataclass(frozen=True, slots=True)
-class ConversationState:
-    partner_id: str
-    last_activity_ms: int
-    unread: int
-    read_up_to: str | None
-    read_at_ms: int | None
-    partner_read_at_ms: int | None
+def _ms(at: datetime) -> int:
+    return int(at.replace(tzinfo=at.tzinfo or UTC).timestamp() * 1000)
 
 
-@dataclass(frozen=True, slots=True)
-class ConversationEvent:
-    type: str  # READ, TYPING_STARTED, TYPING_STOPPED
-    partner_id: str  # who read or types (the viewer's partner)
-    at_ms: int
-    up_to: str | None = None
+def _date(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
-    def encode(self) -> bytes:
-        return orjson.dumps({"type": self.type, "partner_id": self.partner_id, "at_ms": self.at_ms,
-                             "up_to": self.up_to})
 
-    @classmethod
-    def decode(cls, raw: str | bytes) -> ConversationEvent:
-        data = orjson.loads(raw)
-        return cls(type=data["type"], partner_id=data["partner_id"], at_ms=data["at_ms"], up_to=data.get("up_to"))
+def to_doc(conversation: StoredConversation) -> dict[str, Any]:
+    return {
+        "_id": conversation.id,
+        "kind": conversation.kind,
+        "title": conversation.title,
+        "members": [{"user_id": m.user_id, "role": m.role, "joined_at": _date(m.joined_ms)}
+                    for m in conversation.members],
+        "version": conversation.version,
+        "created_at": _date(conversation.created_ms),
+        "updated_at": datetime.now(UTC),
+        "archived_at": datetime.now(UTC) if conversation.archived else None,
+    }
+
+
+def from_doc(doc: dict[str, Any]) -> StoredConversation:
+    return StoredConversation(
+        id=doc["_id"], kind=doc["kind"], title=doc.get("title"), version=int(doc["version"]),
+        members=tuple(StoredMember(m["user_id"], m["role"], _ms(m["joined_at"])) for m in doc["members"]),
+        created_ms=_ms(doc["created_at"]), archived=doc.get("archived_at") is not None,
+    )
+
+
+def from_mirror(conversation_id: str, meta: dict[str, str], members: dict[str, str]) -> StoredConversation:
+    parsed = []
+    for user_id, value in members.items():
+        role, _, joined = value.partition(":")
+        parsed.append(StoredMember(user_id, role, int(joined)))
+    parsed.sort(key=lambda m: (m.joined_ms, m.user_id))  # longest-standing first
+    return StoredConversation(
+        id=conversation_id, kind=meta["kind"], title=meta.get("title") or None, version=int(meta["version"]),
+        members=tuple(parsed), created_ms=int(meta["created_ms"]), archived=meta.get("closed") == "1",
+    )
+
+
+def new_direct(a: str, b: str, now_ms: int) -> StoredConversation:
+    members = tuple(StoredMember(u, "MEMBER", now_ms) for u in sorted({a, b}))
+    return StoredConversation(id=direct_conversation_id(a, b), kind="DIRECT", members=members, version=1,
+                              created_ms=now_ms)
 
 
 class ConversationStore:
-    def __init__(self, redis: Redis, rebuilder: ConversationRebuilder) -> None:
+    def __init__(
+        self, redis: Redis, collection: AsyncCollection[dict[str, Any]], archive: ArchiveStore,
+        read_markers: ReadMarkerArchive,
+    ) -> None:
         self.redis = redis
-        self.rebuilder = rebuilder
-        self._mark_read = redis.register_script(_MARK_READ)
-        self._typing_start = redis.register_script(_TYPING_START)
-        self._typing_stop = redis.register_script(_TYPING_STOP)
-        self._typing_timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self.collection = collection
+        self.archive = archive
+        self.read_markers = read_markers
+        self._mirror = redis.register_script(_MIRROR)
+        self._create_direct = redis.register_script(_CREATE_DIRECT)
 
-    async def page(
-        self, user_id: str, *, first: int, after: tuple[int, str] | None
-    ) -> tuple[list[ConversationState], bool]:
-        """Most recent activity first; `after` is the (ms, partner) of the previous page's end."""
-        await self.ensure_built(user_id)
-        key = keys.conversations(user_id)
-        top = f"{after[0]}" if after else "+inf"
-        entries: list[tuple[str, float]] = []
-        offset = 0
-        while len(entries) < first + 1:
-            batch = await self.redis.zrange(  # type: ignore[call-overload]  # BYSCORE bounds are str; types-redis: int
-                key, top, "-inf", desc=True, byscore=True, withscores=True, offset=offset, num=first + 1 + 20
-            )
-            if not batch:
-                break
-            offset += len(batch)
-            for partner, score in batch:
-                # Same ms as the cursor: only members after it in (score desc, member desc) order.
-                if after and int(score) == after[0] and partner >= after[1]:
-                    continue
-                entries.append((partner, score))
-        has_more = len(entries) > first
-        entries = entries[:first]
-        partners = [p for p, _ in entries]
-        if not partners:
-            return [], False
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hmget(keys.unread_counts(user_id), partners)
-            pipe.hmget(keys.read_markers(user_id), partners)
-            pipe.hmget(keys.read_times(user_id), partners)
-            for partner in partners:
-                pipe.hget(keys.read_times(partner), user_id)
-            unread, markers, times, *partner_times = await pipe.execute()
-        states = [
-            ConversationState(
-                partner_id=partner, last_activity_ms=int(score), unread=int(unread[i] or 0),
-                read_up_to=markers[i], read_at_ms=int(times[i]) if times[i] else None,
-                partner_read_at_ms=int(partner_times[i]) if partner_times[i] else None,
-            )
-            for i, (partner, score) in enumerate(entries)
-        ]
-        return states, has_more
+    async def get(self, conversation_id: str) -> StoredConversation | None:
+        """From the Redis mirror; from MongoDB (mirrored on the way) when Redis lacks it."""
+        mirrored = await self._mirrored(conversation_id)
+        if mirrored is not None:
+            return mirrored
+        doc = await self.collection.find_one({"_id": conversation_id})
+        if doc is None:
+            return None
+        conversation = from_doc(doc)
+        await self._restore_read_markers(conversation_id)
+        await self.mirror(conversation)
+        return conversation
 
-    async def state(self, user_id: str, partner_id: str) -> ConversationState:
-        await self.ensure_built(user_id)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zscore(keys.conversations(user_id), partner_id)
-            pipe.hget(keys.unread_counts(user_id), partner_id)
-            pipe.hget(keys.read_markers(user_id), partner_id)
-            pipe.hget(keys.read_times(user_id), partner_id)
-            pipe.hget(keys.read_times(partner_id), user_id)
-            score, unread, marker, read_at, partner_read_at = await pipe.execute()
-        return ConversationState(
-            partner_id=partner_id, last_activity_ms=int(score or 0), unread=int(unread or 0), read_up_to=marker,
-            read_at_ms=int(read_at) if read_at else None,
-            partner_read_at_ms=int(partner_read_at) if partner_read_at else None,
+    async def fetch_authoritative(self, conversation_id: str) -> StoredConversation | None:
+        """MongoDB's current copy, for a compare-and-set change (`replace`)."""
+        doc = await self.collection.find_one({"_id": conversation_id})
+        return from_doc(doc) if doc else None
+
+    async def _mirrored(self, conversation_id: str) -> StoredConversation | None:
+        async with self.redis.pipeline(transaction=True) as pipe:  # both keys share a slot
+            pipe.hgetall(keys.conversation_meta(conversation_id))
+            pipe.hgetall(keys.conversation_members(conversation_id))
+            meta, members = await pipe.execute()
+        if "version" not in meta:
+            return None
+        return from_mirror(conversation_id, meta, members)
+
+    async def mirror(self, conversation: StoredConversation) -> bool:
+        """Copy `conversation` into Redis unless Redis has this version or a newer one."""
+        args: list[str | int] = [conversation.version, conversation.kind, conversation.title or "",
+                                 conversation.created_ms, "1" if conversation.archived else "0"]
+        for member in conversation.members:
+            args += [member.user_id, f"{member.role}:{member.joined_ms}"]
+        return bool(await self._mirror(
+            keys=[keys.conversation_meta(conversation.id), keys.conversation_members(conversation.id)], args=args
+        ))
+
+    async def insert(self, conversation: StoredConversation) -> None:
+        """A new group: MongoDB first (the authority), then the mirror."""
+        await self.collection.insert_one(to_doc(conversation))
+        await self.mirror(conversation)
+
+    async def replace(self, conversation: StoredConversation, *, expected_version: int) -> bool:
+        """Store `conversation` (its version one above `expected_version`) if MongoDB still has
+        `expected_version`; False when another change came first (read again and retry)."""
+        doc = to_doc(conversation)
+        doc.pop("_id")
+        doc.pop("created_at")
+        result = await self.collection.update_one(
+            {"_id": conversation.id, "version": expected_version}, {"$set": doc}
         )
+        if result.matched_count == 0:
+            return False
+        await self.mirror(conversation)
+        return True
 
-    async def mark_read(self, user_id: str, partner_id: str, up_to: str, now_ms: int) -> bool:
-        """Move the marker to `up_to` if that is forward; False (nothing changes) otherwise."""
-        await self.ensure_built(user_id)
-        moved, _ = await self._mark_read(
-            keys=[keys.read_markers(user_id), keys.read_times(user_id), keys.unread_counts(user_id),
-                  keys.conversation_sent(keys.conversation_id(user_id, partner_id), partner_id),
-                  keys.conversation_events(partner_id), keys.OUTBOX_STREAM],
-            args=[partner_id, up_to, now_ms, ConversationEvent("READ", user_id, now_ms, up_to).encode(), user_id],
-        )
-        return bool(moved)
-
-    async def set_typing(self, user_id: str, partner_id: str, typing: bool, now_ms: int) -> None:
-        """Start (throttled: one start event per 2 s) or stop; a start not refreshed within
-        5 s stops by itself (checked by a timer on the instance that saw the last refresh)."""
-        active, announced = keys.typing(user_id, partner_id, "active"), keys.typing(user_id, partner_id, "announced")
-        channel = keys.conversation_events(partner_id)
-        stopped = ConversationEvent("TYPING_STOPPED", user_id, now_ms).encode()
-        if not typing:
-            self._cancel_timer(user_id, partner_id)
-            await self._typing_stop(keys=[active, announced, channel], args=[stopped, "0"])
-            return
-        started = ConversationEvent("TYPING_STARTED", user_id, now_ms).encode()
-        await self._typing_start(keys=[active, announced, keys.typing(user_id, partner_id, "throttle"), channel],
-                                 args=[TYPING_TTL_MS, TYPING_THROTTLE_MS, started])
-        self._schedule_expiry(user_id, partner_id, TYPING_TTL_MS)
-
-    def _cancel_timer(self, user_id: str, partner_id: str) -> None:
-        timer = self._typing_timers.pop((user_id, partner_id), None)
-        if timer is not None:
-            timer.cancel()
-
-    def _schedule_expiry(self, user_id: str, partner_id: str, delay_ms: int) -> None:
-        self._cancel_timer(user_id, partner_id)
-        loop = asyncio.get_running_loop()
-        self._typing_timers[(user_id, partner_id)] = loop.call_later(
-            delay_ms / 1000, lambda: asyncio.ensure_future(self._expire(user_id, partner_id))
-        )
-
-    async def _expire(self, user_id: str, partner_id: str) -> None:
-        self._typing_timers.pop((user_id, partner_id), None)
-        at_ms = _now_ms()
+    async def ensure_direct(self, a: str, b: str, now_ms: int) -> StoredConversation:
+        """The DIRECT conversation of `a` and `b`, made in Redis (and queued for MongoDB) if it
+        exists nowhere yet; needs no MongoDB when Redis has it."""
+        conversation_id = direct_conversation_id(a, b)
+        found = await self._mirrored(conversation_id)
+        if found is not None:
+            return found
         try:
-            left = await self._typing_stop(
-                keys=[keys.typing(user_id, partner_id, "active"), keys.typing(user_id, partner_id, "announced"),
-                      keys.conversation_events(partner_id)],
-                args=[ConversationEvent("TYPING_STOPPED", user_id, at_ms).encode(), "1"],
-            )
-        except Exception as exc:  # noqa: BLE001 - the announced key expires by itself
-            log.warning("typing expiry check failed", extra={"error": repr(exc)})
+            found = await self.get(conversation_id)
+        except Exception as exc:  # noqa: BLE001 - MongoDB down: Redis makes it, the persister archives it
+            log.warning("MongoDB unavailable: making the conversation in Redis", extra={"error": repr(exc)})
+        if found is not None:
+            return found
+        fresh = new_direct(a, b, now_ms)
+        members = fresh.member_ids()
+        await self._create_direct(
+            keys=[keys.conversation_meta(conversation_id), keys.conversation_members(conversation_id),
+                  keys.OUTBOX_STREAM],
+            args=[conversation_id, now_ms, members[0], members[-1]],
+        )
+        mirrored = await self._mirrored(conversation_id)
+        assert mirrored is not None  # just made (or made by a racing instance)
+        return mirrored
+
+    async def persist_created(self, conversation_ids: Sequence[str]) -> None:
+        """Outbox entries of kind `conversation`: write conversations made in Redis to MongoDB
+        ($setOnInsert: a copy MongoDB already has is never touched)."""
+        for conversation_id in dict.fromkeys(conversation_ids):
+            conversation = await self._mirrored(conversation_id)
+            if conversation is None:
+                log.warning("outbox conversation missing in Redis", extra={"conversation": conversation_id})
+                continue
+            doc = to_doc(conversation)
+            await self.collection.update_one({"_id": conversation_id}, {"$setOnInsert": doc}, upsert=True)
+
+    async def of_member(self, user_id: str) -> list[StoredConversation]:
+        """From MongoDB: every conversation `user_id` is a member of."""
+        cursor = self.collection.find({"members.user_id": user_id, "archived_at": None})
+        return [from_doc(doc) async for doc in cursor]
+
+    async def _restore_read_markers(self, conversation_id: str) -> None:
+        markers = await self.read_markers.of_conversation(conversation_id)
+        if not markers:
             return
-        if left > 1:  # refreshed meanwhile (perhaps through another instance)
-            self._schedule_expiry(user_id, partner_id, int(left))
+        async with self.redis.pipeline(transaction=True) as pipe:  # both keys share a slot
+            for user_id, (up_to, at_ms) in markers.items():
+                pipe.hsetnx(keys.read_markers(conversation_id), user_id, up_to)
+                pipe.hsetnx(keys.read_times(conversation_id), user_id, at_ms)
+            await pipe.execute()
 
-    def close(self) -> None:
-        for timer in self._typing_timers.values():
-            timer.cancel()
-        self._typing_timers.clear()
+    async def member_of(self, user_id: str, conversation_ids: Sequence[str]) -> list[str]:
+        """Those of `conversation_ids` that `user_id` is a member of now (one round-trip; a
+        conversation Redis lacks is mirrored from MongoDB first)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for conversation_id in conversation_ids:
+                pipe.hexists(keys.conversation_meta(conversation_id), "version")
+                pipe.hexists(keys.conversation_members(conversation_id), user_id)
+            replies = await pipe.execute()
+        mine = []
+        for n, conversation_id in enumerate(conversation_ids):
+            mirrored, member = replies[2 * n], replies[2 * n + 1]
+            if not mirrored:
+                found = await self.get(conversation_id)
+                member = found is not None and found.member(user_id) is not None
+            if member:
+                mine.append(conversation_id)
+        return mine
 
-    async def ensure_built(self, user_id: str) -> None:
-        """Rebuild the user's list, unread counts and read markers from MongoDB if Redis
-        does not have them (a new Redis, or one that lost its data)."""
-        if await self.redis.exists(keys.conversations_built(user_id)):
-            return
-        await self.rebuilder.rebuild(user_id)
-        await self.redis.set(keys.conversations_built(user_id), "1")
 
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+def activity_ms(conversation: StoredConversation, latest_message_id: str | None) -> int:
+    """When a conversation last saw activity: its newest message, else its creation."""
+    return id_timestamp_ms(latest_message_id) if latest_message_id else conversation.created_ms

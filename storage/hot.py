@@ -35,18 +35,15 @@ class MessageHot(JsonModel, index=True):
 
     client_id: str | None = None
     kind: str = Field(index=True)
+    conversation_id: str = Field(index=True)  # search filters by the viewer's conversations
     sender_id: str = Field(index=True)
-    receiver_id: str = Field(index=True)
-    participants: list[str] = Field(index=True)
-    conversation: str = Field(index=True)
+    receiver_id: str | None = None  # DIRECT only
     text: str = Field(full_text_search=True)
     sent_at_ms: int = Field(index=True, sortable=True)
 
     class Meta:
         global_key_prefix = KEY_PREFIX
         model_key_prefix = "message"
-
-
 
 
 async def ensure_indexes(redis: Redis) -> None:

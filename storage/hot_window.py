@@ -18,25 +18,26 @@ from storage import keys
 from storage.archive import ArchiveStore
 from storage.background import cancel_and_wait, run_every
 from storage.ids import first_id_at
+from storage.records import StoredMessage
 
 log = logging.getLogger(__name__)
 
 
 # Oldest first: delete a message only if its hot revision is still the one MongoDB was found to
 # have; stop at the first that changed (or is gone) and return how many were deleted.
-# KEYS: hot set, archived conversations, then per message its document, its conversation's set
-#       and its sender's set in that conversation.
-# ARGV: per message its id, the revision checked, its conversation.
+# KEYS: hot set, then per message its document, its conversation's ids, its sender's ids in the
+#       conversation, and the conversation's meta (marked: it now has archive-only messages).
+# ARGV: per message its hot-set entry, its id, the revision checked.
 _REMOVE_IF_UNCHANGED = """
 for n = 0, #ARGV / 3 - 1 do
-  local document, id = KEYS[3 + 3 * n], ARGV[1 + 3 * n]
+  local document, id = KEYS[2 + 4 * n], ARGV[2 + 3 * n]
   local rev = redis.call('JSON.GET', document, '$.rev')
-  if not rev or (cjson.decode(rev)[1] or 0) ~= tonumber(ARGV[2 + 3 * n]) then return n end
-  redis.call('SADD', KEYS[2], ARGV[3 + 3 * n])
-  redis.call('ZREM', KEYS[4 + 3 * n], id)
-  redis.call('ZREM', KEYS[5 + 3 * n], id)
+  if not rev or (cjson.decode(rev)[1] or 0) ~= tonumber(ARGV[3 + 3 * n]) then return n end
+  redis.call('HSET', KEYS[5 + 4 * n], 'archived', '1')
+  redis.call('ZREM', KEYS[3 + 4 * n], id)
+  redis.call('ZREM', KEYS[4 + 4 * n], id)
   redis.call('DEL', document)
-  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZREM', KEYS[1], ARGV[1 + 3 * n])
 end
 return #ARGV / 3
 """
@@ -54,15 +55,14 @@ class HotWindow:
     def window_start_ms(self) -> int:
         return int((time.time() - self.window_seconds) * 1000)
 
-    async def has_archived_only_messages(self, conversation: str) -> bool:
-        return bool(await self.redis.sismember(keys.archived_conversations(), conversation))
+    async def has_archived_only_messages(self, conversation_id: str) -> bool:
+        return await self.redis.hget(keys.conversation_meta(conversation_id), "archived") == "1"
 
     async def restore(self) -> None:
         """Rebuild what a Redis without our data lacks: archive markers and the hot window.
         Run at start-up and whenever the markers' sentinel disappears (Redis lost its data)."""
         window_start = self.window_start_ms()  # one value for both, so nothing falls between
         await self.rebuild_archive_markers(window_start_ms=window_start)
-        await self.backfill_sender_sets()
         await self.hydrate(window_start_ms=window_start)
 
     def start(self) -> None:
@@ -90,43 +90,20 @@ class HotWindow:
         async for messages in self.archive.since(first_id_at(window_start_ms), batch_size=batch_size):
             async with self.redis.pipeline(transaction=False) as pipe:
                 for m in messages:
-                    pipe.exists(keys.message_key(m.id))
+                    pipe.exists(keys.message_key(m.conversation_id, m.id))
                 present = await pipe.execute()
             async with self.redis.pipeline(transaction=False) as pipe:
                 for m, exists in zip(messages, present, strict=True):
                     if not exists:
-                        pipe.json().set(keys.message_key(m.id), "$", m.to_document())
-                        pipe.zadd(keys.conversation_messages(m.conversation), {m.id: 0})
-                        pipe.zadd(keys.conversation_sent(m.conversation, m.sender_id), {m.id: 0})
-                        pipe.zadd(keys.hot_messages(), {m.id: 0})
+                        pipe.json().set(keys.message_key(m.conversation_id, m.id), "$", m.to_document())
+                        pipe.zadd(keys.conversation_messages(m.conversation_id), {m.id: 0})
+                        pipe.zadd(keys.conversation_sent(m.conversation_id, m.sender_id), {m.id: 0})
+                        pipe.zadd(keys.hot_messages(), {hot_member(m): 0})
                         restored += 1
                 await pipe.execute()
         if restored:
             log.info("hydrated the hot window from MongoDB", extra={"restored": restored})
         return restored
-
-    async def backfill_sender_sets(self, *, batch_size: int = 500) -> int:
-        """Once per Redis dataset: put every hot message id into its sender's set of the
-        conversation (`keys.conversation_sent`), which the send script, hydrate and trim keep
-        from then on. Returns how many ids were added."""
-        if await self.redis.exists(keys.sender_sets_ready()):
-            return 0
-        added = 0
-        after = "-"
-        while ids := await self.redis.zrange(  # type: ignore[call-overload]  # BYLEX bounds are str; types-redis: int
-            keys.hot_messages(), after, "+", bylex=True, offset=0, num=batch_size
-        ):
-            documents = [keys.message_key(i) for i in ids]
-            conversations = await self.redis.json().mget(documents, "$.conversation")
-            senders = await self.redis.json().mget(documents, "$.sender_id")
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for message_id, conversation, sender in zip(ids, conversations, senders, strict=True):
-                    if conversation and sender:  # an id without a document is an orphan trim drops
-                        pipe.zadd(keys.conversation_sent(conversation[0], sender[0]), {message_id: 0})
-                added += sum(await pipe.execute())
-            after = f"({ids[-1]}"
-        await self.redis.set(keys.sender_sets_ready(), "1")
-        return added
 
     async def rebuild_archive_markers(self, *, window_start_ms: int, batch_size: int = 1000) -> int:
         """After Redis lost its data (or on a new Redis), mark every conversation that has
@@ -135,14 +112,13 @@ class HotWindow:
         if await self.redis.exists(keys.archive_markers_ready()):
             return 0
         marked = 0
-        batch: list[str] = []
-        async for conversation in self.archive.conversations_before(first_id_at(window_start_ms)):
-            batch.append(conversation)
-            if len(batch) >= batch_size:
-                marked += await self.redis.sadd(keys.archived_conversations(), *batch)
-                batch = []
-        if batch:
-            marked += await self.redis.sadd(keys.archived_conversations(), *batch)
+        async with self.redis.pipeline(transaction=False) as pipe:  # one key per conversation
+            async for conversation_id in self.archive.conversations_before(first_id_at(window_start_ms)):
+                pipe.hset(keys.conversation_meta(conversation_id), "archived", "1")
+                marked += 1
+                if len(pipe) >= batch_size:
+                    await pipe.execute()
+            await pipe.execute()
         await self.redis.set(keys.archive_markers_ready(), "1")
         return marked
 
@@ -169,21 +145,22 @@ class HotWindow:
             log.info("trimmed the hot window", extra={"removed": removed})
         return removed
 
-    async def archived_prefix(self, ids: list[str]) -> tuple[list[tuple[str, int]], list[str]]:
-        """Of `ids` (oldest first): the leading ones whose hot revision MongoDB has (or a later
-        one), each with the revision compared, and the ids without a document among them."""
-        archived = await self.archive.revisions(ids)
-        hot_revisions = await self.redis.json().mget([keys.message_key(i) for i in ids], "$.rev")
+    async def archived_prefix(self, entries: list[str]) -> tuple[list[tuple[str, int]], list[str]]:
+        """Of hot-set `entries` (oldest first): the leading ones whose hot revision MongoDB has
+        (or a later one), each with the revision compared, and the entries without a document."""
+        located = [_locate(e) for e in entries]
+        archived = await self.archive.revisions([message_id for message_id, _ in located])
+        hot_revisions = await self.redis.json().mget([keys.message_key(c, i) for i, c in located], "$.rev")
         checked: list[tuple[str, int]] = []
-        orphans: list[str] = []  # an id without a document has nothing left to archive
-        for message_id, hot in zip(ids, hot_revisions, strict=True):
+        orphans: list[str] = []  # an entry without a document has nothing left to archive
+        for entry, (message_id, _), hot in zip(entries, located, hot_revisions, strict=True):
             if hot is None:
-                orphans.append(message_id)
+                orphans.append(entry)
                 continue
             rev = int(hot[0] if hot else 0)
             if message_id not in archived or archived[message_id] < rev:
                 break
-            checked.append((message_id, rev))  # MongoDB has this state (or a later one)
+            checked.append((entry, rev))  # MongoDB has this state (or a later one)
         return checked, orphans
 
     async def remove_checked(self, checked: list[tuple[str, int]]) -> int:
@@ -193,15 +170,28 @@ class HotWindow:
         Returns how many were removed."""
         if not checked:
             return 0
-        documents = [keys.message_key(i) for i, _ in checked]
-        conversations = await self.redis.json().mget(documents, "$.conversation")
+        located = [_locate(entry) for entry, _ in checked]
+        documents = [keys.message_key(c, i) for i, c in located]
         senders = await self.redis.json().mget(documents, "$.sender_id")  # a sender never changes
-        script_keys = [keys.hot_messages(), keys.archived_conversations()]
+        script_keys = [keys.hot_messages()]
         args: list[str | int] = []
-        for (message_id, rev), conversation, sender in zip(checked, conversations, senders, strict=True):
-            if not conversation or not sender:
+        for (entry, rev), (message_id, conversation_id), document, sender in zip(
+            checked, located, documents, senders, strict=True
+        ):
+            if not sender:
                 break  # removed meanwhile (every instance trims): the rest is for the next pass
-            script_keys += [keys.message_key(message_id), keys.conversation_messages(conversation[0]),
-                            keys.conversation_sent(conversation[0], sender[0])]
-            args += [message_id, rev, conversation[0]]
+            script_keys += [document, keys.conversation_messages(conversation_id),
+                            keys.conversation_sent(conversation_id, sender[0]), keys.conversation_meta(conversation_id)]
+            args += [entry, message_id, rev]
         return int(await self._remove_if_unchanged(keys=script_keys, args=args)) if args else 0
+
+
+def _locate(entry: str) -> tuple[str, str]:
+    """A hot-set entry ("<message id>:<conversation id>") as (message id, conversation id)."""
+    message_id, _, conversation_id = entry.partition(":")
+    return message_id, conversation_id
+
+
+def hot_member(message: StoredMessage) -> str:
+    """The message's entry in the hot set: its id first, so the set sorts by time."""
+    return f"{message.id}:{message.conversation_id}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import time
@@ -52,3 +53,12 @@ def id_timestamp_ms(value: str) -> int:
 def first_id_at(ms: int) -> str:
     """The smallest ULID of millisecond `ms`: every id made at or after `ms` sorts >= it."""
     return _encode(ms << 80)
+
+
+def direct_conversation_id(a: str, b: str) -> str:
+    """The one DIRECT conversation of users `a` and `b` (a == b: notes to self), the same from
+    both sides and on every instance, so two first messages sent at once cannot make two. A ULID
+    in shape: the later user's creation time, then 80 bits of a hash of the pair."""
+    low, high = sorted((a, b))
+    digest = int.from_bytes(hashlib.blake2b(f"direct:{low}:{high}".encode(), digest_size=10).digest(), "big")
+    return _encode((id_timestamp_ms(high) << 80) | digest)

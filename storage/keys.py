@@ -1,6 +1,7 @@
 """Every Redis key and channel name outside redis-om models is built here."""
 
-from storage.hot import KEY_PREFIX, MessageHot
+from storage.hot import KEY_PREFIX
+from storage.slots import PARTITIONS, partition_of, partition_tag, user_tag
 
 OUTBOX_STREAM = f"{KEY_PREFIX}:outbox"
 OUTBOX_GROUP = "persisters"
@@ -10,10 +11,28 @@ TRANSCRIPTION_GROUP = "transcribers"
 TRANSCRIPTION_DELAYED = f"{KEY_PREFIX}:transcribe:delayed"  # sorted set: job -> due ms
 
 
-def message_key(message_id: str) -> str:
-    """A message's JSON document (indexed by RediSearch through `MessageHot`)."""
-    key: str = MessageHot.make_primary_key(message_id)  # redis-om leaves its return type unannotated
-    return key
+MESSAGE_PREFIX = f"{KEY_PREFIX}:message:"  # the RediSearch index of `MessageHot` covers these keys
+
+
+def _conv(conversation_id: str) -> str:
+    """The common start of a conversation's keys: its partition's hash tag, so the send script
+    writes the message, the conversation's indexes and its members' state in one slot."""
+    return f"{KEY_PREFIX}:conv:{partition_tag(partition_of(conversation_id))}:{conversation_id}"
+
+
+def message_key(conversation_id: str, message_id: str) -> str:
+    """A message's JSON document (indexed by RediSearch through `MessageHot`), in its
+    conversation's partition."""
+    return f"{MESSAGE_PREFIX}{partition_tag(partition_of(conversation_id))}:{message_id}"
+
+
+def message_keys_anywhere(message_id: str) -> list[str]:
+    """Every key a message with this id could have (one per partition): a lookup by id alone."""
+    return [f"{MESSAGE_PREFIX}{partition_tag(p)}:{message_id}" for p in range(PARTITIONS)]
+
+
+def message_id_of_key(key: str) -> str:
+    return key.rsplit(":", 1)[1]
 
 
 def online_users() -> str:
@@ -37,80 +56,75 @@ def user_events(user_id: str) -> str:
     return f"{KEY_PREFIX}:events:user:{user_id}"
 
 
-def conversation_id(a: str, b: str) -> str:
-    """The same id for both directions of a conversation."""
-    return f"{a}:{b}" if a <= b else f"{b}:{a}"
-
-
-def conversation_messages(conversation: str) -> str:
-    """Sorted set of the hot message ids of one conversation (all score 0: ordered by id)."""
-    return f"{KEY_PREFIX}:conv:{conversation}"
-
-
-def conversation_sent(conversation: str, sender_id: str) -> str:
-    """Sorted set of the hot message ids one participant sent in a conversation (all score 0):
-    unread counts come from ZLEXCOUNT, without loading a document."""
-    return f"{KEY_PREFIX}:conv-sent:{conversation}:{sender_id}"
-
-
-def sender_sets_ready() -> str:
-    """Set once every hot message id is in its `conversation_sent` set (a dataset from before
-    those sets existed is backfilled once)."""
-    return f"{KEY_PREFIX}:conv-sent:ready"
-
-
 def hot_messages() -> str:
     """Sorted set of every message id in the hot window (ordered by id, i.e. by time)."""
     return f"{KEY_PREFIX}:messages:hot"
 
 
-def archived_conversations() -> str:
-    """Set of the conversations that have messages only in the MongoDB archive (trimmed
-    out of the hot window); history consults MongoDB only for these."""
-    return f"{KEY_PREFIX}:archive:conversations"
+def conversation_meta(conversation_id: str) -> str:
+    """Hash: kind, title, version (of the MongoDB document it mirrors), created_ms, and
+    `archived` = 1 once some of its messages live only in MongoDB (history asks MongoDB only then)."""
+    return _conv(conversation_id)
 
 
-def archive_markers_ready() -> str:
-    """Set once `archived_conversations` was rebuilt from MongoDB for this Redis dataset."""
-    return f"{KEY_PREFIX}:archive:markers-ready"
+def conversation_members(conversation_id: str) -> str:
+    """Hash: member id -> "<role>:<joined ms>". Every send, read and typing script checks it."""
+    return f"{_conv(conversation_id)}:members"
+
+
+def conversation_messages(conversation_id: str) -> str:
+    """Sorted set of the conversation's hot message ids (all score 0: ordered by id, i.e. time)."""
+    return f"{_conv(conversation_id)}:msgs"
+
+
+def conversation_sent(conversation_id: str, sender_id: str) -> str:
+    """Sorted set of the hot message ids one member sent (score 0): a member's unread count is
+    ZLEXCOUNT of the conversation after their marker minus ZLEXCOUNT of their own."""
+    return f"{_conv(conversation_id)}:sent:{sender_id}"
+
+
+def read_markers(conversation_id: str) -> str:
+    """Hash: member id -> id of the last message that member has read."""
+    return f"{_conv(conversation_id)}:read"
+
+
+def read_times(conversation_id: str) -> str:
+    """Hash: member id -> ms when that member last moved their read marker."""
+    return f"{_conv(conversation_id)}:readat"
+
+
+def typing(conversation_id: str, user_id: str, part: str) -> str:
+    """Typing state of a member: `active` (refreshed while typing), `announced` (a start event
+    went out), `throttle` (no second start event within 2 s)."""
+    return f"{_conv(conversation_id)}:typing:{user_id}:{part}"
+
+
+def user_conversations(user_id: str) -> str:
+    """Sorted set: conversation id -> ms of its latest activity, for one member."""
+    return f"{KEY_PREFIX}:user:{user_tag(user_id)}:convs"
+
+
+def user_conversations_built(user_id: str) -> str:
+    """Set once `user_conversations` was rebuilt from MongoDB for this Redis dataset."""
+    return f"{KEY_PREFIX}:user:{user_tag(user_id)}:convs-built"
 
 
 def client_id(sender_id: str, client_id: str) -> str:
-    """Idempotency key: a sender's clientId -> the message id it created."""
-    return f"{KEY_PREFIX}:clientid:{sender_id}:{client_id}"
-
-
-def conversations(user_id: str) -> str:
-    """Sorted set: partner id -> ms of the conversation's latest message."""
-    return f"{KEY_PREFIX}:convs:{user_id}"
-
-
-def conversations_built(user_id: str) -> str:
-    """Set once `conversations`, unread counts and read markers were rebuilt from MongoDB."""
-    return f"{KEY_PREFIX}:convs-built:{user_id}"
-
-
-def unread_counts(user_id: str) -> str:
-    """Hash: partner id -> messages from that partner after the user's read marker."""
-    return f"{KEY_PREFIX}:unread:{user_id}"
-
-
-def read_markers(user_id: str) -> str:
-    """Hash: partner id -> id of the last message the user has read."""
-    return f"{KEY_PREFIX}:read:{user_id}"
-
-
-def read_times(user_id: str) -> str:
-    """Hash: partner id -> ms when the user last moved that read marker."""
-    return f"{KEY_PREFIX}:readat:{user_id}"
+    """Idempotency: a sender's clientId -> the id of the message it was reserved for."""
+    return f"{KEY_PREFIX}:user:{user_tag(sender_id)}:clientid:{client_id}"
 
 
 def conversation_events(user_id: str) -> str:
-    """Pub/sub channel of read receipts and typing notices addressed to one user."""
+    """Pub/sub channel of conversation events (reads, typing, membership) for one user."""
     return f"{KEY_PREFIX}:events:conv:{user_id}"
 
 
-def typing(user_id: str, partner_id: str, part: str) -> str:
-    """Typing state of user -> partner: `active` (refreshed while typing), `announced`
-    (a start event went out), `throttle` (no second start event within 2 s)."""
-    return f"{KEY_PREFIX}:typing:{part}:{user_id}:{partner_id}"
+def layout_version() -> str:
+    """The Redis data layout this dataset is in (see `storage.migration`)."""
+    return f"{KEY_PREFIX}:layout"
+
+
+def archive_markers_ready() -> str:
+    """Set once every conversation with archive-only messages was marked (its meta's
+    `archived`) for this Redis dataset."""
+    return f"{KEY_PREFIX}:archive:markers-ready"

@@ -23,8 +23,11 @@ from redis.exceptions import ResponseError
 from storage import keys
 from storage.archive import ArchiveStore
 from storage.background import cancel_and_wait
+from storage.conversation_lists import ConversationLists
+from storage.conversations import ConversationStore
 from storage.messages import MessageStore
 from storage.read_markers import ReadMarkerArchive
+from storage.records import StoredMessage
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,8 @@ class Persister:
         messages: MessageStore,
         archive: ArchiveStore,
         read_markers: ReadMarkerArchive,
+        conversations: ConversationStore,
+        lists: ConversationLists,
         *,
         batch_size: int = 500,
         block_ms: int = 1000,
@@ -62,6 +67,8 @@ class Persister:
         self.messages = messages
         self.archive = archive
         self.read_markers = read_markers
+        self.conversations = conversations
+        self.lists = lists
         self.consumer = consumer_name()
         self.batch_size = batch_size
         self.block_ms = block_ms
@@ -148,15 +155,28 @@ class Persister:
         return list(claimed)
 
     async def persist(self, entries: Sequence[StreamEntry]) -> None:
-        await self.read_markers.persist([f for _, f in entries if f and f.get("kind") == "read"])
-        ids = list(dict.fromkeys(fields["id"] for _, fields in entries if fields and "id" in fields))
-        messages = await self.messages.get_hot(ids)  # the latest state of each message
-        if len(messages) < len(ids):
+        fields = [f for _, f in entries if f]
+        await self.conversations.persist_created([f["conversation"] for f in fields if f.get("kind") == "conversation"])
+        await self.read_markers.persist([f for f in fields if f.get("kind") == "read"])
+        located = {f["id"]: keys.message_key(f["conversation"], f["id"]) for f in fields if "id" in f}
+        messages = await self.messages.get_hot_keys(list(located.values()))  # the latest state of each
+        if len(messages) < len(located):
             found = {m.id for m in messages}
-            log.warning("outbox entries without a hot message", extra={"ids": [i for i in ids if i not in found]})
+            log.warning("outbox entries without a hot message", extra={"ids": [i for i in located if i not in found]})
         await self.archive.upsert(messages)
+        await self._touch_member_lists(messages)
         entry_ids = [entry_id for entry_id, _ in entries]
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xack(keys.OUTBOX_STREAM, keys.OUTBOX_GROUP, *entry_ids)
             pipe.xdel(keys.OUTBOX_STREAM, *entry_ids)
             await pipe.execute()
+
+    async def _touch_member_lists(self, messages: Sequence[StoredMessage]) -> None:
+        """Repeat each send's conversation-list update (ZADD GT: idempotent), so a crash between
+        the send script and that update loses nothing."""
+        newest: dict[str, int] = {}
+        for message in messages:
+            newest[message.conversation_id] = max(newest.get(message.conversation_id, 0), message.sent_at_ms)
+        for conversation_id, at_ms in newest.items():
+            members = await self.redis.hkeys(keys.conversation_members(conversation_id))
+            await self.lists.touch(members, conversation_id, at_ms)

@@ -1,4 +1,4 @@
-"""Read markers in MongoDB `read_markers`: how far each user has read each conversation."""
+"""Read markers in MongoDB `read_markers`: how far each member has read each conversation."""
 
 from __future__ import annotations
 
@@ -16,20 +16,23 @@ class ReadMarkerArchive:
         self.collection = collection
 
     async def persist(self, entries: list[dict[str, str]]) -> None:
-        """Outbox entries of kind `read` (user, partner, up_to, at ms)."""
+        """Outbox entries of kind `read` (conversation, user, up_to, at ms)."""
         if not entries:
             return
         operations = [
             UpdateOne(
-                {"_id": f"{e['user']}:{e['partner']}"},
+                {"_id": f"{e['conversation']}:{e['user']}"},
                 {"$max": {"up_to": e["up_to"], "at": datetime.fromtimestamp(int(e["at"]) / 1000, UTC)},
-                 "$setOnInsert": {"user_id": e["user"], "partner_id": e["partner"]}},
+                 "$setOnInsert": {"conversation_id": e["conversation"], "user_id": e["user"]}},
                 upsert=True,
             )
             for e in entries
         ]
         await self.collection.bulk_write(operations, ordered=False)
 
-    async def of_user(self, user_id: str) -> dict[str, dict[str, Any]]:
-        """Partner id -> the user's marker document (`up_to`, `at`)."""
-        return {doc["partner_id"]: doc async for doc in self.collection.find({"user_id": user_id})}
+    async def of_conversation(self, conversation_id: str) -> dict[str, tuple[str, int]]:
+        """Member id -> (id of the last message read, ms when the marker moved)."""
+        return {
+            doc["user_id"]: (doc["up_to"], int(doc["at"].replace(tzinfo=doc["at"].tzinfo or UTC).timestamp() * 1000))
+            async for doc in self.collection.find({"conversation_id": conversation_id})
+        }

@@ -9,8 +9,6 @@ from typing import Any
 
 import orjson
 
-from storage import keys
-
 
 @dataclass(frozen=True, slots=True)
 class StoredAudio:
@@ -51,8 +49,9 @@ class StoredTranscript:
 class StoredMessage:
     id: str
     kind: str
+    conversation_id: str
     sender_id: str
-    receiver_id: str
+    receiver_id: str | None  # the other member of a DIRECT conversation; None in a group
     text: str
     sent_at_ms: int
     client_id: str | None = None
@@ -61,16 +60,13 @@ class StoredMessage:
     transcript: StoredTranscript | None = None  # VOICE only, once DONE
     rev: int = 0  # bumped by every update; trimming keeps a message until MongoDB has this rev
 
-    @property
-    def conversation(self) -> str:
-        return keys.conversation_id(self.sender_id, self.receiver_id)
-
     def to_document(self) -> dict[str, Any]:
         """The JSON stored in Redis, in `MessageHot`'s shape; built field by field because it
         runs on every send (`asdict` deep-copies)."""
         return {
             "pk": self.id,
             "kind": self.kind,
+            "conversation_id": self.conversation_id,
             "sender_id": self.sender_id,
             "receiver_id": self.receiver_id,
             "text": self.text,
@@ -80,8 +76,6 @@ class StoredMessage:
             "transcription_status": self.transcription_status,
             "transcript": asdict(self.transcript) if self.transcript else None,
             "rev": self.rev,
-            "participants": sorted({self.sender_id, self.receiver_id}),
-            "conversation": self.conversation,
         }
 
     @classmethod
@@ -89,8 +83,9 @@ class StoredMessage:
         return cls(
             id=doc["pk"],
             kind=doc["kind"],
+            conversation_id=doc["conversation_id"],
             sender_id=doc["sender_id"],
-            receiver_id=doc["receiver_id"],
+            receiver_id=doc.get("receiver_id"),
             text=doc["text"],
             sent_at_ms=int(doc["sent_at_ms"]),
             client_id=doc.get("client_id"),
@@ -119,3 +114,40 @@ class MessageEventPayload:
 def next_revision(message: StoredMessage, **changes: Any) -> StoredMessage:
     """`message` with `changes` and the next revision number."""
     return dataclasses.replace(message, rev=message.rev + 1, **changes)
+
+
+ROLES = ("OWNER", "ADMIN", "MEMBER")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMember:
+    user_id: str
+    role: str  # OWNER, ADMIN or MEMBER
+    joined_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredConversation:
+    """A conversation as MongoDB `conversations` holds it and Redis mirrors it. `version` grows
+    with every change of members, roles or title, so an older copy never overwrites a newer."""
+
+    id: str
+    kind: str  # DIRECT or GROUP
+    members: tuple[StoredMember, ...]
+    version: int
+    created_ms: int
+    title: str | None = None  # GROUP only
+    archived: bool = False  # a group whose last member left: kept, never shown again
+
+    def member(self, user_id: str) -> StoredMember | None:
+        return next((m for m in self.members if m.user_id == user_id), None)
+
+    def member_ids(self) -> list[str]:
+        return [m.user_id for m in self.members]
+
+    def partner_of(self, user_id: str) -> str | None:
+        """DIRECT only: the other member (yourself, in notes to self)."""
+        if self.kind != "DIRECT":
+            return None
+        others = [m.user_id for m in self.members if m.user_id != user_id]
+        return others[0] if others else user_id

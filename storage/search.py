@@ -1,5 +1,5 @@
 """Full-text search in RediSearch over the indexes that the redis-om models declare
-(`MessageHot.text` as TEXT with English stemming, participants/conversation as TAG,
+(`MessageHot.text` as TEXT with English stemming, `conversation_id` as TAG,
 `UserHot.username_lower` as TAG). Queries go through redis-py's FT.SEARCH because redis-om's
 query builder has no prefix terms, scores or highlighting.
 
@@ -10,6 +10,7 @@ Callers pass terms that are already tokenised to letters and digits (see
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -28,7 +29,7 @@ def escape(value: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class MessageMatch:
-    id: str
+    key: str  # the message document's Redis key
     score: float
     sent_at_ms: int
     marked_text: str  # the whole text with matches between MARK_OPEN and MARK_CLOSE
@@ -41,33 +42,33 @@ class SearchIndex:
         self.redis = redis
 
     async def messages(
-        self, *, viewer_id: str, terms: list[str], prefix_last: bool, conversation: str | None, limit: int
+        self, *, conversation_ids: Sequence[str], terms: list[str], prefix_last: bool, limit: int, offset: int = 0
     ) -> tuple[int, list[MessageMatch]]:
-        """Messages of the viewer's conversations matching every term, best first.
+        """Messages of these conversations (the viewer's, checked by the caller) matching every
+        term, best first.
 
-        The participants filter is part of the index query, so `total` never counts (and
+        The conversation filter is part of the index query, so `total` never counts (and
         timing never depends on) anyone else's messages.
         """
+        if not conversation_ids:
+            return 0, []
         words = [escape(t) for t in terms]
         if prefix_last and len(terms[-1]) >= 2:
             words[-1] += "*"
-        scope = f"@participants:{{{escape(viewer_id)}}}"
-        if conversation is not None:
-            scope += f" @conversation:{{{escape(conversation)}}}"
+        scope = "@conversation_id:{" + " | ".join(escape(c) for c in conversation_ids) + "}"
         query = (
             Query(f"{scope} @text_fts:({' '.join(words)})")
             .with_scores()
             .scorer("BM25")
-            .paging(0, limit)
+            .paging(offset, limit)
             .highlight(fields=["text_fts"], tags=[MARK_OPEN, MARK_CLOSE])
             .return_fields("text_fts", "sent_at_ms")
             .dialect(2)
         )
         index = self.redis.ft(MessageHot._meta.index_name)
         result = await index.search(query)  # type: ignore[misc]  # types-redis (4.6) types ft() as sync; async since redis 5
-        prefix_len = len(MessageHot.make_primary_key(""))
         matches = [
-            MessageMatch(id=doc.id[prefix_len:], score=float(doc.score), sent_at_ms=int(doc.sent_at_ms),
+            MessageMatch(key=doc.id, score=float(doc.score), sent_at_ms=int(doc.sent_at_ms),
                          marked_text=getattr(doc, "text_fts", ""))
             for doc in result.docs
         ]

@@ -1,0 +1,171 @@
+"""Start-up migration from the pair model (conversations keyed by two user ids) to
+conversations as entities. Idempotent, and safe with several instances starting at once.
+
+MongoDB: every message gets `conversation_id` (the pair's DIRECT conversation), each pair a
+`conversations` document, each read marker its `<conversation>:<user>` form. Redis: nothing
+acknowledged may be lost, so every hot message in the old layout is first written to MongoDB
+(never over a newer revision), then the old keys go and the hot window is hydrated anew in
+the new layout; read markers and clientId reservations are carried over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+from redis.asyncio import Redis
+
+from storage import keys
+from storage.archive import ArchiveStore
+from storage.hot import KEY_PREFIX
+from storage.ids import direct_conversation_id, id_timestamp_ms, is_valid_id
+from storage.records import StoredMessage
+
+log = logging.getLogger(__name__)
+
+LAYOUT = "2"  # conversations as entities, keys hash-tagged per partition and per user
+_LOCK = f"{KEY_PREFIX}:migration-lock"
+# Old-layout key patterns that only the pair model wrote (the new layout tags keys with `{`).
+_OLD_PATTERNS = ("conv:*", "conv-sent:*", "convs:*", "convs-built:*", "unread:*", "read:*", "readat:*",
+                 "typing:*", "archive:*")
+
+
+def _pair(conversation: str) -> tuple[str, str]:
+    a, _, b = conversation.partition(":")
+    return a, b
+
+
+async def migrate_pair_model(redis: Redis, database: AsyncDatabase[Any], archive: ArchiveStore) -> None:
+    await _migrate_mongo(database)
+    if await redis.get(keys.layout_version()) == LAYOUT:
+        return
+    while not await redis.set(_LOCK, "1", nx=True, px=60_000):  # another instance migrates
+        await asyncio.sleep(0.2)
+        if await redis.get(keys.layout_version()) == LAYOUT:
+            return
+    try:
+        if await redis.get(keys.layout_version()) != LAYOUT:
+            await _migrate_redis(redis, archive)
+            await redis.set(keys.layout_version(), LAYOUT)
+    finally:
+        await redis.delete(_LOCK)
+
+
+async def _migrate_mongo(database: AsyncDatabase[Any]) -> None:
+    messages, conversations = database["messages"], database["conversations"]
+    pairs = await (await messages.aggregate([
+        {"$match": {"conversation_id": {"$exists": False}, "conversation": {"$exists": True}}},
+        {"$group": {"_id": "$conversation", "first": {"$min": "$_id"}}},
+    ])).to_list()
+    for row in pairs:
+        a, b = _pair(row["_id"])
+        conversation_id = direct_conversation_id(a, b)
+        since = datetime.fromtimestamp(id_timestamp_ms(row["first"]) / 1000, UTC)
+        await conversations.update_one({"_id": conversation_id}, {"$setOnInsert": {
+            "kind": "DIRECT", "title": None, "version": 1, "created_at": since, "updated_at": since,
+            "archived_at": None,
+            "members": [{"user_id": u, "role": "MEMBER", "joined_at": since} for u in sorted({a, b})],
+        }}, upsert=True)
+        await messages.update_many({"conversation": row["_id"], "conversation_id": {"$exists": False}},
+                                   {"$set": {"conversation_id": conversation_id}, "$unset": {"conversation": ""}})
+    if pairs:
+        log.info("migrated archived messages to conversations", extra={"conversations": len(pairs)})
+    markers = database["read_markers"]
+    old = await markers.find({"conversation_id": {"$exists": False}}).to_list()
+    if old:
+        await markers.bulk_write([
+            UpdateOne({"_id": f"{direct_conversation_id(m['user_id'], m['partner_id'])}:{m['user_id']}"},
+                      {"$max": {"up_to": m["up_to"], "at": m["at"]},
+                       "$setOnInsert": {"conversation_id": direct_conversation_id(m["user_id"], m["partner_id"]),
+                                        "user_id": m["user_id"]}}, upsert=True)
+            for m in old
+        ], ordered=False)
+        await markers.delete_many({"_id": {"$in": [m["_id"] for m in old]}})
+
+
+async def _migrate_redis(redis: Redis, archive: ArchiveStore) -> None:
+    archived = await _archive_old_messages(redis, archive)
+    await _drop_old_outbox_entries(redis)
+    carried = await _carry_read_markers(redis) + await _carry_client_ids(redis)
+    for pattern in _OLD_PATTERNS:
+        async for key in redis.scan_iter(match=f"{KEY_PREFIX}:{pattern}", count=1000):
+            if "{" not in key:
+                await redis.delete(key)
+    oldest = await redis.zrange(keys.hot_messages(), 0, 0)
+    if oldest and ":" not in oldest[0]:  # bare ids: the pair model's hot set (hydrate refills it)
+        await redis.delete(keys.hot_messages())
+    log.info("migrated Redis to the conversation layout", extra={"messages": archived, "carried": carried})
+
+
+async def _archive_old_messages(redis: Redis, archive: ArchiveStore) -> int:
+    """Write every old-layout hot message to MongoDB (never over a newer revision), then drop it:
+    the hot window is hydrated again in the new layout."""
+    count = 0
+    batch: list[tuple[str, StoredMessage]] = []
+    async for key in redis.scan_iter(match=f"{keys.MESSAGE_PREFIX}*", count=1000):
+        if not is_valid_id(key.removeprefix(keys.MESSAGE_PREFIX)):  # new-layout keys, the index's own
+            continue
+        raw = await redis.json().get(key, "$")
+        if raw:
+            doc = raw[0]
+            a, b = _pair(doc.get("conversation") or f"{doc['sender_id']}:{doc['receiver_id']}")
+            doc["conversation_id"] = direct_conversation_id(a, b)
+            batch.append((key, StoredMessage.from_document(doc)))
+        if len(batch) >= 500:
+            count += await _archive_and_drop(redis, archive, batch)
+            batch = []
+    return count + await _archive_and_drop(redis, archive, batch)
+
+
+async def _archive_and_drop(redis: Redis, archive: ArchiveStore, batch: list[tuple[str, StoredMessage]]) -> int:
+    if not batch:
+        return 0
+    await archive.upsert([m for _, m in batch])
+    await redis.delete(*[key for key, _ in batch])
+    return len(batch)
+
+
+async def _drop_old_outbox_entries(redis: Redis) -> None:
+    """Old entries name messages by id alone (now archived above) or read markers by pair."""
+    after = "-"
+    while entries := await redis.xrange(keys.OUTBOX_STREAM, min=after, count=500):
+        old = [entry_id for entry_id, fields in entries if "conversation" not in fields]
+        if old:
+            await redis.xdel(keys.OUTBOX_STREAM, *old)
+        after = f"({entries[-1][0]}"
+
+
+async def _carry_read_markers(redis: Redis) -> int:
+    carried = 0
+    async for key in redis.scan_iter(match=f"{KEY_PREFIX}:read:*", count=1000):
+        if "{" in key:
+            continue
+        user_id = key.rsplit(":", 1)[1]
+        markers = await redis.hgetall(key)
+        times = await redis.hgetall(f"{KEY_PREFIX}:readat:{user_id}")
+        for partner_id, up_to in markers.items():
+            conversation_id = direct_conversation_id(user_id, partner_id)
+            current = await redis.hget(keys.read_markers(conversation_id), user_id)
+            if current is None or current < up_to:
+                async with redis.pipeline(transaction=True) as pipe:  # both keys share a slot
+                    pipe.hset(keys.read_markers(conversation_id), user_id, up_to)
+                    pipe.hset(keys.read_times(conversation_id), user_id, times.get(partner_id) or 0)
+                    await pipe.execute()
+                carried += 1
+    return carried
+
+
+async def _carry_client_ids(redis: Redis) -> int:
+    carried = 0
+    async for key in redis.scan_iter(match=f"{KEY_PREFIX}:clientid:*", count=1000):
+        _, _, sender_id, client_id = key.split(":", 3)
+        message_id, ttl = await redis.get(key), await redis.ttl(key)
+        if message_id and ttl > 0:
+            await redis.set(keys.client_id(sender_id, client_id), message_id, ex=ttl, nx=True)
+            carried += 1
+        await redis.delete(key)
+    return carried
