@@ -4,21 +4,28 @@ trimmed by the suite's running apps, which would take these tests' entries."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
 from api.dev_servers import EmbeddedServers, start_redis
 from storage.archive import ArchiveStore
-from storage.cold import MessageDoc, ReadMarkerDoc
+from storage.cold import ConversationDoc, MessageDoc, ReadMarkerDoc
 from storage.connections import open_mongo, open_redis
+from storage.conversation_lists import ConversationLists
+from storage.conversations import ConversationStore
 from storage.hot_window import HotWindow
+from storage.member_state import MemberStateStore
 from storage.messages import MessageStore
+from storage.outbox import Persister
 from storage.read_markers import ReadMarkerArchive
+from storage.records import StoredConversation
 from tests.conftest import mongodb_url
 
 
@@ -29,6 +36,17 @@ class MessageStores:
     read_markers: ReadMarkerArchive
     hot_window: HotWindow
     messages: MessageStore
+    conversations: ConversationStore
+    lists: ConversationLists
+    member_state: MemberStateStore
+
+    async def direct(self, a: str, b: str) -> StoredConversation:
+        """The DIRECT conversation of `a` and `b`, made (in Redis) if it is new."""
+        return await self.conversations.ensure_direct(a, b, int(time.time() * 1000))
+
+    def persister(self, **options: Any) -> Persister:
+        return Persister(self.redis, self.messages, self.archive, self.read_markers, self.conversations, self.lists,
+                         **options)
 
 
 @pytest.fixture
@@ -40,9 +58,13 @@ async def message_stores(dev_servers: EmbeddedServers, tmp_path: Path) -> AsyncI
     try:
         archive = ArchiveStore(mongo[database][MessageDoc.Settings.name])
         hot_window = HotWindow(redis, archive, window_seconds=86400, interval_seconds=3600)  # trimmed by hand
-        yield MessageStores(redis=redis, archive=archive,
-                            read_markers=ReadMarkerArchive(mongo[database][ReadMarkerDoc.Settings.name]),
-                            hot_window=hot_window, messages=MessageStore(redis, archive, hot_window))
+        read_markers = ReadMarkerArchive(mongo[database][ReadMarkerDoc.Settings.name])
+        conversations = ConversationStore(redis, mongo[database][ConversationDoc.Settings.name], archive, read_markers)
+        member_state = MemberStateStore(redis)
+        yield MessageStores(redis=redis, archive=archive, read_markers=read_markers, hot_window=hot_window,
+                            messages=MessageStore(redis, archive, hot_window), conversations=conversations,
+                            lists=ConversationLists(redis, conversations, archive), member_state=member_state)
+        member_state.close()
     finally:
         await redis.aclose()
         await mongo.drop_database(database)
