@@ -18,8 +18,8 @@ from tests.conftest import mongodb_url
 
 def _message(text: str) -> StoredMessage:
     message_id = new_id()
-    return StoredMessage(id=message_id, kind="TEXT", sender_id=new_id(), receiver_id=new_id(), text=text,
-                         sent_at_ms=id_timestamp_ms(message_id))
+    return StoredMessage(id=message_id, kind="TEXT", conversation_id=new_id(), sender_id=new_id(),
+                         receiver_id=new_id(), text=text, sent_at_ms=id_timestamp_ms(message_id))
 
 
 async def test_new_messages_are_inserted_and_archived_ones_replaced_by_their_latest_state(

@@ -5,33 +5,36 @@ from __future__ import annotations
 
 import time
 
+from storage.hot_window import hot_member
 from storage.ids import new_id
-from storage.outbox import Persister, ensure_group
+from storage.messages import SENT
+from storage.outbox import ensure_group
 from storage.records import StoredMessage, next_revision
 from tests.storage.conftest import MessageStores
 
 TWO_DAYS_AGO_MS = int((time.time() - 2 * 86400) * 1000)  # outside the fixture's one-day window
 
 
-def _old_message(text: str, sender_id: str, receiver_id: str, offset_ms: int) -> StoredMessage:
+def _old_message(text: str, conversation_id: str, sender_id: str, receiver_id: str, offset_ms: int) -> StoredMessage:
     sent_at_ms = TWO_DAYS_AGO_MS + offset_ms
-    return StoredMessage(id=new_id(sent_at_ms), kind="TEXT", sender_id=sender_id, receiver_id=receiver_id,
-                         text=text, sent_at_ms=sent_at_ms)
+    return StoredMessage(id=new_id(sent_at_ms), kind="TEXT", conversation_id=conversation_id, sender_id=sender_id,
+                         receiver_id=receiver_id, text=text, sent_at_ms=sent_at_ms)
 
 
 async def _sent_and_archived(stores: MessageStores, count: int) -> list[StoredMessage]:
     """`count` messages of one conversation, oldest first, sent two days ago and archived."""
     sender_id, receiver_id = new_id(), new_id()
-    sent = [_old_message(f"message {i}", sender_id, receiver_id, i) for i in range(count)]
+    conversation = await stores.direct(sender_id, receiver_id)
+    sent = [_old_message(f"message {i}", conversation.id, sender_id, receiver_id, i) for i in range(count)]
     for message in sent:
-        await stores.messages.send(message)
+        assert (await stores.messages.send(message)).status == SENT
     await _drain_outbox(stores)
     assert await stores.archive.revisions([m.id for m in sent]) == {m.id: 0 for m in sent}
     return sent
 
 
 async def _drain_outbox(stores: MessageStores) -> None:
-    persister = Persister(stores.redis, stores.messages, stores.archive, stores.read_markers, block_ms=100)
+    persister = stores.persister(block_ms=100)
     await ensure_group(stores.redis)
     while await persister.drain_once():
         pass
@@ -40,16 +43,17 @@ async def _drain_outbox(stores: MessageStores) -> None:
 async def test_a_message_updated_between_the_check_and_the_delete_stays_hot(message_stores: MessageStores) -> None:
     stores = message_stores
     voice, later = await _sent_and_archived(stores, 2)
-    checked, orphans = await stores.hot_window.archived_prefix([voice.id, later.id])
-    assert (checked, orphans) == ([(voice.id, 0), (later.id, 0)], [])
+    entries = [hot_member(voice), hot_member(later)]
+    checked, orphans = await stores.hot_window.archived_prefix(entries)
+    assert (checked, orphans) == ([(entries[0], 0), (entries[1], 0)], [])
 
     transcribed = next_revision(voice, text="the transcript")
     await stores.messages.update(transcribed)  # lands after the check: MongoDB still has rev 0
 
     assert await stores.hot_window.remove_checked(checked) == 0
     # Kept, and everything newer with it: Redis still holds the newest part of the conversation.
-    assert await stores.messages.get_hot([voice.id, later.id]) == [transcribed, later]
-    assert await stores.messages.page(voice.conversation, before=None, limit=10) == [later, transcribed]
+    assert await stores.messages.get_hot(voice.conversation_id, [voice.id, later.id]) == [transcribed, later]
+    assert await stores.messages.page(voice.conversation_id, before=None, limit=10) == [later, transcribed]
 
 
 async def test_trimming_proceeds_once_the_archive_has_the_new_revision(message_stores: MessageStores) -> None:
@@ -66,6 +70,6 @@ async def test_trimming_proceeds_once_the_archive_has_the_new_revision(message_s
     assert await stores.archive.revisions([voice.id]) == {voice.id: 1}
 
     assert await stores.hot_window.trim(window_start_ms=window_start_ms) == 2
-    assert await stores.messages.get_hot([voice.id, later.id]) == []
-    assert await stores.messages.page(voice.conversation, before=None, limit=10) == [later, transcribed]
+    assert await stores.messages.get_hot(voice.conversation_id, [voice.id, later.id]) == []
+    assert await stores.messages.page(voice.conversation_id, before=None, limit=10) == [later, transcribed]
     assert await stores.archive.get(voice.id) == transcribed

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 
+from storage.hot import MessageHot
 from storage.records import MessageEventPayload, StoredAudio, StoredMessage, StoredTranscript, StoredWord
 
 
 def _voice_message() -> StoredMessage:
     return StoredMessage(
-        id="01JDOC0000000000000000000A", kind="VOICE", sender_id="01JDOC0000000000000000000S",
-        receiver_id="01JDOC0000000000000000000R", text="", sent_at_ms=1_764_000_000_000, client_id="c-1",
+        id="01JDOC0000000000000000000A", kind="VOICE", conversation_id="01JDOC0000000000000000000C",
+        sender_id="01JDOC0000000000000000000S", receiver_id="01JDOC0000000000000000000R", text="",
+        sent_at_ms=1_764_000_000_000, client_id="c-1",
         audio=StoredAudio("01JDOC0000000000000000000U", "audio/ogg", 1234, 2.5), transcription_status="DONE",
         transcript=StoredTranscript("hello", "whisper", 0.9, "en", (StoredWord("hello", 0.0, 0.4, 0.9),)), rev=3,
     )
@@ -24,7 +26,12 @@ def test_every_field_survives_the_round_trip() -> None:
     assert MessageEventPayload.decode(MessageEventPayload("UPDATED", message).encode()).message == message
 
 
-def test_participants_and_conversation_are_derived() -> None:
-    document = _voice_message().to_document()
-    assert document["participants"] == sorted([document["sender_id"], document["receiver_id"]])
-    assert document["conversation"] == _voice_message().conversation
+def test_a_group_message_has_no_receiver_and_keeps_its_conversation() -> None:
+    group_message = dataclasses.replace(_voice_message(), receiver_id=None)
+    document = group_message.to_document()
+    assert (document["conversation_id"], document["receiver_id"]) == ("01JDOC0000000000000000000C", None)
+    assert StoredMessage.from_document(document) == group_message
+    assert MessageEventPayload.decode(MessageEventPayload("CREATED", group_message).encode()).message == group_message
+    # The hand-built document is in the shape of the model RediSearch indexes (search filters
+    # by `conversation_id`): no field of the model is missing from it.
+    assert set(MessageHot.model_fields) - {"pk"} <= set(document)

@@ -9,6 +9,7 @@ import pytest
 
 from storage import keys
 from storage.ids import id_timestamp_ms, new_id
+from storage.messages import ALREADY_SENT, SENT, SendOutcome
 from storage.records import MessageEventPayload, StoredMessage
 from tests.storage.conftest import MessageStores
 
@@ -18,15 +19,22 @@ async def test_a_retried_send_script_counts_stores_and_publishes_once(
     message_stores: MessageStores, client_id: str | None
 ) -> None:
     redis = message_stores.redis
+    sender, receiver = new_id(), new_id()
+    conversation = await message_stores.direct(sender, receiver)
     message_id = new_id()
-    message = StoredMessage(id=message_id, kind="TEXT", sender_id=new_id(), receiver_id=new_id(), text="hello",
-                            sent_at_ms=id_timestamp_ms(message_id), client_id=client_id)
+    message = StoredMessage(id=message_id, kind="TEXT", conversation_id=conversation.id, sender_id=sender,
+                            receiver_id=receiver, text="hello", sent_at_ms=id_timestamp_ms(message_id),
+                            client_id=client_id)
+    members = tuple(sorted((sender, receiver)))
     pubsub = redis.pubsub(ignore_subscribe_messages=True)
     try:
-        await pubsub.subscribe(keys.user_events(message.receiver_id))
-        assert await message_stores.messages.send(message) == (message, True)
+        await pubsub.subscribe(keys.user_events(receiver))
+        first = await message_stores.messages.send(message)
+        assert (first.status, first.message, tuple(sorted(first.member_ids))) == (SENT, message, members)
         # The same script again, as redis-py's Retry runs it after a connection error.
-        assert await message_stores.messages.send(message) == (message, True)
+        again = await message_stores.messages.send(message)
+        assert (again.status, again.message, tuple(sorted(again.member_ids))) == (ALREADY_SENT, message, members)
+        assert isinstance(again, SendOutcome)
 
         events: list[str] = []
         loop = asyncio.get_running_loop()
@@ -38,6 +46,7 @@ async def test_a_retried_send_script_counts_stores_and_publishes_once(
     finally:
         await pubsub.aclose()
 
-    unread = await redis.hget(keys.unread_counts(message.receiver_id), message.sender_id)
+    [state] = await message_stores.member_state.states(receiver, [conversation.id])
     outbox = [fields for _, fields in await redis.xrange(keys.OUTBOX_STREAM) if fields.get("id") == message.id]
-    assert (unread, len(outbox), events) == ("1", 1, ["CREATED"])
+    hot = await redis.zrange(keys.conversation_messages(conversation.id), 0, -1)
+    assert (state.unread, len(outbox), events, hot) == (1, 1, ["CREATED"], [message.id])

@@ -18,6 +18,7 @@ from storage import keys
 from storage.audio import AudioStore
 from storage.connections import open_mongo
 from storage.ids import new_id
+from storage.messages import SENT
 from storage.records import StoredAudio, StoredMessage
 from tests.conftest import mongodb_url
 from tests.storage.conftest import MessageStores
@@ -38,13 +39,15 @@ class FixedTranscriber:
 
 
 async def voice_message(stores: MessageStores, audio_id: str | None = None) -> StoredMessage:
+    sender, receiver = new_id(), new_id()
+    conversation = await stores.direct(sender, receiver)
     message = StoredMessage(
-        id=new_id(), kind="VOICE", sender_id=new_id(), receiver_id=new_id(), text="",
+        id=new_id(), kind="VOICE", conversation_id=conversation.id, sender_id=sender, receiver_id=receiver, text="",
         sent_at_ms=int(time.time() * 1000),
         audio=StoredAudio(id=audio_id or new_id(), mime_type="audio/ogg", size_bytes=4, duration_seconds=1.0),
         transcription_status="PENDING",
     )
-    await stores.messages.send(message)  # also queues the job on the transcription stream
+    assert (await stores.messages.send(message)).status == SENT  # also queues the job on the transcription stream
     return message
 
 
