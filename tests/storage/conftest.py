@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,9 +50,10 @@ class MessageStores:
                          **options)
 
 
-@pytest.fixture
-async def message_stores(dev_servers: EmbeddedServers, tmp_path: Path) -> AsyncIterator[MessageStores]:
-    redis_server = start_redis(tmp_path / "redis")
+@asynccontextmanager
+async def open_message_stores(dev_servers: EmbeddedServers, folder: Path) -> AsyncIterator[MessageStores]:
+    """Message stores on a Redis of their own (started in `folder`) and a fresh database."""
+    redis_server = start_redis(folder / "redis")
     database = f"stores_{uuid.uuid4().hex[:8]}"
     mongo = await open_mongo(mongodb_url(dev_servers, database), database)
     redis = await open_redis(redis_server.url)
@@ -70,3 +72,9 @@ async def message_stores(dev_servers: EmbeddedServers, tmp_path: Path) -> AsyncI
         await mongo.drop_database(database)
         await mongo.close()
         redis_server.stop()
+
+
+@pytest.fixture
+async def message_stores(dev_servers: EmbeddedServers, tmp_path: Path) -> AsyncIterator[MessageStores]:
+    async with open_message_stores(dev_servers, tmp_path) as stores:
+        yield stores
