@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from resolvers.access import addressed_conversation
 from resolvers.context import Context
+from resolvers.cursors import decode_cursor, encode_cursor
 from resolvers.errors import InvalidInput
 from resolvers.users import UserView
 from storage.keys import message_id_of_key
@@ -19,6 +20,8 @@ MAX_QUERY_LENGTH = 256
 MAX_TERMS = 16
 DEFAULT_RESULTS = 20
 MAX_RESULTS = 50
+MAX_OFFSET = 10_000  # RediSearch's default MAXSEARCHRESULTS: deeper pages are not served
+SEARCH_CURSOR = "hit"
 _TERM = re.compile(r"[^\W_]+")  # runs of letters and digits, in any script
 _USERNAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -33,6 +36,9 @@ class MessageFound:
 class SearchOutcome:
     total: int  # users and messages that match, counting only what the viewer may see
     hits: list[UserView | MessageFound]
+    cursors: list[str]  # one per hit: its position in the whole result list
+    has_previous_page: bool
+    has_next_page: bool
 
 
 def tokenise(query: str) -> list[str]:
@@ -68,8 +74,10 @@ def snippet(marked: str, text: str, width: int = SNIPPET_WIDTH) -> str:
 
 
 async def search(
-    ctx: Context, *, query: str, first: int | None, conversation_id: str | None, partner_id: str | None
+    ctx: Context, *, query: str, first: int | None, after: str | None, conversation_id: str | None,
+    partner_id: str | None,
 ) -> SearchOutcome:
+    """Users first, then messages; `after` (a hit's cursor) pages forward through both."""
     viewer_id = ctx.require_viewer()
     first = DEFAULT_RESULTS if first is None else first  # an explicit null means the default
     await ctx.rate_limit("search", viewer_id)
@@ -80,6 +88,12 @@ async def search(
         raise InvalidInput(f"query must be at most {MAX_QUERY_LENGTH} characters", field="query")
     if not 1 <= first <= MAX_RESULTS:
         raise InvalidInput(f"first must be between 1 and {MAX_RESULTS}", field="first")
+    offset = 0
+    if after is not None:
+        position = decode_cursor(after, SEARCH_CURSOR, field="after")
+        if not position.isdigit() or int(position) >= MAX_OFFSET:
+            raise InvalidInput("Malformed cursor", field="after")
+        offset = int(position) + 1
     if conversation_id is not None and partner_id is not None:
         raise InvalidInput("give at most one of conversationId and partnerId", field="conversationId")
     runtime = ctx.runtime
@@ -94,15 +108,17 @@ async def search(
     hits: list[UserView | MessageFound] = []
     total = 0
     last_word = _USERNAME_CHARS.sub("", query.split()[-1]) if query.split() else ""
+    user_total = 0
     if not scoped and len(last_word) >= 2:
-        user_total, user_ids = await runtime.search.usernames(prefix=last_word, limit=first)
+        user_total, user_ids = await runtime.search.usernames(prefix=last_word, limit=first, offset=offset)
         total += user_total
         loaded = [await ctx.user_loader.load(i) for i in user_ids]
         hits += [u for u in loaded if u is not None]
     terms = tokenise(query)
     if terms:
         message_total, matches = await runtime.search.messages(
-            conversation_ids=scope, terms=terms, prefix_last=not query[-1].isspace(), limit=first,
+            conversation_ids=scope, terms=terms, prefix_last=not query[-1].isspace(),
+            limit=first - len(hits), offset=max(offset - user_total, 0),
         )
         total += message_total
         stored = {m.id: m for m in await runtime.messages.get_hot_keys([m.key for m in matches])}
@@ -111,4 +127,8 @@ async def search(
             message = stored.get(message_id_of_key(match.key))
             if message is not None and message.conversation_id in allowed:
                 hits.append(MessageFound(message=message, snippet=snippet(match.marked_text, message.text)))
-    return SearchOutcome(total=total, hits=hits[:first])
+    hits = hits[:first]
+    return SearchOutcome(
+        total=total, hits=hits, cursors=[encode_cursor(SEARCH_CURSOR, str(offset + i)) for i in range(len(hits))],
+        has_previous_page=offset > 0, has_next_page=offset + len(hits) < total,
+    )

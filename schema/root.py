@@ -109,6 +109,12 @@ class Query(ConversationQueries):
             int | None,
             strawberry.argument(description="At most this many hits, 1-50 (null: the default, 20)."),
         ] = searching.DEFAULT_RESULTS,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Continue after this hit's cursor (`pageInfo.endCursor`); null: from the top."
+            ),
+        ] = None,
         conversation_id: Annotated[
             strawberry.ID | None,
             strawberry.argument(description="Only messages of this conversation of yours (no user hits)."),
@@ -118,7 +124,8 @@ class Query(ConversationQueries):
             strawberry.argument(description="Only messages of your DIRECT conversation with this user (no user hits)."),
         ] = None,
     ) -> SearchResults:
-        outcome = await searching.search(info.context, query=query, first=first, conversation_id=conversation_id,
+        outcome = await searching.search(info.context, query=query, first=first, after=after,
+                                         conversation_id=conversation_id,
                                          partner_id=partner_id)
         return SearchResults.from_outcome(outcome)
 

@@ -8,6 +8,7 @@ import strawberry
 
 from resolvers.search import MessageFound, SearchOutcome
 from schema.messages import Message
+from schema.paging import PageInfo
 from schema.users import User
 
 
@@ -38,6 +39,10 @@ class SearchResults:
         "what you may see)."
     )
     hits: list[SearchHit] = strawberry.field(description="At most `first` hits: users, then messages.")
+    page_info: PageInfo = strawberry.field(
+        description="Cursors of the first and last hit; `hasNextPage` when more follow (ask again with "
+        "`after: endCursor`); `hasPreviousPage` when this page was asked for with `after`."
+    )
 
     @classmethod
     def from_outcome(cls, outcome: SearchOutcome) -> SearchResults:
@@ -46,4 +51,9 @@ class SearchResults:
             if isinstance(hit, MessageFound) else UserHit(user=User.from_view(hit))
             for hit in outcome.hits
         ]
-        return cls(total=outcome.total, hits=hits)
+        page_info = PageInfo(
+            has_previous_page=outcome.has_previous_page, has_next_page=outcome.has_next_page,
+            start_cursor=outcome.cursors[0] if outcome.cursors else None,
+            end_cursor=outcome.cursors[-1] if outcome.cursors else None,
+        )
+        return cls(total=outcome.total, hits=hits, page_info=page_info)

@@ -75,9 +75,9 @@ class SearchIndex:
         matches.sort(key=lambda m: (-m.score, -m.sent_at_ms))  # relevance, then newer first
         return int(result.total), matches
 
-    async def usernames(self, *, prefix: str, limit: int) -> tuple[int, list[str]]:
+    async def usernames(self, *, prefix: str, limit: int, offset: int = 0) -> tuple[int, list[str]]:
         """Ids of users whose username starts with `prefix` (ignoring case)."""
-        query = Query(f"@username_lower:{{{escape(prefix.lower())}*}}").paging(0, limit).no_content().dialect(2)
+        query = Query(f"@username_lower:{{{escape(prefix.lower())}*}}").paging(offset, limit).no_content().dialect(2)
         index = self.redis.ft(UserHot._meta.index_name)
         result = await index.search(query)  # type: ignore[misc]  # types-redis (4.6) types ft() as sync; async since redis 5
         prefix_len = len(UserHot.make_primary_key(""))

@@ -14,6 +14,8 @@ import redis
 
 from api.app_server import AppServer
 from api.dev_servers import EmbeddedServers, start_mongo, start_redis
+from storage import keys
+from storage.ids import direct_conversation_id
 from tests.conftest import SHARED_DATABASE, mongodb_url, shared_mongodb_url
 from tests.utils.graphql import Account, GraphQLClient, all_history, register, send
 from tests.utils.ws import MESSAGE_EVENTS, connect, user_channel, wait_for_subscribers
@@ -34,9 +36,40 @@ async def send_many(gql: GraphQLClient, sender: Account, receiver: Account, coun
     return sorted(ids)
 
 
+CREATE_GROUP = "mutation C($input: CreateGroupInput!) { createGroup(input: $input) { id } }"
+SEND_TO = "mutation S($input: SendMessageInput!) { sendMessage(input: $input) { id conversationId } }"
+GROUP_HISTORY = "query H($c: ID!) { history(conversationId: $c, last: 200) { edges { node { id } } } }"
+
+
+async def create_group(gql: GraphQLClient, owner: Account, *members: Account) -> str:
+    data = await gql.ok(CREATE_GROUP, {"input": {"title": "durable", "memberIds": [m.id for m in members]}},
+                        token=owner.token)
+    return str(data["createGroup"]["id"])
+
+
+async def send_to_group(gql: GraphQLClient, sender: Account, group: str, count: int, prefix: str,
+                        concurrency: int = 25) -> list[str]:
+    """Like `send_many`, into a group."""
+    ids: list[str] = []
+    for start in range(0, count, concurrency):
+        results = await asyncio.gather(*[
+            gql.ok(SEND_TO, {"input": {"conversationId": group, "text": f"{prefix} {i}", "clientId": f"{prefix}-{i}"}},
+                   token=sender.token)
+            for i in range(start, min(start + concurrency, count))
+        ])
+        ids += [r["sendMessage"]["id"] for r in results]
+    return sorted(ids)
+
+
 def archived(url: str, database: str, ids: list[str]) -> list[str]:
     with pymongo.MongoClient(url, serverSelectionTimeoutMS=5000) as client:
         return [d["_id"] for d in client[database]["messages"].find({"_id": {"$in": ids}}, {"_id": 1})]
+
+
+def archived_in(url: str, database: str, conversation_id: str) -> list[str]:
+    """The ids MongoDB holds with this `conversation_id`."""
+    with pymongo.MongoClient(url, serverSelectionTimeoutMS=5000) as client:
+        return sorted(d["_id"] for d in client[database]["messages"].find({"conversation_id": conversation_id}))
 
 
 async def wait_archived(url: str, database: str, ids: list[str], timeout: float = 60.0) -> list[str]:
@@ -54,13 +87,19 @@ async def test_kill_9_right_after_the_last_ack_loses_nothing(
     server = app_factory(OUTBOX_CLAIM_IDLE_SECONDS="2").start()
     async with httpx.AsyncClient(timeout=30) as http:
         gql = GraphQLClient(http, server.graphql_url)
-        alice, bob = await register(gql), await register(gql)
-        ids = await send_many(gql, alice, bob, 500, "kill")
+        alice, bob, carol = await register(gql), await register(gql), await register(gql)
+        group = await create_group(gql, alice, bob, carol)
+        direct, in_group = await asyncio.gather(send_many(gql, alice, bob, 300, "kill"),
+                                                send_to_group(gql, carol, group, 200, "kill-group"))
         server.kill()
+        ids = direct + in_group
         assert len(set(ids)) == 500
         server.start()
         found = await wait_archived(shared_mongodb_url(dev_servers), SHARED_DATABASE, ids)
         assert sorted(found) == sorted(ids), f"{len(set(found))} of 500 archived, no duplicates expected"
+        assert archived_in(shared_mongodb_url(dev_servers), SHARED_DATABASE, group) == in_group
+        assert archived_in(shared_mongodb_url(dev_servers), SHARED_DATABASE,
+                           direct_conversation_id(alice.id, bob.id)) == direct
     server.stop()
 
 
@@ -76,19 +115,32 @@ async def test_mongodb_outage_messages_wait_in_redis_and_land_once(
         server.start()
         async with httpx.AsyncClient(timeout=30) as http:
             gql = GraphQLClient(http, server.graphql_url)
-            alice, bob = await register(gql), await register(gql)
+            alice, bob, carol = await register(gql), await register(gql), await register(gql)
+            group = await create_group(gql, alice, bob, carol)
             mongo.stop()
-            ids = await send_many(gql, alice, bob, 200, "outage")  # every send succeeds
-            assert len(ids) == 200
+            ids = await send_many(gql, alice, bob, 150, "outage")  # every send succeeds
+            in_group = await send_to_group(gql, carol, group, 50, "outage-group")
+            # A first message to someone new makes a DIRECT conversation without MongoDB.
+            new_direct = await send(gql, bob, carol, "new conversation during the outage")
+            assert len(ids) == 150 and len(in_group) == 50
             # Reads keep working from the hot window while MongoDB is down.
             assert [m["id"] for m in await all_history(gql, alice, bob, page=200)] == ids
+            history = (await gql.ok(GROUP_HISTORY, {"c": group}, token=bob.token))["history"]["edges"]
+            assert [e["node"]["id"] for e in history] == in_group
             # A crash during the outage leaves entries pending on a dead consumer.
             server.kill()
             mongo = start_mongo(tmp_path / "mongo", port)
             server.start()
-            found = await wait_archived(url, "chattergram", ids)
-            assert sorted(found) == sorted(ids)
-            assert len(found) == len(set(found)) == 200
+            everything = [*ids, *in_group, new_direct["id"]]
+            found = await wait_archived(url, "chattergram", everything)
+            assert sorted(found) == sorted(everything)
+            assert len(found) == len(set(found)) == 201
+            assert await asyncio.to_thread(archived_in, url, "chattergram", group) == in_group
+            with pymongo.MongoClient(url, serverSelectionTimeoutMS=5000) as client:
+                made = client["chattergram"]["conversations"].find_one(
+                    {"_id": direct_conversation_id(bob.id, carol.id)})
+            assert made is not None and made["kind"] == "DIRECT"
+            assert sorted(m["user_id"] for m in made["members"]) == sorted([bob.id, carol.id])
     finally:
         server.stop()
         mongo.stop()
@@ -103,11 +155,15 @@ async def test_redis_restart_loses_nothing_and_live_events_resume(
     try:
         async with httpx.AsyncClient(timeout=30) as http:
             gql = GraphQLClient(http, server.graphql_url)
-            alice, bob = await register(gql), await register(gql)
+            alice, bob, carol = await register(gql), await register(gql), await register(gql)
+            group = await create_group(gql, alice, bob, carol)
             before = await send_many(gql, alice, bob, 100, "before")
+            in_group = await send_to_group(gql, carol, group, 20, "before-group")
             own_redis.stop()
             own_redis = start_redis(tmp_path / "redis", own_redis.port)
             assert [m["id"] for m in await all_history(gql, alice, bob)] == before
+            history = (await gql.ok(GROUP_HISTORY, {"c": group}, token=bob.token))["history"]["edges"]
+            assert [e["node"]["id"] for e in history] == in_group
             async with connect(server.ws_url, bob.token) as bob_socket:
                 await bob_socket.subscribe(MESSAGE_EVENTS)
                 await wait_for_subscribers(own_redis.url, user_channel(bob.id))
@@ -115,8 +171,8 @@ async def test_redis_restart_loses_nothing_and_live_events_resume(
                 event = (await bob_socket.next_payload())["data"]["messageEvents"]
                 assert event["message"]["id"] == after["id"]
             found = await wait_archived(mongodb_url(dev_servers, "durability_redis"), "durability_redis",
-                                        [*before, after["id"]])
-            assert len(set(found)) == 101
+                                        [*before, *in_group, after["id"]])
+            assert len(set(found)) == 121
     finally:
         server.stop()
         own_redis.stop()
@@ -141,7 +197,7 @@ async def test_paging_runs_seamlessly_from_redis_into_mongodb(
             gql = GraphQLClient(http, server.graphql_url)
             alice, bob = await register(gql), await register(gql)
             old = await send_many(gql, alice, bob, 150, "old")
-            conversation = f"cg:conv:{min(alice.id, bob.id)}:{max(alice.id, bob.id)}"
+            conversation = keys.conversation_messages(direct_conversation_id(alice.id, bob.id))
             deadline = time.monotonic() + 30
             while client.zcard(conversation) > 0 and time.monotonic() < deadline:
                 await asyncio.sleep(0.2)  # archived, then trimmed out of Redis

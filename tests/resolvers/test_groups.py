@@ -8,14 +8,14 @@ from typing import Any
 from tests.utils.graphql import Account, GraphQLClient, register
 from tests.utils.in_process import InProcessApps
 
-CONVERSATION_FIELDS = "id kind title memberCount members { user { id } role joinedAt lastReadAt } partner { id }"
-CREATE = f"""mutation C($input: CreateGroupInput!) {{ createGroup(input: $input) {{ {CONVERSATION_FIELDS} }} }}"""
-ADD = f"""mutation A($c: ID!, $u: [ID!]!) {{ addMembers(conversationId: $c, userIds: $u) {{ {CONVERSATION_FIELDS} }} }}"""
-REMOVE = f"""mutation R($c: ID!, $u: ID!) {{ removeMember(conversationId: $c, userId: $u) {{ {CONVERSATION_FIELDS} }} }}"""
-RENAME = f"""mutation N($c: ID!, $t: String!) {{ renameGroup(conversationId: $c, title: $t) {{ {CONVERSATION_FIELDS} }} }}"""
+FIELDS = "id kind title memberCount members { user { id } role joinedAt lastReadAt } partner { id }"
+CREATE = f"""mutation C($input: CreateGroupInput!) {{ createGroup(input: $input) {{ {FIELDS} }} }}"""
+ADD = f"""mutation A($c: ID!, $u: [ID!]!) {{ addMembers(conversationId: $c, userIds: $u) {{ {FIELDS} }} }}"""
+REMOVE = f"""mutation R($c: ID!, $u: ID!) {{ removeMember(conversationId: $c, userId: $u) {{ {FIELDS} }} }}"""
+RENAME = f"""mutation N($c: ID!, $t: String!) {{ renameGroup(conversationId: $c, title: $t) {{ {FIELDS} }} }}"""
 ROLE = f"""mutation S($c: ID!, $u: ID!, $r: MemberRole!) {{
-  setMemberRole(conversationId: $c, userId: $u, role: $r) {{ {CONVERSATION_FIELDS} }} }}"""
-CONVERSATION = f"query Q($id: ID!) {{ conversation(id: $id) {{ {CONVERSATION_FIELDS} unreadCount }} }}"
+  setMemberRole(conversationId: $c, userId: $u, role: $r) {{ {FIELDS} }} }}"""
+CONVERSATION = f"query Q($id: ID!) {{ conversation(id: $id) {{ {FIELDS} unreadCount }} }}"
 SEND = """mutation S($input: SendMessageInput!) { sendMessage(input: $input) {
   id conversationId senderId receiverId receiver { id } text } }"""
 HISTORY = """query H($c: ID, $p: ID) { history(conversationId: $c, partnerId: $p) {

@@ -115,3 +115,54 @@ async def test_bad_search_arguments(gql: GraphQLClient, query: str, first: int) 
 
 async def test_search_needs_a_token(gql: GraphQLClient) -> None:
     assert (await gql.error(SEARCH, {"q": "hello"}))["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+PAGED = """query P($q: String!, $first: Int, $after: String, $c: ID) {
+  search(query: $q, first: $first, after: $after, conversationId: $c) {
+    total pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    hits { __typename ... on UserHit { user { id } } ... on MessageHit { message { id conversationId } } }
+  }
+}"""
+GROUP = "mutation C($input: CreateGroupInput!) { createGroup(input: $input) { id } }"
+SEND_TO = "mutation S($input: SendMessageInput!) { sendMessage(input: $input) { id } }"
+LEAVE = "mutation L($c: ID!, $u: ID!) { removeMember(conversationId: $c, userId: $u) { id } }"
+
+
+async def test_after_pages_through_users_then_messages_without_gaps(gql: GraphQLClient) -> None:
+    word = unique_word("page")
+    people = [await register(gql, f"{word}{i}") for i in range(3)]  # usernames that start with the word
+    alice = people[0]
+    sent = {(await send(gql, alice, people[1], f"{word} number {i}"))["id"] for i in range(8)}
+    seen: list[str] = []
+    after = None
+    pages = 0
+    while True:
+        result = (await gql.ok(PAGED, {"q": word, "first": 4, "after": after}, token=alice.token))["search"]
+        pages += 1
+        assert result["total"] == 11 and result["pageInfo"]["hasPreviousPage"] == (after is not None)
+        seen += [h["user"]["id"] if h["__typename"] == "UserHit" else h["message"]["id"] for h in result["hits"]]
+        if not result["pageInfo"]["hasNextPage"]:
+            break
+        after = result["pageInfo"]["endCursor"]
+    assert pages == 3 and len(seen) == len(set(seen)) == 11
+    assert set(seen[:3]) == {p.id for p in people}  # users first, then messages
+    assert set(seen[3:]) == sent
+    bad = await gql.error(PAGED, {"q": word, "after": "bm90LWEtY3Vyc29y"}, token=alice.token)
+    assert bad["extensions"] == {"code": "BAD_USER_INPUT", "field": "after"}
+
+
+async def test_group_search_follows_membership(gql: GraphQLClient) -> None:
+    alice, bob, carol = await register(gql), await register(gql), await register(gql)
+    word = unique_word("grp")
+    group = (await gql.ok(GROUP, {"input": {"title": "g", "memberIds": [bob.id, carol.id]}},
+                          token=alice.token))["createGroup"]["id"]
+    message = (await gql.ok(SEND_TO, {"input": {"conversationId": group, "text": f"{word} at noon"}},
+                            token=alice.token))["sendMessage"]["id"]
+    for member in (alice, bob, carol):
+        scoped = (await gql.ok(PAGED, {"q": word, "c": group}, token=member.token))["search"]
+        assert [h["message"]["id"] for h in scoped["hits"]] == [message] and scoped["total"] == 1
+    await gql.ok(LEAVE, {"c": group, "u": carol.id}, token=carol.token)
+    assert await search(gql, carol, word) == {"total": 0, "hits": []}  # left: no longer found, not counted
+    error = await gql.error(PAGED, {"q": word, "c": group}, token=carol.token)
+    assert error["extensions"] == {"code": "NOT_FOUND", "field": "conversationId"}
+    assert (await search(gql, bob, word))["total"] == 1
