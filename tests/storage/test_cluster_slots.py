@@ -252,10 +252,13 @@ def test_scripts_and_transactions_on_the_global_keys_stay_in_one_slot(recorded: 
     _fail_with(_offending(touching), "scripts or MULTI pipelines touching the outbox, hot set or transcription stream")
 
 
-def test_a_trim_batch_stays_in_one_slot_once_the_hot_set_is_set_aside(recorded: Recorder) -> None:
-    """Partitioning the hot set per {pN} is not enough if one trim script removes messages of
-    conversations in different partitions: without the global keys, each call must still be
-    one slot."""
+@pytest.mark.xfail(strict=True, reason="the same known work, one step further: the hot set mixes every partition, "
+                                       "so one trim batch removes messages of several partitions; renaming the hot "
+                                       "set per {pN} is not enough unless trim also works one partition at a time")
+def test_a_trim_batch_stays_in_one_slot_once_the_global_keys_are_set_aside(recorded: Recorder) -> None:
+    """Partitioning the global keys per {pN} is not enough if one call still spans partitions
+    (one trim script removing messages of conversations in different partitions): with the
+    global keys set aside, each call must still be one slot."""
     rest = []
     for call in recorded.calls:
         if call.kind in ("script", "MULTI") and call.touches_global_key():
@@ -264,6 +267,7 @@ def test_a_trim_batch_stays_in_one_slot_once_the_hot_set_is_set_aside(recorded: 
 
 
 def test_multi_key_commands_stay_in_one_slot(recorded: Recorder) -> None:
-    """A multi-key command (JSON.MGET, DEL of several keys, ...) is refused across slots too."""
+    """A multi-key command (JSON.MGET, DEL of several keys, ...) is refused across slots too
+    (CROSSSLOT)."""
     _fail_with(_offending([c for c in recorded.calls if c.kind == "command"]), "multi-key commands")
 
