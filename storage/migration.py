@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
@@ -23,6 +24,7 @@ from storage import keys
 from storage.archive import ArchiveStore
 from storage.hot import KEY_PREFIX
 from storage.ids import direct_conversation_id, id_timestamp_ms, is_valid_id
+from storage.read_markers import ReadMarkerArchive
 from storage.records import StoredMessage
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,7 @@ async def migrate_pair_model(redis: Redis, database: AsyncDatabase[Any], archive
             return
     try:
         if await redis.get(keys.layout_version()) != LAYOUT:
-            await _migrate_redis(redis, archive)
+            await _migrate_redis(redis, database, archive)
             await redis.set(keys.layout_version(), LAYOUT)
     finally:
         await redis.delete(_LOCK)
@@ -63,13 +65,7 @@ async def _migrate_mongo(database: AsyncDatabase[Any]) -> None:
     ])).to_list()
     for row in pairs:
         a, b = _pair(row["_id"])
-        conversation_id = direct_conversation_id(a, b)
-        since = datetime.fromtimestamp(id_timestamp_ms(row["first"]) / 1000, UTC)
-        await conversations.update_one({"_id": conversation_id}, {"$setOnInsert": {
-            "kind": "DIRECT", "title": None, "version": 1, "created_at": since, "updated_at": since,
-            "archived_at": None,
-            "members": [{"user_id": u, "role": "MEMBER", "joined_at": since} for u in sorted({a, b})],
-        }}, upsert=True)
+        conversation_id = await _ensure_direct_document(conversations, a, b, row["first"])
         await messages.update_many({"conversation": row["_id"], "conversation_id": {"$exists": False}},
                                    {"$set": {"conversation_id": conversation_id}, "$unset": {"conversation": ""}})
     if pairs:
@@ -87,9 +83,21 @@ async def _migrate_mongo(database: AsyncDatabase[Any]) -> None:
         await markers.delete_many({"_id": {"$in": [m["_id"] for m in old]}})
 
 
-async def _migrate_redis(redis: Redis, archive: ArchiveStore) -> None:
-    archived = await _archive_old_messages(redis, archive)
-    await _drop_old_outbox_entries(redis)
+async def _ensure_direct_document(conversations: AsyncCollection[Any], a: str, b: str, first_message: str) -> str:
+    """The pair's DIRECT conversation in MongoDB, made (as of its first message) if missing."""
+    conversation_id = direct_conversation_id(a, b)
+    since = datetime.fromtimestamp(id_timestamp_ms(first_message) / 1000, UTC)
+    await conversations.update_one({"_id": conversation_id}, {"$setOnInsert": {
+        "kind": "DIRECT", "title": None, "version": 1, "created_at": since, "updated_at": since,
+        "archived_at": None,
+        "members": [{"user_id": u, "role": "MEMBER", "joined_at": since} for u in sorted({a, b})],
+    }}, upsert=True)
+    return conversation_id
+
+
+async def _migrate_redis(redis: Redis, database: AsyncDatabase[Any], archive: ArchiveStore) -> None:
+    archived = await _archive_old_messages(redis, database, archive)
+    await _drop_old_outbox_entries(redis, ReadMarkerArchive(database["read_markers"]))
     carried = await _carry_read_markers(redis) + await _carry_client_ids(redis)
     for pattern in _OLD_PATTERNS:
         async for key in redis.scan_iter(match=f"{KEY_PREFIX}:{pattern}", count=1000):
@@ -101,10 +109,11 @@ async def _migrate_redis(redis: Redis, archive: ArchiveStore) -> None:
     log.info("migrated Redis to the conversation layout", extra={"messages": archived, "carried": carried})
 
 
-async def _archive_old_messages(redis: Redis, archive: ArchiveStore) -> int:
-    """Write every old-layout hot message to MongoDB (never over a newer revision), then drop it:
-    the hot window is hydrated again in the new layout."""
+async def _archive_old_messages(redis: Redis, database: AsyncDatabase[Any], archive: ArchiveStore) -> int:
+    """Write every old-layout hot message to MongoDB (never over a newer revision), with its
+    pair's conversation document, then drop it: the hot window is hydrated again in the new layout."""
     count = 0
+    firsts: dict[tuple[str, str], str] = {}
     batch: list[tuple[str, StoredMessage]] = []
     async for key in redis.scan_iter(match=f"{keys.MESSAGE_PREFIX}*", count=1000):
         if not is_valid_id(key.removeprefix(keys.MESSAGE_PREFIX)):  # new-layout keys, the index's own
@@ -114,11 +123,15 @@ async def _archive_old_messages(redis: Redis, archive: ArchiveStore) -> int:
             doc = raw[0]
             a, b = _pair(doc.get("conversation") or f"{doc['sender_id']}:{doc['receiver_id']}")
             doc["conversation_id"] = direct_conversation_id(a, b)
+            firsts[(a, b)] = min(firsts.get((a, b), doc["pk"]), doc["pk"])
             batch.append((key, StoredMessage.from_document(doc)))
         if len(batch) >= 500:
             count += await _archive_and_drop(redis, archive, batch)
             batch = []
-    return count + await _archive_and_drop(redis, archive, batch)
+    count += await _archive_and_drop(redis, archive, batch)
+    for (a, b), first in firsts.items():
+        await _ensure_direct_document(database["conversations"], a, b, first)
+    return count
 
 
 async def _archive_and_drop(redis: Redis, archive: ArchiveStore, batch: list[tuple[str, StoredMessage]]) -> int:
@@ -129,13 +142,19 @@ async def _archive_and_drop(redis: Redis, archive: ArchiveStore, batch: list[tup
     return len(batch)
 
 
-async def _drop_old_outbox_entries(redis: Redis) -> None:
-    """Old entries name messages by id alone (now archived above) or read markers by pair."""
+async def _drop_old_outbox_entries(redis: Redis, read_markers: ReadMarkerArchive) -> None:
+    """Old entries name messages by id alone (archived above: dropped) or read markers by pair
+    (written to MongoDB in their new form first: an acknowledged read never moves back)."""
     after = "-"
     while entries := await redis.xrange(keys.OUTBOX_STREAM, min=after, count=500):
-        old = [entry_id for entry_id, fields in entries if "conversation" not in fields]
+        old = [(entry_id, fields) for entry_id, fields in entries if "conversation" not in fields]
+        await read_markers.persist([
+            {"conversation": direct_conversation_id(f["user"], f["partner"]), "user": f["user"],
+             "up_to": f["up_to"], "at": f["at"]}
+            for _, f in old if f.get("kind") == "read"
+        ])
         if old:
-            await redis.xdel(keys.OUTBOX_STREAM, *old)
+            await redis.xdel(keys.OUTBOX_STREAM, *[entry_id for entry_id, _ in old])
         after = f"({entries[-1][0]}"
 
 
