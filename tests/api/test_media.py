@@ -26,6 +26,7 @@ HUGE = "9" * 5000  # more digits than int() parses (Python's 4,300-digit limit)
 @dataclass(frozen=True)
 class Media:
     url: str  # without query
+    scope: dict[str, str]  # the conversation and viewer the URL was signed for
     exp: str
     sig: str
     size: int
@@ -41,27 +42,29 @@ async def media(app: AppServer, tmp_path_factory: pytest.TempPathFactory) -> Med
         audio = (await upload(http, gql.url, alice.token, clip, "v.ogg", "audio/ogg"))["data"]["uploadAudio"]
     parts = urlsplit(audio["url"])
     query = parse_qs(parts.query)
-    return Media(f"{parts.scheme}://{parts.netloc}{parts.path}", query["exp"][0], query["sig"][0], len(clip))
+    scope = {"c": query.get("c", [""])[0], "u": query["u"][0]}
+    return Media(f"{parts.scheme}://{parts.netloc}{parts.path}", scope, query["exp"][0], query["sig"][0], len(clip))
 
 
 @pytest.mark.parametrize("exp", ["²", "٣", HUGE, "0" * 5000 + "1", "-1", "1e12", " 1", ""],
                          ids=["superscript", "arabic-digit", "5000-digits", "5000-zeros", "negative", "float",
                               "space", "empty"])
 async def test_malformed_expiry_is_forbidden(media: Media, http: httpx.AsyncClient, exp: str) -> None:
-    response = await http.get(media.url, params={"exp": exp, "sig": media.sig})
+    response = await http.get(media.url, params={**media.scope, "exp": exp, "sig": media.sig})
     assert response.status_code == 403
 
 
 @pytest.mark.parametrize("sig", ["é" * 43, "💥", "\x00", "A" * 5000],
                          ids=["latin", "emoji", "nul", "5000-chars"])
 async def test_malformed_signature_is_forbidden(media: Media, http: httpx.AsyncClient, sig: str) -> None:
-    response = await http.get(media.url, params={"exp": media.exp, "sig": sig})
+    response = await http.get(media.url, params={**media.scope, "exp": media.exp, "sig": sig})
     assert response.status_code == 403
 
 
 async def test_range_numbers_of_any_length(media: Media, http: httpx.AsyncClient) -> None:
     async def get(value: str) -> httpx.Response:
-        return await http.get(media.url, params={"exp": media.exp, "sig": media.sig}, headers={"Range": value})
+        params = {**media.scope, "exp": media.exp, "sig": media.sig}
+        return await http.get(media.url, params=params, headers={"Range": value})
 
     whole = await get(f"bytes=0-{HUGE}")  # a last position past the end means "to the end"
     assert whole.status_code == 206 and whole.headers["content-range"] == f"bytes 0-{media.size - 1}/{media.size}"
@@ -107,7 +110,7 @@ def test_any_exp_sig_and_range_is_answered_without_a_server_error(media: Media) 
         def probe(exp: str, sig: str, byte_range: str | None) -> None:
             value = byte_range.strip(" ") if byte_range is not None else ""
             headers = {"Range": value.encode("latin-1")} if value else {}
-            response = client.get(media.url, params={"exp": exp, "sig": sig}, headers=headers)
+            response = client.get(media.url, params={**media.scope, "exp": exp, "sig": sig}, headers=headers)
             assert response.status_code < 500, (exp, sig, byte_range, response.status_code, response.text[:200])
             assert response.status_code in (200, 206, 403, 416), (exp, sig, byte_range, response.status_code)
 

@@ -71,7 +71,8 @@ async def test_the_embedded_mongodb_accepts_the_archive_write_concern(dev_server
         concern = archive_write_concern(Settings(_env_file=None, jwt_secret="k" * 40, archive_write_concern=setting))
         archive = ArchiveStore(client[database][MessageDoc.Settings.name].with_options(write_concern=concern))
         message_id = new_id()
-        message = StoredMessage(id=message_id, kind="TEXT", sender_id=new_id(), receiver_id=new_id(), text="one",
+        message = StoredMessage(id=message_id, kind="TEXT", conversation_id=new_id(), sender_id=new_id(),
+                                receiver_id=new_id(), text="one",
                                 sent_at_ms=id_timestamp_ms(message_id))
         await archive.upsert([message])  # the insert
         await archive.upsert([dataclasses.replace(message, text="two", rev=1)])  # the conditional replace

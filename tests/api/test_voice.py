@@ -207,11 +207,15 @@ async def test_media_serves_ranges_and_refuses_bad_signatures(
     assert (await http.get(base)).status_code == 403
     assert (await http.get(url[:-2] + ("AA" if not url.endswith("AA") else "BB"))).status_code == 403
     signer = MediaSigner.from_secret(TEST_JWT_SECRET)
-    expired = signer.url(audio["id"], now=1_000_000)  # signed correctly, long expired
+    query_of = dict(part.split("=", 1) for part in query.split("&"))
+    expired = signer.url(audio["id"], viewer_id=query_of["u"], conversation_id=query_of["c"],
+                         now=1_000_000)  # signed correctly, long expired
     assert (await http.get(base.split("/media/")[0] + expired)).status_code == 403
     other = (await upload(gql.client, gql.url, carol.token, clip, "c.mp3", "audio/mpeg"))["data"]["uploadAudio"]
     swapped = base.replace(audio["id"], other["id"]) + "?" + query  # a signature is for one id
     assert (await http.get(swapped)).status_code == 403
+    as_carol = url.replace(f"u={bob.id}", f"u={carol.id}")  # and for one viewer
+    assert as_carol != url and (await http.get(as_carol)).status_code == 403
     # A third user never obtains a URL for it.
     assert (await gql.error(VOICE_MESSAGE, {"id": sent["id"]}, token=carol.token))["extensions"]["code"] == "NOT_FOUND"
     carol_history = (await gql.ok(HISTORY, {"partnerId": alice.id}, token=carol.token))["history"]
