@@ -78,17 +78,21 @@ class Archive:
         import redis
 
         from storage import keys
+        from storage.slots import PARTITIONS
 
         self.client: pymongo.MongoClient = pymongo.MongoClient(mongodb_url)
         self.messages = self.client[DATABASE]["messages"]
         self.redis = redis.Redis.from_url(redis_url)
-        self.hot_key = keys.hot_messages()
+        self.hot_keys = [keys.hot_messages(p) for p in range(PARTITIONS)]  # one per partition
 
     def count(self) -> int:
         return int(self.messages.count_documents({}))
 
     def accepted(self) -> int:
-        return int(self.redis.zcard(self.hot_key))
+        with self.redis.pipeline(transaction=False) as pipe:
+            for key in self.hot_keys:
+                pipe.zcard(key)
+            return sum(int(n) for n in pipe.execute())
 
     def wait_for(self, *, since: float, timeout: float, exact: int | None = None, baseline: int = 0,
                  quiet_s: float = 1.0) -> dict:

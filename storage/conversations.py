@@ -24,6 +24,7 @@ from storage.archive import ArchiveStore
 from storage.ids import direct_conversation_id, id_timestamp_ms
 from storage.read_markers import ReadMarkerArchive
 from storage.records import StoredConversation, StoredMember
+from storage.slots import partition_of
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ redis.call('HSET', KEYS[1], 'version', ARGV[1], 'kind', ARGV[2], 'title', ARGV[3
 return 1
 """
 
-# KEYS: meta, members, outbox. ARGV: conversation id, created ms, member a, member b.
+# KEYS: meta, members, the partition's outbox. ARGV: conversation id, created ms, member a, member b.
 _CREATE_DIRECT = """
 if redis.call('HEXISTS', KEYS[1], 'version') == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'version', 1, 'kind', 'DIRECT', 'title', '', 'created_ms', ARGV[2], 'closed', 0)
@@ -182,7 +183,7 @@ class ConversationStore:
         members = fresh.member_ids()
         await self._create_direct(
             keys=[keys.conversation_meta(conversation_id), keys.conversation_members(conversation_id),
-                  keys.OUTBOX_STREAM],
+                  keys.outbox_stream(partition_of(conversation_id))],
             args=[conversation_id, now_ms, members[0], members[-1]],
         )
         mirrored = await self._mirrored(conversation_id)

@@ -19,13 +19,15 @@ from storage.archive import ArchiveStore
 from storage.background import cancel_and_wait, run_every
 from storage.ids import first_id_at
 from storage.records import StoredMessage
+from storage.slots import PARTITIONS, partition_of
 
 log = logging.getLogger(__name__)
 
 
 # Oldest first: delete a message only if its hot revision is still the one MongoDB was found to
 # have; stop at the first that changed (or is gone) and return how many were deleted.
-# KEYS: hot set, then per message its document, its conversation's ids, its sender's ids in the
+# One partition's messages (every key in its slot).
+# KEYS: the partition's hot set, then per message its document, its conversation's ids, its sender's ids in the
 #       conversation, and the conversation's meta (marked: it now has archive-only messages).
 # ARGV: per message its hot-set entry, its id, the revision checked.
 _REMOVE_IF_UNCHANGED = """
@@ -98,7 +100,7 @@ class HotWindow:
                         pipe.json().set(keys.message_key(m.conversation_id, m.id), "$", m.to_document())
                         pipe.zadd(keys.conversation_messages(m.conversation_id), {m.id: 0})
                         pipe.zadd(keys.conversation_sent(m.conversation_id, m.sender_id), {m.id: 0})
-                        pipe.zadd(keys.hot_messages(), {hot_member(m): 0})
+                        pipe.zadd(keys.hot_messages(partition_of(m.conversation_id)), {hot_member(m): 0})
                         restored += 1
                 await pipe.execute()
         if restored:
@@ -125,30 +127,40 @@ class HotWindow:
     async def trim(self, *, window_start_ms: int, batch_size: int = 500) -> int:
         """Remove from Redis the messages older than the window that MongoDB has, oldest first,
         stopping at the first one not archived yet: what stays in Redis is always the newest
-        part of every conversation, which history paging relies on."""
+        part of every conversation, which history paging relies on. Partition by partition (a
+        conversation lives in one), so every batch, script and JSON.MGET stays in one slot."""
         removed = 0
         cutoff = first_id_at(window_start_ms)
+        for partition in range(PARTITIONS):
+            removed += await self._trim_partition(partition, cutoff, batch_size)
+        if removed:
+            log.info("trimmed the hot window", extra={"removed": removed})
+        return removed
+
+    async def _trim_partition(self, partition: int, cutoff: str, batch_size: int) -> int:
+        hot_set = keys.hot_messages(partition)
+        removed = 0
         while True:
             ids = await self.redis.zrange(  # type: ignore[call-overload]  # BYLEX bounds are str; types-redis: int
-                keys.hot_messages(), "-", f"({cutoff}", bylex=True, offset=0, num=batch_size
+                hot_set, "-", f"({cutoff}", bylex=True, offset=0, num=batch_size
             )
             if not ids:
                 break
             checked, orphans = await self.archived_prefix(ids)
             if orphans:
-                await self.redis.zrem(keys.hot_messages(), *orphans)
+                await self.redis.zrem(hot_set, *orphans)
             trimmed = await self.remove_checked(checked)
             removed += trimmed
             if trimmed + len(orphans) < len(ids):
-                break  # the rest waits for the persister
-        if removed:
-            log.info("trimmed the hot window", extra={"removed": removed})
+                break  # the rest of this partition waits for the persister
         return removed
 
     async def archived_prefix(self, entries: list[str]) -> tuple[list[tuple[str, int]], list[str]]:
-        """Of hot-set `entries` (oldest first): the leading ones whose hot revision MongoDB has
-        (or a later one), each with the revision compared, and the entries without a document."""
+        """Of hot-set `entries` of one partition (oldest first): the leading ones whose hot
+        revision MongoDB has (or a later one), each with the revision compared, and the entries
+        without a document."""
         located = [_locate(e) for e in entries]
+        _one_partition(located)
         archived = await self.archive.revisions([message_id for message_id, _ in located])
         hot_revisions = await self.redis.json().mget([keys.message_key(c, i) for i, c in located], "$.rev")
         checked: list[tuple[str, int]] = []
@@ -171,9 +183,10 @@ class HotWindow:
         if not checked:
             return 0
         located = [_locate(entry) for entry, _ in checked]
+        partition = _one_partition(located)
         documents = [keys.message_key(c, i) for i, c in located]
         senders = await self.redis.json().mget(documents, "$.sender_id")  # a sender never changes
-        script_keys = [keys.hot_messages()]
+        script_keys = [keys.hot_messages(partition)]
         args: list[str | int] = []
         for (entry, rev), (message_id, conversation_id), document, sender in zip(
             checked, located, documents, senders, strict=True
@@ -190,6 +203,15 @@ def _locate(entry: str) -> tuple[str, str]:
     """A hot-set entry ("<message id>:<conversation id>") as (message id, conversation id)."""
     message_id, _, conversation_id = entry.partition(":")
     return message_id, conversation_id
+
+
+def _one_partition(located: list[tuple[str, str]]) -> int:
+    """The partition of these (message id, conversation id) pairs, which must share one (their
+    keys go into one JSON.MGET or script)."""
+    partitions = {partition_of(conversation_id) for _, conversation_id in located}
+    if len(partitions) > 1:
+        raise ValueError(f"hot-set entries of several partitions: {sorted(partitions)}")
+    return partitions.pop() if partitions else 0
 
 
 def hot_member(message: StoredMessage) -> str:

@@ -3,12 +3,9 @@
 from storage.hot import KEY_PREFIX
 from storage.slots import PARTITIONS, partition_of, partition_tag, user_tag
 
-OUTBOX_STREAM = f"{KEY_PREFIX}:outbox"
 OUTBOX_GROUP = "persisters"
 PRESENCE_CHANNEL = f"{KEY_PREFIX}:events:presence"
-TRANSCRIPTION_STREAM = f"{KEY_PREFIX}:transcribe"
 TRANSCRIPTION_GROUP = "transcribers"
-TRANSCRIPTION_DELAYED = f"{KEY_PREFIX}:transcribe:delayed"  # sorted set: job -> due ms
 
 
 MESSAGE_PREFIX = f"{KEY_PREFIX}:message:"  # the RediSearch index of `MessageHot` covers these keys
@@ -56,9 +53,36 @@ def user_events(user_id: str) -> str:
     return f"{KEY_PREFIX}:events:user:{user_id}"
 
 
-def hot_messages() -> str:
-    """Sorted set of every message id in the hot window (ordered by id, i.e. by time)."""
-    return f"{KEY_PREFIX}:messages:hot"
+def outbox_stream(partition: int) -> str:
+    """Stream of one partition's changes for the persister to copy into MongoDB (entries name
+    their conversation: its messages, read markers and new DIRECT conversations)."""
+    return f"{KEY_PREFIX}:outbox:{partition_tag(partition)}"
+
+
+def outbox_streams() -> list[str]:
+    return [outbox_stream(p) for p in range(PARTITIONS)]
+
+
+def transcription_stream(partition: int) -> str:
+    """Stream of one partition's transcription jobs: message id, conversation id, attempt
+    (and the audio read failures of that attempt)."""
+    return f"{KEY_PREFIX}:transcribe:{partition_tag(partition)}"
+
+
+def transcription_streams() -> list[str]:
+    return [transcription_stream(p) for p in range(PARTITIONS)]
+
+
+def transcription_delayed(partition: int) -> str:
+    """Sorted set of one partition's retried transcription jobs
+    ("<message id>:<conversation id>:<attempt>[:<read failures>]") -> due ms."""
+    return f"{KEY_PREFIX}:transcribe:delayed:{partition_tag(partition)}"
+
+
+def hot_messages(partition: int) -> str:
+    """Sorted set of one partition's hot-window messages, "<message id>:<conversation id>", all
+    score 0: ordered by id, i.e. by time."""
+    return f"{KEY_PREFIX}:messages:hot:{partition_tag(partition)}"
 
 
 def conversation_meta(conversation_id: str) -> str:

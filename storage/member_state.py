@@ -19,6 +19,7 @@ import orjson
 from redis.asyncio import Redis
 
 from storage import keys
+from storage.slots import partition_of
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ NOT_A_MEMBER = -1
 
 _CHANNEL_PREFIX = keys.conversation_events("")
 
-# KEYS: members, read markers, read times, outbox. ARGV: member, up_to, now ms, READ event,
+# KEYS: members, read markers, read times, the partition's outbox. ARGV: member, up_to, now ms, READ event,
 # channel prefix, conversation. Returns -1 (not a member), 0 (not forward: nothing changes), 1.
 _MARK_READ = """
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return -1 end
@@ -150,7 +151,7 @@ class MemberStateStore:
         event = ConversationEvent("READ", conversation_id, user_id, now_ms, direct, up_to=up_to)
         return int(await self._mark_read(
             keys=[keys.conversation_members(conversation_id), keys.read_markers(conversation_id),
-                  keys.read_times(conversation_id), keys.OUTBOX_STREAM],
+                  keys.read_times(conversation_id), keys.outbox_stream(partition_of(conversation_id))],
             args=[user_id, up_to, now_ms, event.encode(), _CHANNEL_PREFIX, conversation_id],
         ))
 

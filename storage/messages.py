@@ -22,6 +22,7 @@ from storage.connections import json_commands
 from storage.hot_window import HotWindow, hot_member
 from storage.ids import id_timestamp_ms
 from storage.records import MessageEventPayload, StoredMessage
+from storage.slots import partition_of
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,8 @@ _USER_CHANNEL = keys.user_events("")
 
 SENT, ALREADY_SENT, NOT_A_MEMBER, NOT_MIRRORED = 1, 2, 0, -1
 
-# KEYS: document, conversation's ids, sender's ids in it, members, meta, hot set, outbox,
-#       transcription queue.
+# KEYS: document, conversation's ids, sender's ids in it, members, meta, and its partition's hot
+#       set, outbox and transcription queue (every key in the conversation's partition: one slot).
 # ARGV: id, document JSON, CREATED event, '1' to queue a transcription job, sender, channel
 #       prefix, conversation id, hot-set member.
 # Returns {status, member ids...}. The document already there means a re-run (redis-py retries
@@ -46,20 +47,20 @@ redis.call('ZADD', KEYS[2], 0, ARGV[1])
 redis.call('ZADD', KEYS[3], 0, ARGV[1])
 redis.call('ZADD', KEYS[6], 0, ARGV[8])
 redis.call('XADD', KEYS[7], '*', 'id', ARGV[1], 'conversation', ARGV[7])
-if ARGV[4] == '1' then redis.call('XADD', KEYS[8], '*', 'id', ARGV[1], 'attempt', '1') end
+if ARGV[4] == '1' then redis.call('XADD', KEYS[8], '*', 'id', ARGV[1], 'conversation', ARGV[7], 'attempt', '1') end
 for _, member in ipairs(members) do redis.call('PUBLISH', ARGV[6] .. member, ARGV[3]) end
 return {1, unpack(members)}
 """
 
 # An update of an existing message (a transcript landed, a retry was asked for): replace the
 # document only if it still exists, enqueue it for MongoDB, publish UPDATED to every member.
-# KEYS: document, members, outbox, transcription queue.
+# KEYS: document, members, and its partition's outbox and transcription queue.
 # ARGV: id, document JSON, UPDATED event, '1' to queue a transcription job, channel prefix, conversation.
 _UPDATE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('JSON.SET', KEYS[1], '$', ARGV[2])
 redis.call('XADD', KEYS[3], '*', 'id', ARGV[1], 'conversation', ARGV[6])
-if ARGV[4] == '1' then redis.call('XADD', KEYS[4], '*', 'id', ARGV[1], 'attempt', '1') end
+if ARGV[4] == '1' then redis.call('XADD', KEYS[4], '*', 'id', ARGV[1], 'conversation', ARGV[6], 'attempt', '1') end
 for _, member in ipairs(redis.call('HKEYS', KEYS[2])) do redis.call('PUBLISH', ARGV[5] .. member, ARGV[3]) end
 return 1
 """
@@ -102,6 +103,7 @@ class MessageStore:
         document = message.to_document()
         event = MessageEventPayload("CREATED", message).encode(document)
         conversation = message.conversation_id
+        partition = partition_of(conversation)
         status, *members = await self._send(
             keys=[
                 keys.message_key(conversation, message.id),
@@ -109,9 +111,9 @@ class MessageStore:
                 keys.conversation_sent(conversation, message.sender_id),
                 keys.conversation_members(conversation),
                 keys.conversation_meta(conversation),
-                keys.hot_messages(),
-                keys.OUTBOX_STREAM,
-                keys.TRANSCRIPTION_STREAM,
+                keys.hot_messages(partition),
+                keys.outbox_stream(partition),
+                keys.transcription_stream(partition),
             ],
             args=[
                 message.id, orjson.dumps(document), event,
@@ -131,12 +133,13 @@ class MessageStore:
         document = message.to_document()
         event = MessageEventPayload("UPDATED", message).encode(document)
         conversation = message.conversation_id
+        partition = partition_of(conversation)
         updated = await self._update(
             keys=[
                 keys.message_key(conversation, message.id),
                 keys.conversation_members(conversation),
-                keys.OUTBOX_STREAM,
-                keys.TRANSCRIPTION_STREAM,
+                keys.outbox_stream(partition),
+                keys.transcription_stream(partition),
             ],
             args=[message.id, orjson.dumps(document), event, "1" if queue_transcription else "0",
                   _USER_CHANNEL, conversation],
@@ -148,7 +151,8 @@ class MessageStore:
         members = await self.redis.hkeys(keys.conversation_members(conversation))
         async with self.redis.pipeline(transaction=False) as pipe:
             if queue_transcription:
-                pipe.xadd(keys.TRANSCRIPTION_STREAM, {"id": message.id, "attempt": "1"})
+                pipe.xadd(keys.transcription_stream(partition),
+                          {"id": message.id, "conversation": conversation, "attempt": "1"})
             for user_id in members:
                 pipe.publish(keys.user_events(user_id), event)
             await pipe.execute()

@@ -5,7 +5,8 @@ MongoDB: every message gets `conversation_id` (the pair's DIRECT conversation), 
 `conversations` document, each read marker its `<conversation>:<user>` form. Redis: nothing
 acknowledged may be lost, so every hot message in the old layout is first written to MongoDB
 (never over a newer revision), then the old keys go and the hot window is hydrated anew in
-the new layout; read markers and clientId reservations are carried over.
+the new layout; read markers, clientId reservations and pending transcription jobs are carried
+over (the global streams and sets become one per partition).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from storage import keys
 from storage.archive import ArchiveStore
@@ -26,6 +28,7 @@ from storage.hot import KEY_PREFIX
 from storage.ids import direct_conversation_id, id_timestamp_ms, is_valid_id
 from storage.read_markers import ReadMarkerArchive
 from storage.records import StoredMessage
+from storage.slots import partition_of
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,11 @@ _LOCK = f"{KEY_PREFIX}:migration-lock"
 # Old-layout key patterns that only the pair model wrote (the new layout tags keys with `{`).
 _OLD_PATTERNS = ("conv:*", "conv-sent:*", "convs:*", "convs-built:*", "unread:*", "read:*", "readat:*",
                  "typing:*", "archive:*")
+# The pair model's global keys; the new layout has one of each per partition.
+_OLD_OUTBOX = f"{KEY_PREFIX}:outbox"
+_OLD_TRANSCRIPTION_STREAM = f"{KEY_PREFIX}:transcribe"
+_OLD_TRANSCRIPTION_DELAYED = f"{KEY_PREFIX}:transcribe:delayed"  # "id:attempt[:read failures]" -> due ms
+_OLD_HOT_MESSAGES = f"{KEY_PREFIX}:messages:hot"
 
 
 def _pair(conversation: str) -> tuple[str, str]:
@@ -99,13 +107,12 @@ async def _migrate_redis(redis: Redis, database: AsyncDatabase[Any], archive: Ar
     archived = await _archive_old_messages(redis, database, archive)
     await _drop_old_outbox_entries(redis, ReadMarkerArchive(database["read_markers"]))
     carried = await _carry_read_markers(redis) + await _carry_client_ids(redis)
+    carried += await _carry_transcription_jobs(redis, database)
     for pattern in _OLD_PATTERNS:
         async for key in redis.scan_iter(match=f"{KEY_PREFIX}:{pattern}", count=1000):
             if "{" not in key:
                 await redis.delete(key)
-    oldest = await redis.zrange(keys.hot_messages(), 0, 0)
-    if oldest and ":" not in oldest[0]:  # bare ids: the pair model's hot set (hydrate refills it)
-        await redis.delete(keys.hot_messages())
+    await redis.delete(_OLD_HOT_MESSAGES)  # bare ids of the messages archived above: hydrate refills
     log.info("migrated Redis to the conversation layout", extra={"messages": archived, "carried": carried})
 
 
@@ -143,19 +150,78 @@ async def _archive_and_drop(redis: Redis, archive: ArchiveStore, batch: list[tup
 
 
 async def _drop_old_outbox_entries(redis: Redis, read_markers: ReadMarkerArchive) -> None:
-    """Old entries name messages by id alone (archived above: dropped) or read markers by pair
-    (written to MongoDB in their new form first: an acknowledged read never moves back)."""
+    """Drain the old global outbox, then delete it (with its consumer group). Its entries name
+    messages by id alone (archived above: dropped) or read markers by pair (written to MongoDB
+    in their new form first: an acknowledged read never moves back); an entry that names its
+    conversation already moves to that conversation's partition's outbox."""
     after = "-"
-    while entries := await redis.xrange(keys.OUTBOX_STREAM, min=after, count=500):
-        old = [(entry_id, fields) for entry_id, fields in entries if "conversation" not in fields]
+    while entries := await redis.xrange(_OLD_OUTBOX, min=after, count=500):
         await read_markers.persist([
             {"conversation": direct_conversation_id(f["user"], f["partner"]), "user": f["user"],
              "up_to": f["up_to"], "at": f["at"]}
-            for _, f in old if f.get("kind") == "read"
+            for _, f in entries if f.get("kind") == "read" and "conversation" not in f
         ])
-        if old:
-            await redis.xdel(keys.OUTBOX_STREAM, *[entry_id for entry_id, _ in old])
+        for entry_id, fields in entries:
+            if "conversation" in fields:
+                await _move_entry(redis, entry_id, fields, keys.outbox_stream(partition_of(fields["conversation"])))
+        await redis.xdel(_OLD_OUTBOX, *[entry_id for entry_id, _ in entries])
         after = f"({entries[-1][0]}"
+    await redis.delete(_OLD_OUTBOX)
+
+
+async def _move_entry(redis: Redis, entry_id: str, fields: dict[str, str], stream: str) -> None:
+    """Append an old stream's entry to `stream` under its old id (so a repeated run, after a
+    crash between the append and the old entry's deletion, finds it there and adds nothing);
+    under a new id if `stream` already holds later ones."""
+    if await redis.xrange(stream, min=entry_id, max=entry_id):
+        return
+    try:
+        await redis.xadd(stream, fields, id=entry_id)
+    except ResponseError as exc:  # "equal or smaller than the target stream top item"
+        if "smaller" not in str(exc):
+            raise
+        await redis.xadd(stream, fields)
+
+
+async def _carry_transcription_jobs(redis: Redis, database: AsyncDatabase[Any]) -> int:
+    """The old global transcription stream (pending jobs included: their worker is gone) and
+    delayed set, each job moved to the partition of its message's conversation, which it now
+    names. Every message is in MongoDB by now (archived above) with its conversation; a job
+    whose message is nowhere is dropped (the worker would drop it too)."""
+    messages = database["messages"]
+
+    async def conversations_of(message_ids: list[str]) -> dict[str, str]:
+        found = messages.find({"_id": {"$in": message_ids}}, {"conversation_id": 1})
+        return {doc["_id"]: doc["conversation_id"] async for doc in found if doc.get("conversation_id")}
+
+    carried = 0
+    after = "-"
+    while entries := await redis.xrange(_OLD_TRANSCRIPTION_STREAM, min=after, count=500):
+        jobs = [(entry_id, fields) for entry_id, fields in entries if fields.get("id")]
+        located = await conversations_of([fields["id"] for _, fields in jobs])
+        for entry_id, fields in jobs:
+            conversation_id = fields.get("conversation") or located.get(fields["id"])
+            if conversation_id is None:
+                log.warning("dropped a transcription job without its message", extra={"message_id": fields["id"]})
+                continue
+            await _move_entry(redis, entry_id, {**fields, "conversation": conversation_id},
+                              keys.transcription_stream(partition_of(conversation_id)))
+            carried += 1
+        await redis.xdel(_OLD_TRANSCRIPTION_STREAM, *[entry_id for entry_id, _ in entries])
+        after = f"({entries[-1][0]}"
+    await redis.delete(_OLD_TRANSCRIPTION_STREAM)
+    while delayed := await redis.zrange(_OLD_TRANSCRIPTION_DELAYED, 0, 499, withscores=True):
+        located = await conversations_of([job.split(":", 1)[0] for job, _ in delayed])
+        for job, due_ms in delayed:
+            message_id, _, rest = job.partition(":")
+            if (conversation_id := located.get(message_id)) is not None:
+                await redis.zadd(keys.transcription_delayed(partition_of(conversation_id)),
+                                 {f"{message_id}:{conversation_id}:{rest}": due_ms})
+                carried += 1
+            else:
+                log.warning("dropped a transcription job without its message", extra={"message_id": message_id})
+            await redis.zrem(_OLD_TRANSCRIPTION_DELAYED, job)
+    return carried
 
 
 async def _carry_read_markers(redis: Redis) -> int:

@@ -1,10 +1,18 @@
-"""Durable write-behind: the persister copies the Redis outbox stream into MongoDB.
+"""Durable write-behind: the persister copies the Redis outbox streams into MongoDB.
 
-Every API process runs one persister in the consumer group `persisters`. An entry is
-acknowledged (and deleted) only after MongoDB confirmed the upsert, so a crash between
-the two replays the entry — harmless, the upsert is idempotent. Entries left pending by a
-dead consumer are taken over with XAUTOCLAIM once idle for `claim_idle_ms`. While MongoDB
-is down the persister backs off and retries; the entries wait in Redis.
+There is one outbox stream per partition (`keys.outbox_stream`), in the partition of the
+conversations whose changes it carries, so every script that appends to it stays in one hash
+slot. Every API process runs one persister in the consumer group `persisters` of every stream;
+it reads them with one single-stream command each (pipelined), never one command over several
+streams: Redis Cluster refuses a multi-key command across slots (CROSSSLOT), even on one node.
+So it cannot block on all streams at once: when all are empty it looks again after
+`idle_poll_seconds`.
+
+An entry is acknowledged (and deleted) only after MongoDB confirmed the upsert, so a crash
+between the two replays the entry — harmless, the upsert is idempotent. Entries left pending by
+a dead consumer are taken over with XAUTOCLAIM once idle for `claim_idle_ms` (looked for at
+most once a second). While MongoDB is down the persister backs off and retries; the entries
+wait in Redis.
 """
 
 from __future__ import annotations
@@ -14,11 +22,11 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Sequence
 
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
 
 from storage import keys
 from storage.archive import ArchiveStore
@@ -31,20 +39,57 @@ from storage.records import StoredMessage
 
 log = logging.getLogger(__name__)
 
-# (entry id, fields); fields is None for an entry deleted while pending.
-StreamEntry = tuple[str, dict[str, str] | None]
+# (stream, entry id, fields); fields is None for an entry deleted while pending.
+StreamEntry = tuple[str, str, dict[str, str] | None]
 
 
 def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
+async def ensure_groups(redis: Redis, streams: Sequence[str], group: str) -> None:
+    """The consumer group on each stream (made with the stream if missing); one per command,
+    each a single key."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for stream in streams:
+            pipe.xgroup_create(stream, group, id="0", mkstream=True)
+        replies = await pipe.execute(raise_on_error=False)
+    for reply in replies:
+        if isinstance(reply, Exception) and "BUSYGROUP" not in str(reply):
+            raise reply
+
+
 async def ensure_group(redis: Redis) -> None:
-    try:
-        await redis.xgroup_create(keys.OUTBOX_STREAM, keys.OUTBOX_GROUP, id="0", mkstream=True)
-    except ResponseError as exc:
-        if "BUSYGROUP" not in str(exc):
-            raise
+    """The persisters' group on every partition's outbox stream."""
+    await ensure_groups(redis, keys.outbox_streams(), keys.OUTBOX_GROUP)
+
+
+def flatten(response: Sequence[tuple[str, Sequence[tuple[str, dict[str, str] | None]]]] | None) -> list[StreamEntry]:
+    """An XREADGROUP reply as (stream, entry id, fields) entries."""
+    return [(stream, entry_id, fields) for stream, entries in response or [] for entry_id, fields in entries]
+
+
+async def read_streams(redis: Redis, group: str, consumer: str, streams: Sequence[str], start: str,
+                       count: int) -> list[StreamEntry]:
+    """Up to `count` entries of each stream for `consumer`: one XREADGROUP per stream (one
+    slot each), pipelined into one round-trip (a cluster client sends each node its part)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for stream in streams:
+            pipe.xreadgroup(group, consumer, {stream: start}, count=count)
+        replies = await pipe.execute()
+    return [entry for reply in replies for entry in flatten(reply)]
+
+
+async def claim_streams(redis: Redis, group: str, consumer: str, streams: Sequence[str], *, min_idle_ms: int,
+                        count: int) -> list[StreamEntry]:
+    """Up to `count` entries of each stream idle for `min_idle_ms` (a dead consumer's), now
+    `consumer`'s: one XAUTOCLAIM per stream, pipelined."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for stream in streams:
+            pipe.xautoclaim(stream, group, consumer, min_idle_time=min_idle_ms, start_id="0-0", count=count)
+        replies = await pipe.execute()
+    return [(stream, entry_id, fields)
+            for stream, (_, claimed, *_) in zip(streams, replies, strict=True) for entry_id, fields in claimed]
 
 
 class Persister:
@@ -58,7 +103,7 @@ class Persister:
         lists: ConversationLists,
         *,
         batch_size: int = 500,
-        block_ms: int = 1000,
+        idle_poll_seconds: float = 0.05,
         linger_seconds: float = 0.1,
         claim_idle_ms: int = 30_000,
         max_backoff_seconds: float = 5.0,
@@ -71,12 +116,14 @@ class Persister:
         self.lists = lists
         self.consumer = consumer_name()
         self.batch_size = batch_size
-        self.block_ms = block_ms
+        self.idle_poll_seconds = idle_poll_seconds
         self.linger_seconds = linger_seconds
         self.claim_idle_ms = claim_idle_ms
         self.max_backoff_seconds = max_backoff_seconds
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._maybe_own_pending = True  # entries delivered to us but not acknowledged (a failed batch)
+        self._next_claim_at = 0.0  # monotonic time of the next look for a dead consumer's entries
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="outbox-persister")
@@ -98,7 +145,9 @@ class Persister:
             try:
                 persisted = await self.drain_once()
                 backoff = 0.1
-                if 0 < persisted < self.batch_size:
+                if persisted == 0:
+                    await self._pause(self.idle_poll_seconds)
+                elif persisted < self.batch_size:
                     # A part batch: fewer, larger MongoDB writes (each costs the server far more
                     # than a document in it); the messages are durable in Redis meanwhile.
                     await self._pause(self.linger_seconds)
@@ -119,43 +168,41 @@ class Persister:
                 await self._stopping.wait()
 
     async def drain_once(self) -> int:
-        """Persist one batch: our own pending entries first, then claimed, then new ones."""
-        entries = await self._read("0")  # delivered to us before but not acknowledged
+        """Persist one batch (up to `batch_size` entries of each partition's stream): our own
+        pending entries first, then claimed, then new ones. 0 when every stream is empty."""
+        entries: list[StreamEntry] = []
+        if self._maybe_own_pending:  # delivered to us before but not acknowledged
+            entries = await self._read("0")
+            self._maybe_own_pending = bool(entries)
         if not entries:
             entries = await self._claim()
         if not entries:
-            entries = await self._read(">", block=True)
+            entries = await self._read(">")
         if entries:
+            self._maybe_own_pending = True  # until acknowledged
             await self.persist(entries)
+            self._maybe_own_pending = False
         return len(entries)
 
-    async def _read(self, start: str, *, block: bool = False) -> list[StreamEntry]:
-        response = await self.redis.xreadgroup(
-            keys.OUTBOX_GROUP,
-            self.consumer,
-            {keys.OUTBOX_STREAM: start},
-            count=self.batch_size,
-            block=self.block_ms if block else None,
-        )
-        if not response:
-            return []
-        return list(response[0][1])
+    async def _read(self, start: str) -> list[StreamEntry]:
+        return await read_streams(self.redis, keys.OUTBOX_GROUP, self.consumer, keys.outbox_streams(), start,
+                                  self.batch_size)
 
     async def _claim(self) -> list[StreamEntry]:
-        _, claimed, *_ = await self.redis.xautoclaim(
-            keys.OUTBOX_STREAM,
-            keys.OUTBOX_GROUP,
-            self.consumer,
-            min_idle_time=self.claim_idle_ms,
-            start_id="0-0",
-            count=self.batch_size,
-        )
+        """Entries a dead consumer left pending, from every stream; looked for at most once a
+        second (and twice per `claim_idle_ms`)."""
+        now = time.monotonic()
+        if now < self._next_claim_at:
+            return []
+        self._next_claim_at = now + min(1.0, self.claim_idle_ms / 2000)
+        claimed = await claim_streams(self.redis, keys.OUTBOX_GROUP, self.consumer, keys.outbox_streams(),
+                                      min_idle_ms=self.claim_idle_ms, count=self.batch_size)
         if claimed:
             log.info("claimed outbox entries of a dead consumer", extra={"count": len(claimed)})
-        return list(claimed)
+        return claimed
 
     async def persist(self, entries: Sequence[StreamEntry]) -> None:
-        fields = [f for _, f in entries if f]
+        fields = [f for _, _, f in entries if f]
         await self.conversations.persist_created([f["conversation"] for f in fields if f.get("kind") == "conversation"])
         await self.read_markers.persist([f for f in fields if f.get("kind") == "read"])
         located = {f["id"]: keys.message_key(f["conversation"], f["id"]) for f in fields if "id" in f}
@@ -165,11 +212,14 @@ class Persister:
             log.warning("outbox entries without a hot message", extra={"ids": [i for i in located if i not in found]})
         await self.archive.upsert(messages)
         await self._touch_member_lists(messages)
-        entry_ids = [entry_id for entry_id, _ in entries]
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xack(keys.OUTBOX_STREAM, keys.OUTBOX_GROUP, *entry_ids)
-            pipe.xdel(keys.OUTBOX_STREAM, *entry_ids)
-            await pipe.execute()
+        by_stream: dict[str, list[str]] = {}
+        for stream, entry_id, _ in entries:
+            by_stream.setdefault(stream, []).append(entry_id)
+        for stream, entry_ids in by_stream.items():  # one MULTI per stream: one slot each
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.xack(stream, keys.OUTBOX_GROUP, *entry_ids)
+                pipe.xdel(stream, *entry_ids)
+                await pipe.execute()
 
     async def _touch_member_lists(self, messages: Sequence[StoredMessage]) -> None:
         """Repeat each send's conversation-list update (ZADD GT: idempotent), so a crash between

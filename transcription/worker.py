@@ -1,9 +1,14 @@
-"""The transcription queue: a Redis Stream consumed by a consumer group, so every API
-instance can work on it and a job survives a crash (pending entries of a dead worker are
-taken over once idle; a live worker keeps its entries fresh while it transcribes).
+"""The transcription queue: one Redis Stream per partition (`keys.transcription_stream`, in the
+partition of the message's conversation, so the send script queues a job in its own slot),
+each consumed by the consumer group `transcribers`, so every API instance can work on it and a
+job survives a crash (pending entries of a dead worker are taken over once idle; a live worker
+keeps its entries fresh while it transcribes). A worker asks the streams one at a time (Redis
+Cluster refuses one command over several slots) and, when all are empty, again after
+`idle_poll_seconds`.
 
-Failures are retried with exponential backoff through a delayed-job sorted set; after
-the last attempt the message is marked FAILED, with the reason in the log. A MongoDB error
+A job carries its message's conversation, so the worker reads the message with one key.
+Failures are retried with exponential backoff through a delayed-job sorted set per partition;
+after the last attempt the message is marked FAILED, with the reason in the log. A MongoDB error
 while reading the audio is not the job's fault: the same attempt is retried with backoff.
 A job whose workers died `max_deliveries` times (the stream's delivery count) is FAILED.
 """
@@ -18,28 +23,30 @@ import time
 from gridfs import NoFile
 from pymongo.errors import PyMongoError
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
 
 from storage import keys
 from storage.audio import AudioStore
 from storage.background import cancel_and_wait
 from storage.messages import MessageStore
-from storage.outbox import consumer_name
+from storage.outbox import StreamEntry, claim_streams, consumer_name, ensure_groups, read_streams
 from storage.records import StoredMessage, StoredTranscript, StoredWord, next_revision
+from storage.slots import PARTITIONS, partition_of
 from transcription.base import Transcriber, TranscriptionFailed, TranscriptResult
 
 log = logging.getLogger(__name__)
 
-# Moves due delayed jobs ("id:attempt" or "id:attempt:read_failures") onto the stream,
-# atomically (several instances run this).
+# Moves one partition's due delayed jobs ("id:conversation:attempt" or
+# "id:conversation:attempt:read_failures") onto its stream, atomically (several instances run this).
+# KEYS: the partition's delayed set, its stream. ARGV: now ms.
 _RELEASE_DUE = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
 for _, job in ipairs(due) do
-  local id, attempt, reads = string.match(job, '^([^:]+):([^:]+):?(.*)$')
+  local id, conversation, attempt, reads = string.match(job, '^([^:]+):([^:]+):([^:]+):?(.*)$')
   if reads == '' then
-    redis.call('XADD', KEYS[2], '*', 'id', id, 'attempt', attempt)
+    redis.call('XADD', KEYS[2], '*', 'id', id, 'conversation', conversation, 'attempt', attempt)
   else
-    redis.call('XADD', KEYS[2], '*', 'id', id, 'attempt', attempt, 'read_failures', reads)
+    redis.call('XADD', KEYS[2], '*', 'id', id, 'conversation', conversation, 'attempt', attempt,
+               'read_failures', reads)
   end
   redis.call('ZREM', KEYS[1], job)
 end
@@ -47,6 +54,12 @@ return #due
 """
 # Longest wait between retries of an audio read (MongoDB down): it comes back, keep trying.
 MAX_READ_RETRY_SECONDS = 60.0
+
+
+def delayed_job(message: StoredMessage, attempt: int, read_failures: int = 0) -> str:
+    """A delayed-set member: the job's message, conversation, attempt (and read failures)."""
+    job = f"{message.id}:{message.conversation_id}:{attempt}"
+    return f"{job}:{read_failures}" if read_failures else job
 
 
 class TranscriptionWorker:
@@ -62,6 +75,7 @@ class TranscriptionWorker:
         retry_base_seconds: float = 2.0,
         claim_idle_ms: int = 60_000,
         max_deliveries: int = 5,
+        idle_poll_seconds: float = 0.25,
     ) -> None:
         self.redis = redis
         self.messages = messages
@@ -72,17 +86,15 @@ class TranscriptionWorker:
         self.retry_base_seconds = retry_base_seconds
         self.claim_idle_ms = claim_idle_ms
         self.max_deliveries = max_deliveries
+        self.idle_poll_seconds = idle_poll_seconds
         self.consumer = consumer_name()
         self._release_due = redis.register_script(_RELEASE_DUE)
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._next_partition = 0  # where the next look for a new job starts (round robin)
 
     async def _ensure_group(self) -> None:
-        try:
-            await self.redis.xgroup_create(keys.TRANSCRIPTION_STREAM, keys.TRANSCRIPTION_GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        await ensure_groups(self.redis, keys.transcription_streams(), keys.TRANSCRIPTION_GROUP)
 
     async def start(self) -> None:
         await self._ensure_group()
@@ -90,7 +102,7 @@ class TranscriptionWorker:
         self._tasks.append(asyncio.create_task(self._release_delayed(), name="transcriber-delayed"))
 
     async def stop(self, grace_seconds: float = 1.5) -> None:
-        """Let each loop finish its blocking read (at most a second), then cancel what is left: a
+        """Let each loop finish what it reads (an idle one stops at once), then cancel what is left: a
         transcription in progress is taken over later, since its job stays unacknowledged."""
         self._stopping.set()
         if self._tasks:
@@ -102,9 +114,20 @@ class TranscriptionWorker:
         while not self._stopping.is_set():
             try:
                 entries = await self._next_entries()
-                for entry_id, fields in entries:
-                    await self._handle(entry_id, fields)
                 backoff = 0.2
+                if not entries:
+                    await self._pause(self.idle_poll_seconds)
+                    continue
+                held = {(stream, entry_id) for stream, entry_id, _ in entries}
+                keep_fresh = asyncio.create_task(self._keep_claimed(held))
+                try:
+                    for stream, entry_id, fields in entries:
+                        await self._handle(stream, entry_id, fields)
+                        held.discard((stream, entry_id))
+                finally:
+                    keep_fresh.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await keep_fresh
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - Redis/MongoDB hiccup: wait and retry
@@ -115,70 +138,80 @@ class TranscriptionWorker:
                 await self._pause(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    async def _next_entries(self) -> list[tuple[str, dict[str, str] | None]]:
-        _, claimed, *_ = await self.redis.xautoclaim(
-            keys.TRANSCRIPTION_STREAM, keys.TRANSCRIPTION_GROUP, self.consumer,
-            min_idle_time=self.claim_idle_ms, start_id="0-0", count=1,
-        )
+    async def _next_entries(self) -> list[StreamEntry]:
+        """Jobs a dead worker left (at most one per partition), else one new job: each
+        partition's stream is asked in turn (one single-stream XREADGROUP each: Redis Cluster
+        refuses one over several slots), from a rotating start so no partition waits behind the
+        others. When all are empty, the caller looks again after `idle_poll_seconds`."""
+        claimed = await self._claim()
         if claimed:
-            entry_id, fields = claimed[0]
-            deliveries = await self._deliveries(entry_id)
+            return claimed
+        streams = keys.transcription_streams()
+        start = self._next_partition
+        self._next_partition = (start + 1) % PARTITIONS
+        for stream in streams[start:] + streams[:start]:
+            found = await read_streams(self.redis, keys.TRANSCRIPTION_GROUP, self.consumer, [stream], ">", 1)
+            if found:
+                return found
+        return []
+
+    async def _claim(self) -> list[StreamEntry]:
+        """Up to one job per stream idle for `claim_idle_ms` (one XAUTOCLAIM per stream,
+        pipelined); a job handed out too often is given up instead."""
+        claimed = await claim_streams(self.redis, keys.TRANSCRIPTION_GROUP, self.consumer,
+                                      keys.transcription_streams(), min_idle_ms=self.claim_idle_ms, count=1)
+        taken: list[StreamEntry] = []
+        for stream, entry_id, fields in claimed:
+            deliveries = await self._deliveries(stream, entry_id)
             if deliveries > self.max_deliveries:
-                await self._give_up(entry_id, fields, deliveries)
-                return []
+                await self._give_up(stream, entry_id, fields, deliveries)
+                continue
             log.info("took over a transcription job of a dead worker",
                      extra={"entry": entry_id, "deliveries": deliveries})
-            return [(entry_id, fields)]
-        response = await self.redis.xreadgroup(
-            keys.TRANSCRIPTION_GROUP, self.consumer, {keys.TRANSCRIPTION_STREAM: ">"}, count=1, block=1000
-        )
-        return list(response[0][1]) if response else []
+            taken.append((stream, entry_id, fields))
+        return taken
 
-    async def _deliveries(self, entry_id: str) -> int:
+    async def _deliveries(self, stream: str, entry_id: str) -> int:
         """How often the entry was handed out (XAUTOCLAIM counts its own claim)."""
         pending = await self.redis.xpending_range(
-            keys.TRANSCRIPTION_STREAM, keys.TRANSCRIPTION_GROUP, min=entry_id, max=entry_id, count=1
+            stream, keys.TRANSCRIPTION_GROUP, min=entry_id, max=entry_id, count=1
         )
         return int(pending[0]["times_delivered"]) if pending else 0
 
-    async def _give_up(self, entry_id: str, fields: dict[str, str] | None, deliveries: int) -> None:
+    async def _give_up(self, stream: str, entry_id: str, fields: dict[str, str] | None, deliveries: int) -> None:
         """A job that kills its worker every time (say, audio that crashes the decoder) must
         not be taken over forever: FAILED, reason in the log."""
-        if fields:
+        if fields and "conversation" in fields:
             reason = f"its worker died {deliveries - 1} times"
             log.error("transcription failed", extra={"message_id": fields["id"], "reason": reason})
-            await self._mark_failed(fields["id"])
-        await self._ack(entry_id)
+            await self._mark_failed(fields["id"], fields["conversation"])
+        await self._ack(stream, entry_id)
 
-    async def _handle(self, entry_id: str, fields: dict[str, str] | None) -> None:
-        if fields:
-            keep_fresh = asyncio.create_task(self._keep_claimed(entry_id))
-            try:
-                await self.process(fields["id"], int(fields.get("attempt", "1")),
-                                   read_failures=int(fields.get("read_failures", "0")))
-            finally:
-                keep_fresh.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await keep_fresh
-        await self._ack(entry_id)
+    async def _handle(self, stream: str, entry_id: str, fields: dict[str, str] | None) -> None:
+        if fields and "conversation" not in fields:  # every job names it (the migration added it to old ones)
+            log.error("transcription job without its conversation", extra={"message_id": fields.get("id")})
+        elif fields:
+            await self.process(fields["id"], fields["conversation"], int(fields.get("attempt", "1")),
+                               read_failures=int(fields.get("read_failures", "0")))
+        await self._ack(stream, entry_id)
 
-    async def _ack(self, entry_id: str) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xack(keys.TRANSCRIPTION_STREAM, keys.TRANSCRIPTION_GROUP, entry_id)
-            pipe.xdel(keys.TRANSCRIPTION_STREAM, entry_id)
+    async def _ack(self, stream: str, entry_id: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:  # one stream: one slot
+            pipe.xack(stream, keys.TRANSCRIPTION_GROUP, entry_id)
+            pipe.xdel(stream, entry_id)
             await pipe.execute()
 
-    async def _keep_claimed(self, entry_id: str) -> None:
-        """Reset the entry's idle time while we work, so no one takes a live job over."""
+    async def _keep_claimed(self, held: set[tuple[str, str]]) -> None:
+        """Reset the idle time of the jobs we hold (`held`, emptied as they are done) while we
+        work, so no one takes a live job over."""
         interval = max(self.claim_idle_ms / 3000, 0.5)
         while True:
             await asyncio.sleep(interval)
-            await self.redis.xclaim(
-                keys.TRANSCRIPTION_STREAM, keys.TRANSCRIPTION_GROUP, self.consumer, 0, [entry_id], justid=True
-            )
+            for stream, entry_id in list(held):
+                await self.redis.xclaim(stream, keys.TRANSCRIPTION_GROUP, self.consumer, 0, [entry_id], justid=True)
 
-    async def process(self, message_id: str, attempt: int, *, read_failures: int = 0) -> None:
-        message = await self.messages.find(message_id)
+    async def process(self, message_id: str, conversation_id: str, attempt: int, *, read_failures: int = 0) -> None:
+        message = await self.messages.find(message_id, conversation_id=conversation_id)
         if message is None or message.audio is None or message.transcription_status != "PENDING":
             return  # gone, or already settled (a duplicate job)
         started = time.perf_counter()
@@ -206,7 +239,7 @@ class TranscriptionWorker:
         await self._settle(message, result)
 
     async def _settle(self, message: StoredMessage, result: TranscriptResult) -> None:
-        current = await self.messages.find(message.id)
+        current = await self.messages.find(message.id, conversation_id=message.conversation_id)
         if current is None or current.transcription_status != "PENDING":
             return
         transcript = StoredTranscript(
@@ -222,13 +255,14 @@ class TranscriptionWorker:
             log.warning("transcription failed, will retry", extra={
                 "message_id": message.id, "attempt": attempt, "reason": reason, "retry_in_s": delay})
             due_ms = int((time.time() + delay) * 1000)
-            await self.redis.zadd(keys.TRANSCRIPTION_DELAYED, {f"{message.id}:{attempt + 1}": due_ms})
+            await self.redis.zadd(keys.transcription_delayed(partition_of(message.conversation_id)),
+                                  {delayed_job(message, attempt + 1): due_ms})
             return
         log.error("transcription failed", extra={"message_id": message.id, "attempt": attempt, "reason": reason})
-        await self._mark_failed(message.id)
+        await self._mark_failed(message.id, message.conversation_id)
 
-    async def _mark_failed(self, message_id: str) -> None:
-        current = await self.messages.find(message_id)
+    async def _mark_failed(self, message_id: str, conversation_id: str) -> None:
+        current = await self.messages.find(message_id, conversation_id=conversation_id)
         if current is None or current.transcription_status != "PENDING":
             return
         await self.messages.update(next_revision(current, transcription_status="FAILED"))
@@ -239,7 +273,8 @@ class TranscriptionWorker:
         log.warning("reading the audio failed, will retry the same attempt", extra={
             "message_id": message.id, "attempt": attempt, "error": repr(exc), "retry_in_s": delay})
         due_ms = int((time.time() + delay) * 1000)
-        await self.redis.zadd(keys.TRANSCRIPTION_DELAYED, {f"{message.id}:{attempt}:{read_failures + 1}": due_ms})
+        await self.redis.zadd(keys.transcription_delayed(partition_of(message.conversation_id)),
+                              {delayed_job(message, attempt, read_failures + 1): due_ms})
 
     async def _pause(self, seconds: float) -> None:
         """Sleep, but wake at once when asked to stop."""
@@ -248,9 +283,15 @@ class TranscriptionWorker:
                 await self._stopping.wait()
 
     async def release_due(self) -> None:
-        """Move the delayed jobs that are due onto the stream."""
-        await self._release_due(keys=[keys.TRANSCRIPTION_DELAYED, keys.TRANSCRIPTION_STREAM],
-                                args=[int(time.time() * 1000)])
+        """Move the delayed jobs that are due onto their streams: one script per partition (its
+        delayed set and its stream, one slot), pipelined."""
+        now_ms = int(time.time() * 1000)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for partition in range(PARTITIONS):
+                await self._release_due(
+                    keys=[keys.transcription_delayed(partition), keys.transcription_stream(partition)],
+                    args=[now_ms], client=pipe)
+            await pipe.execute()
 
     async def _release_delayed(self) -> None:
         while not self._stopping.is_set():

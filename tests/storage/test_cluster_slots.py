@@ -1,10 +1,11 @@
 """Redis Cluster runs a Lua script, a MULTI/EXEC transaction or a multi-key command only when
 all its keys hash to one slot (storage/slots.py). Every script call, every MULTI pipeline and
-every other command the message and conversation stores send is recorded with its keys while
-they do their work (a direct conversation made, a group mirrored, text and voice sent, a
-message updated, reads, unread counts, typing, the persister draining, the hot window trimmed
-and hydrated, a conversation re-mirrored from MongoDB), then each call's keys are mapped to
-slots with redis-py's own `key_slot`.
+every other command the message and conversation stores and the transcription worker send is
+recorded with its keys while they do their work (a direct conversation made, a group mirrored,
+text and voice sent, a message updated, reads, unread counts, typing, transcription jobs taken,
+retried and released, the persister draining, the hot window trimmed and hydrated, a
+conversation re-mirrored from MongoDB), then each call's keys are mapped to slots with
+redis-py's own `key_slot`: every one must be a single slot.
 
 Presence is left out (made cluster-safe separately)."""
 
@@ -30,18 +31,22 @@ from storage import hot_window as hot_window_module
 from storage import keys
 from storage import member_state as member_state_module
 from storage import messages as messages_module
+from storage.audio import AudioStore
 from storage.ids import id_timestamp_ms, new_id
 from storage.messages import SENT
 from storage.outbox import ensure_group
 from storage.records import StoredAudio, StoredConversation, StoredMember, StoredMessage, StoredTranscript
 from storage.slots import partition_of
 from tests.storage.conftest import MessageStores, open_message_stores
+from transcription import worker as worker_module
+from transcription.base import DisabledTranscriber
+from transcription.worker import TranscriptionWorker
 
-GLOBAL_KEYS = frozenset({keys.OUTBOX_STREAM, keys.hot_messages(), keys.TRANSCRIPTION_STREAM})
-_STORAGE = str(Path(__file__).resolve().parents[2] / "storage")
+_ROOT = Path(__file__).resolve().parents[2]
+_RECORDED_PACKAGES = (str(_ROOT / "storage"), str(_ROOT / "transcription"))
 _SCRIPTS = {  # script text -> its constant's name, to name a call in a report
     value: f"{module.__name__}.{name}"
-    for module in (conversations_module, hot_window_module, member_state_module, messages_module)
+    for module in (conversations_module, hot_window_module, member_state_module, messages_module, worker_module)
     for name, value in vars(module).items()
     if name.isupper() and isinstance(value, str) and "redis.call" in value
 }
@@ -60,9 +65,6 @@ class Call:
     def slots(self) -> set[int]:
         return {key_slot(k.encode()) for k in self.keys}
 
-    def touches_global_key(self) -> bool:
-        return bool(GLOBAL_KEYS & set(self.keys))
-
     def report(self) -> str:
         by_slot = ", ".join(f"{k} -> {key_slot(k.encode())}" for k in self.keys)
         return f"{self.kind} {self.name} at {self.where}: {len(self.slots())} slots [{by_slot}]"
@@ -70,8 +72,8 @@ class Call:
 
 def _caller() -> str:
     for frame in reversed(traceback.extract_stack()[:-2]):
-        if frame.filename.startswith(_STORAGE):
-            return f"storage/{Path(frame.filename).name}:{frame.lineno} ({frame.name})"
+        if frame.filename.startswith(_RECORDED_PACKAGES):
+            return f"{Path(frame.filename).relative_to(_ROOT)}:{frame.lineno} ({frame.name})"
     return "?"
 
 
@@ -85,6 +87,7 @@ class Recorder:
         self.calls: list[Call] = []
         self.on = False
         self.group_id = ""
+        self.direct_id = ""
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         recorder = self
@@ -153,11 +156,12 @@ async def _exercise(stores: MessageStores, recorder: Recorder) -> None:
     two_days_ago = now - 2 * 86400 * 1000  # outside the stores' one-day window
     alice, bob, carol = new_id(), new_id(), new_id()
     await ensure_group(redis)
-    persister = stores.persister(block_ms=100)
+    persister = stores.persister()
     recorder.on = True
 
     direct = await stores.direct(alice, bob)
     assert await stores.direct(bob, alice) == direct  # found in the mirror the second time
+    recorder.direct_id = direct.id
     group_id = new_id()
     while partition_of(group_id) == partition_of(direct.id):  # two partitions: a cross-partition batch shows
         group_id = new_id()
@@ -188,6 +192,18 @@ async def _exercise(stores: MessageStores, recorder: Recorder) -> None:
     assert await state.set_typing(group.id, carol, False, direct=False, now_ms=now)
     assert await state.set_typing(direct.id, alice, True, direct=True, now_ms=now)
     assert await state.set_typing(direct.id, alice, False, direct=True, now_ms=now)
+
+    # The voice message's jobs: its audio is missing, so each attempt is retried, then FAILED.
+    worker = TranscriptionWorker(redis, messages=stores.messages, audio=AudioStore(stores.archive.collection.database),
+                                 transcriber=DisabledTranscriber(), max_attempts=2, retry_base_seconds=0)
+    await worker._ensure_group()
+    for _ in range(2):
+        while entries := await worker._next_entries():
+            for entry in entries:
+                await worker._handle(*entry)
+        await worker.release_due()
+    found = await stores.messages.find(voice.id, conversation_id=direct.id)
+    assert found is not None and found.transcription_status == "FAILED"
 
     while await persister.drain_once():
         pass
@@ -230,44 +246,37 @@ def test_every_script_we_meant_to_cover_was_recorded(recorded: Recorder) -> None
     expected = {f"storage.{m}" for m in ("conversations._MIRROR", "conversations._CREATE_DIRECT", "messages._SEND",
                                           "messages._UPDATE", "member_state._MARK_READ", "member_state._STATE",
                                           "member_state._TYPING_START", "member_state._TYPING_STOP",
-                                          "hot_window._REMOVE_IF_UNCHANGED")}
+                                          "hot_window._REMOVE_IF_UNCHANGED")} | {"transcription.worker._RELEASE_DUE"}
     assert expected <= names
     multi = [set(c.keys) for c in recorded.calls if c.kind == "MULTI"]
-    assert {keys.OUTBOX_STREAM} in multi  # the persister's acknowledgement
-    group = recorded.group_id
+    direct, group = recorded.direct_id, recorded.group_id
+    for conversation in (direct, group):  # the persister's acknowledgement, per partition's stream
+        assert {keys.outbox_stream(partition_of(conversation))} in multi
+    assert {keys.transcription_stream(partition_of(direct))} in multi  # the worker's acknowledgement
     assert {keys.read_markers(group), keys.read_times(group)} in multi  # markers restored from MongoDB
+    # The partitioned keys were among what the scripts touched.
+    touched = {k for c in recorded.calls if c.kind == "script" for k in c.keys}
+    for key in (keys.hot_messages, keys.outbox_stream, keys.transcription_stream, keys.transcription_delayed):
+        assert key(partition_of(direct)) in touched
 
 
-def test_scripts_and_transactions_away_from_the_global_keys_stay_in_one_slot(recorded: Recorder) -> None:
-    local = [c for c in recorded.calls if c.kind in ("script", "MULTI") and not c.touches_global_key()]
-    assert local
-    _fail_with(_offending(local), "scripts or MULTI pipelines (those not touching the global streams/hot set)")
-
-
-@pytest.mark.xfail(strict=True, reason="known remaining work: the outbox stream, the hot set and the transcription "
-                                       "stream are global keys, not yet partitioned per {pN}")
-def test_scripts_and_transactions_on_the_global_keys_stay_in_one_slot(recorded: Recorder) -> None:
-    touching = [c for c in recorded.calls if c.kind in ("script", "MULTI") and c.touches_global_key()]
-    assert touching
-    _fail_with(_offending(touching), "scripts or MULTI pipelines touching the outbox, hot set or transcription stream")
-
-
-@pytest.mark.xfail(strict=True, reason="the same known work, one step further: the hot set mixes every partition, "
-                                       "so one trim batch removes messages of several partitions; renaming the hot "
-                                       "set per {pN} is not enough unless trim also works one partition at a time")
-def test_a_trim_batch_stays_in_one_slot_once_the_global_keys_are_set_aside(recorded: Recorder) -> None:
-    """Partitioning the global keys per {pN} is not enough if one call still spans partitions
-    (one trim script removing messages of conversations in different partitions): with the
-    global keys set aside, each call must still be one slot."""
-    rest = []
-    for call in recorded.calls:
-        if call.kind in ("script", "MULTI") and call.touches_global_key():
-            rest.append(dataclasses.replace(call, keys=[k for k in call.keys if k not in GLOBAL_KEYS]))
-    _fail_with(_offending(rest), "scripts or MULTI pipelines (global keys set aside)")
+def test_scripts_and_transactions_stay_in_one_slot(recorded: Recorder) -> None:
+    """Every Lua script and MULTI, the partitioned outbox, transcription streams, delayed sets
+    and hot sets included: a conversation's scripts use its partition's, the hot window is
+    trimmed one partition at a time."""
+    atomic = [c for c in recorded.calls if c.kind in ("script", "MULTI")]
+    assert atomic
+    _fail_with(_offending(atomic), "scripts or MULTI pipelines")
 
 
 def test_multi_key_commands_stay_in_one_slot(recorded: Recorder) -> None:
     """A multi-key command (JSON.MGET, DEL of several keys, ...) is refused across slots too
     (CROSSSLOT)."""
-    _fail_with(_offending([c for c in recorded.calls if c.kind == "command"]), "multi-key commands")
+    commands = [c for c in recorded.calls if c.kind == "command"]
+    assert any(c.name == "JSON.MGET" for c in commands)  # the hot window's, one partition each
+    _fail_with(_offending(commands), "multi-key commands")
+
+
+def test_every_recorded_call_stays_in_one_slot(recorded: Recorder) -> None:
+    _fail_with(_offending(recorded.calls), "recorded calls")
 

@@ -34,7 +34,7 @@ async def _sent_and_archived(stores: MessageStores, count: int) -> list[StoredMe
 
 
 async def _drain_outbox(stores: MessageStores) -> None:
-    persister = stores.persister(block_ms=100)
+    persister = stores.persister()
     await ensure_group(stores.redis)
     while await persister.drain_once():
         pass

@@ -110,7 +110,7 @@ async def test_trim_and_hydrate_keep_each_senders_ids_with_the_conversations(mes
         await _send(stores, message)
     # Bob has read the old ones: his count never depends on what the hot window still holds.
     assert await stores.member_state.mark_read(conversation, bob, old[-1].id, direct=True, now_ms=1) == 1
-    persister = stores.persister(block_ms=100)
+    persister = stores.persister()
     await ensure_group(redis)
     while await persister.drain_once():
         pass

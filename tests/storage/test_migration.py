@@ -22,14 +22,18 @@ from storage.conversations import from_doc
 from storage.hot_window import hot_member
 from storage.ids import direct_conversation_id, id_timestamp_ms, new_id
 from storage.messages import ALREADY_SENT, with_id
-from storage.migration import migrate_pair_model
+from storage.migration import _carry_transcription_jobs, migrate_pair_model
 from storage.outbox import ensure_group
 from storage.records import StoredAudio, StoredMessage, StoredTranscript
+from storage.slots import PARTITIONS, partition_of
 from tests.storage.conftest import MessageStores, open_message_stores
 
 OLD_READ_AT_MS = 1_800_000_000_000
 CLIENT_ID = "old-client-id"
 CLIENT_ID_TTL = 3600
+OLD_OUTBOX, OLD_TRANSCRIPTION, OLD_DELAYED, OLD_HOT = "cg:outbox", "cg:transcribe", "cg:transcribe:delayed", \
+    "cg:messages:hot"  # the pair model's global keys
+RETRY_DUE_MS = 1_900_000_000_000
 
 
 def _pair(a: str, b: str) -> str:
@@ -124,7 +128,7 @@ async def _write_old_dataset(stores: MessageStores) -> Migrated:
     await redis.zadd(f"cg:conv-sent:{pair}:{alice}", {m.id: 0 for m in (edited, unarchived)})
     await redis.zadd(f"cg:conv-sent:{pair}:{bob}", {archived.id: 0})
     await redis.zadd(f"cg:conv-sent:{lone_pair}:{carol}", {lone.id: 0})
-    await redis.zadd("cg:messages:hot", {m.id: 0 for m in hot})
+    await redis.zadd(OLD_HOT, {m.id: 0 for m in hot})
     await redis.hset(f"cg:read:{bob}", alice, archived.id)
     await redis.hset(f"cg:readat:{bob}", alice, OLD_READ_AT_MS)
     await redis.hset(f"cg:unread:{alice}", bob, 1)
@@ -135,12 +139,18 @@ async def _write_old_dataset(stores: MessageStores) -> Migrated:
     await redis.set("cg:archive:markers-ready", "1")
     await redis.sadd("cg:archive:conversations", pair)
     await redis.set(f"cg:clientid:{alice}:{CLIENT_ID}", unarchived.id, ex=CLIENT_ID_TTL)
-    await ensure_group(redis)
-    await redis.xadd(keys.OUTBOX_STREAM, {"id": unarchived.id})
-    await redis.xadd(keys.OUTBOX_STREAM, {"id": lone.id})
+    await redis.xgroup_create(OLD_OUTBOX, keys.OUTBOX_GROUP, id="0", mkstream=True)
+    await redis.xadd(OLD_OUTBOX, {"id": unarchived.id})
+    await redis.xadd(OLD_OUTBOX, {"id": lone.id})
     # bob's markRead above, acknowledged to him, not persisted yet.
-    await redis.xadd(keys.OUTBOX_STREAM, {"kind": "read", "user": bob, "partner": alice, "up_to": archived.id,
-                                          "at": str(OLD_READ_AT_MS)})
+    await redis.xadd(OLD_OUTBOX, {"kind": "read", "user": bob, "partner": alice, "up_to": archived.id,
+                                  "at": str(OLD_READ_AT_MS)})
+    # Transcription jobs by message id alone: one handed to a worker of the old release that never
+    # acknowledged it, one waiting for its retry (its audio read failed once).
+    await redis.xgroup_create(OLD_TRANSCRIPTION, keys.TRANSCRIPTION_GROUP, id="0", mkstream=True)
+    await redis.xadd(OLD_TRANSCRIPTION, {"id": edited_in_mongo.id, "attempt": "1"})
+    await redis.xreadgroup(keys.TRANSCRIPTION_GROUP, "old-worker", {OLD_TRANSCRIPTION: ">"})
+    await redis.zadd(OLD_DELAYED, {f"{edited_in_mongo.id}:2:1": RETRY_DUE_MS})
     dataset.old_keys = [key async for key in redis.scan_iter(match="*") if key not in before]
     return dataset
 
@@ -215,8 +225,10 @@ async def test_the_hot_window_holds_the_messages_under_the_new_keys(migrated: Mi
     assert await redis.zrange(keys.conversation_sent(migrated.conversation, migrated.alice), 0, -1) == [
         migrated.edited.id, migrated.unarchived.id]
     assert await stores.messages.get_hot(migrated.conversation, [m.id for m in hot]) == hot
-    assert sorted(await redis.zrange(keys.hot_messages(), 0, -1)) == sorted(
-        hot_member(m) for m in [*hot, migrated.lone])
+    for message in [*hot, migrated.lone]:  # each in its conversation's partition's hot set
+        assert await redis.zscore(keys.hot_messages(partition_of(message.conversation_id)), hot_member(message)) == 0
+    hot_sets = [await redis.zrange(keys.hot_messages(p), 0, -1) for p in range(PARTITIONS)]
+    assert sorted(e for entries in hot_sets for e in entries) == sorted(hot_member(m) for m in [*hot, migrated.lone])
     # Newest first: the hot part from Redis, then what only MongoDB holds (the conversation is marked).
     assert await stores.messages.page(migrated.conversation, before=None, limit=10) == [
         migrated.unarchived, migrated.edited, migrated.archived, migrated.archived_old]
@@ -255,13 +267,14 @@ async def test_the_client_id_reservation_is_carried(migrated: Migrated) -> None:
 async def test_the_old_keys_are_gone(migrated: Migrated) -> None:
     redis = migrated.stores.redis
     # Only the keys whose names the new layout kept (refilled with new entries) are there.
-    assert sorted(k for k in migrated.old_keys if k in migrated.first_run) == sorted(
-        [keys.hot_messages(), keys.archive_markers_ready(), keys.OUTBOX_STREAM])
+    assert sorted(k for k in migrated.old_keys if k in migrated.first_run) == [keys.archive_markers_ready()]
+    assert {OLD_OUTBOX, OLD_TRANSCRIPTION, OLD_DELAYED, OLD_HOT} <= set(migrated.old_keys)
     untagged = {k for k in migrated.first_run if not k.startswith("mongo:") and "{" not in k and ":index:" not in k}
-    assert untagged <= {keys.OUTBOX_STREAM, keys.hot_messages(), keys.layout_version(), keys.archive_markers_ready()}
-    assert all(":" in entry for entry in await redis.zrange(keys.hot_messages(), 0, -1))
-    outbox = migrated.first_run.get(keys.OUTBOX_STREAM, [])
-    assert [fields for _, fields in outbox if "conversation" not in fields] == []  # the old entries went
+    assert untagged <= {keys.layout_version(), keys.archive_markers_ready()}
+    for partition in range(PARTITIONS):
+        assert all(":" in entry for entry in await redis.zrange(keys.hot_messages(partition), 0, -1))
+        outbox = migrated.first_run.get(keys.outbox_stream(partition), [])
+        assert [fields for _, fields in outbox if "conversation" not in fields] == []  # the old entries went
 
 
 async def test_a_second_run_changes_nothing(migrated: Migrated) -> None:
@@ -281,8 +294,39 @@ async def test_a_read_marker_waiting_on_the_old_outbox_reaches_mongodb(migrated:
     """bob's last markRead was acknowledged but still on the old outbox: once the persister
     has drained, MongoDB must have it (else a Redis that loses its data moves bob's marker back)."""
     stores = migrated.stores
-    persister = stores.persister(block_ms=100)
+    await ensure_group(stores.redis)  # as the persister's start does
+    persister = stores.persister()
     while await persister.drain_once():
         pass
     markers = await stores.read_markers.of_conversation(migrated.conversation)
     assert markers[migrated.bob] == (migrated.archived.id, OLD_READ_AT_MS)
+
+
+async def test_pending_transcription_jobs_move_to_their_conversations_partition(migrated: Migrated) -> None:
+    """The old global transcription stream and delayed set named messages by id alone: each job
+    lands on the stream (or delayed set) of its message's conversation's partition, naming that
+    conversation, so the worker reads the message with one key."""
+    redis, conversation = migrated.stores.redis, migrated.conversation
+    partition, voice = partition_of(conversation), migrated.edited_in_mongo.id
+    jobs = [(p, fields) for p in range(PARTITIONS) for _, fields in await redis.xrange(keys.transcription_stream(p))]
+    assert jobs == [(partition, {"id": voice, "conversation": conversation, "attempt": "1"})]
+    delayed = [(p, job, due) for p in range(PARTITIONS)
+               for job, due in await redis.zrange(keys.transcription_delayed(p), 0, -1, withscores=True)]
+    assert delayed == [(partition, f"{voice}:{conversation}:2:1", RETRY_DUE_MS)]
+    for key in (OLD_TRANSCRIPTION, OLD_DELAYED, OLD_OUTBOX, OLD_HOT):
+        assert not await redis.exists(key)
+
+
+async def test_moving_a_transcription_job_again_after_a_crash_adds_nothing(message_stores: MessageStores) -> None:
+    """A start-up that died between appending a job to its partition's stream and deleting it
+    from the old stream moves it again on the next start-up: the job is there once."""
+    redis, database = message_stores.redis, message_stores.archive.collection.database
+    message_id, conversation = new_id(), direct_conversation_id(new_id(), new_id())
+    await database["messages"].insert_one({"_id": message_id, "conversation_id": conversation})
+    old_entry = await redis.xadd(OLD_TRANSCRIPTION, {"id": message_id, "attempt": "1"})
+    await _carry_transcription_jobs(redis, database)
+    await redis.xadd(OLD_TRANSCRIPTION, {"id": message_id, "attempt": "1"}, id=old_entry)  # as if never deleted
+    await _carry_transcription_jobs(redis, database)
+    assert await redis.xrange(keys.transcription_stream(partition_of(conversation))) == [
+        (old_entry, {"id": message_id, "conversation": conversation, "attempt": "1"})]
+    assert not await redis.exists(OLD_TRANSCRIPTION)

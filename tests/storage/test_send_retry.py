@@ -11,6 +11,7 @@ from storage import keys
 from storage.ids import id_timestamp_ms, new_id
 from storage.messages import ALREADY_SENT, SENT, SendOutcome
 from storage.records import MessageEventPayload, StoredMessage
+from storage.slots import partition_of
 from tests.storage.conftest import MessageStores
 
 
@@ -47,6 +48,7 @@ async def test_a_retried_send_script_counts_stores_and_publishes_once(
         await pubsub.aclose()
 
     [state] = await message_stores.member_state.states(receiver, [conversation.id])
-    outbox = [fields for _, fields in await redis.xrange(keys.OUTBOX_STREAM) if fields.get("id") == message.id]
+    outbox_stream = keys.outbox_stream(partition_of(conversation.id))
+    outbox = [fields for _, fields in await redis.xrange(outbox_stream) if fields.get("id") == message.id]
     hot = await redis.zrange(keys.conversation_messages(conversation.id), 0, -1)
     assert (state.unread, len(outbox), events, hot) == (1, 1, ["CREATED"], [message.id])

@@ -20,6 +20,7 @@ from storage.connections import open_mongo
 from storage.ids import new_id
 from storage.messages import SENT
 from storage.records import StoredAudio, StoredMessage
+from storage.slots import partition_of
 from tests.conftest import mongodb_url
 from tests.storage.conftest import MessageStores
 from transcription.base import DisabledTranscriber, TranscriptResult
@@ -77,35 +78,40 @@ async def test_an_audio_read_error_does_not_spend_an_attempt(message_stores: Mes
     redis = message_stores.redis
     try:
         message = await voice_message(message_stores)
+        conversation = message.conversation_id
+        delayed, stream = (keys.transcription_delayed(partition_of(conversation)),
+                           keys.transcription_stream(partition_of(conversation)))
         for _ in range(4):  # more read errors than attempts: the message is still not FAILED
-            await redis.delete(keys.TRANSCRIPTION_DELAYED)
+            await redis.delete(delayed)
             asked = time.time() * 1000
-            await worker.process(message.id, 2)
-            [(job, due_ms)] = await redis.zrange(keys.TRANSCRIPTION_DELAYED, 0, -1, withscores=True)
-            assert job.split(":")[:2] == [message.id, "2"]  # the same attempt, retried later
+            await worker.process(message.id, conversation, 2)
+            [(job, due_ms)] = await redis.zrange(delayed, 0, -1, withscores=True)
+            assert job.split(":")[:3] == [message.id, conversation, "2"]  # the same attempt, retried later
             assert due_ms - asked >= 150
             assert await status(message_stores, message.id) == "PENDING"
         # Retried with back-off: the job carries its read failures, and each waits longer.
-        await redis.delete(keys.TRANSCRIPTION_DELAYED)
-        await worker.process(message.id, 2, read_failures=3)
-        [(_, later_due_ms)] = await redis.zrange(keys.TRANSCRIPTION_DELAYED, 0, -1, withscores=True)
+        await redis.delete(delayed)
+        await worker.process(message.id, conversation, 2, read_failures=3)
+        [(_, later_due_ms)] = await redis.zrange(delayed, 0, -1, withscores=True)
         assert later_due_ms - time.time() * 1000 >= 1000  # 0.2 s doubled three times
         # Released onto the stream as the same attempt, read failures counted.
-        await redis.zadd(keys.TRANSCRIPTION_DELAYED, {job: 0})
+        await redis.zadd(delayed, {job: 0})
         await worker.release_due()
-        entries = await redis.xrange(keys.TRANSCRIPTION_STREAM)
-        assert entries[-1][1] == {"id": message.id, "attempt": "2", "read_failures": "1"}
-        await redis.zadd(keys.TRANSCRIPTION_DELAYED, {f"{message.id}:3": 0})  # an ordinary retry's job
+        entries = await redis.xrange(stream)
+        assert entries[-1][1] == {"id": message.id, "conversation": conversation, "attempt": "2",
+                                  "read_failures": "1"}
+        await redis.zadd(delayed, {f"{message.id}:{conversation}:3": 0})  # an ordinary retry's job
         await worker.release_due()
-        assert (await redis.xrange(keys.TRANSCRIPTION_STREAM))[-1][1] == {"id": message.id, "attempt": "3"}
+        assert (await redis.xrange(stream))[-1][1] == {"id": message.id, "conversation": conversation,
+                                                       "attempt": "3"}
     finally:
         await unreachable.close()
 
 
-async def deliver(stores: MessageStores, entry_id: str, times: int) -> None:
+async def deliver(stores: MessageStores, stream: str, entry_id: str, times: int) -> None:
     """Hand `entry_id` to `times` consumers that crash (never acknowledge)."""
     for n in range(times):
-        await stores.redis.xclaim(keys.TRANSCRIPTION_STREAM, keys.TRANSCRIPTION_GROUP, f"crashed-{n}", 0, [entry_id])
+        await stores.redis.xclaim(stream, keys.TRANSCRIPTION_GROUP, f"crashed-{n}", 0, [entry_id])
 
 
 async def test_a_job_whose_workers_keep_crashing_is_failed(message_stores: MessageStores, audio: AudioStore) -> None:
@@ -119,11 +125,16 @@ async def test_a_job_whose_workers_keep_crashing_is_failed(message_stores: Messa
                              duration_seconds=1.0, sha256="-", size_bytes=4)
     doomed = await voice_message(message_stores, doomed_audio)
     lucky = await voice_message(message_stores, lucky_audio)
-    await redis.xgroup_create(keys.TRANSCRIPTION_STREAM, keys.TRANSCRIPTION_GROUP, id="0")
-    [(_, entries)] = await redis.xreadgroup(keys.TRANSCRIPTION_GROUP, "crashed", {keys.TRANSCRIPTION_STREAM: ">"})
-    doomed_entry, lucky_entry = (entry_id for entry_id, _ in entries)  # each delivered once now
-    await deliver(message_stores, doomed_entry, 4)  # 5 deliveries, all crashed
-    await deliver(message_stores, lucky_entry, 3)  # 4 deliveries: one more try is allowed
+    streams = [keys.transcription_stream(partition_of(m.conversation_id)) for m in (doomed, lucky)]
+    for stream in set(streams):  # two partitions, or one
+        await redis.xgroup_create(stream, keys.TRANSCRIPTION_GROUP, id="0")
+    entries = []
+    for stream in streams:
+        [(_, delivered)] = await redis.xreadgroup(keys.TRANSCRIPTION_GROUP, "crashed", {stream: ">"}, count=1)
+        entries += [(stream, entry_id) for entry_id, _ in delivered]  # each delivered once now
+    (doomed_stream, doomed_entry), (lucky_stream, lucky_entry) = entries
+    await deliver(message_stores, doomed_stream, doomed_entry, 4)  # 5 deliveries, all crashed
+    await deliver(message_stores, lucky_stream, lucky_entry, 3)  # 4 deliveries: one more try is allowed
 
     worker = TranscriptionWorker(redis, messages=message_stores.messages, audio=audio,
                                  transcriber=FixedTranscriber(), claim_idle_ms=0, max_deliveries=5)
@@ -136,4 +147,5 @@ async def test_a_job_whose_workers_keep_crashing_is_failed(message_stores: Messa
         await worker.stop()
     assert await status(message_stores, doomed.id) == "FAILED"
     assert await status(message_stores, lucky.id) == "DONE"
-    assert (await redis.xpending(keys.TRANSCRIPTION_STREAM, keys.TRANSCRIPTION_GROUP))["pending"] == 0
+    for stream in set(streams):
+        assert (await redis.xpending(stream, keys.TRANSCRIPTION_GROUP))["pending"] == 0
