@@ -99,7 +99,6 @@ class PubSubHub:
         self._lock = asyncio.Lock()
         self._has_channels = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
-        self.connection_losses = 0
 
     @property
     def local_subscriptions(self) -> int:
@@ -169,7 +168,6 @@ class PubSubHub:
 
     def _interrupt_all(self) -> None:
         subscriptions = [s for listeners in self._local.values() for s in listeners]
-        self.connection_losses += 1
         log.warning("pub/sub connection lost: %d subscriptions ended with RESUBSCRIBE", len(subscriptions),
                     extra={"subscriptions": len(subscriptions)})
         for subscription in subscriptions:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from api.dev_servers import start_redis
 from storage.connections import open_redis
@@ -65,6 +67,34 @@ async def test_a_lost_connection_ends_every_open_subscription_and_later_ones_wor
         await _listening(redis, "ch:a")
         await redis.publish("ch:a", "after")
         assert await asyncio.wait_for(anext(aiter(again)), 5) == "after"
+
+
+async def test_while_redis_is_down_subscriptions_end_and_new_ones_are_told_to_retry(tmp_path: Path) -> None:
+    server = start_redis(tmp_path / "redis")
+    # No retries: the outage reaches the hub at once, not after redis-py's reconnect attempts.
+    redis = Redis.from_url(server.url, decode_responses=True, retry=Retry(NoBackoff(), 0))
+    hub = PubSubHub(redis)
+    hub.start()
+    try:
+        async with hub.subscribe("ch:down") as subscription:
+            await _listening(redis, "ch:down")
+            server.stop()
+            with pytest.raises(PubSubConnectionLost):
+                await asyncio.wait_for(anext(aiter(subscription)), 5)
+        with pytest.raises(PubSubConnectionLost):
+            async with hub.subscribe("ch:down"):
+                pass
+        assert hub.local_subscriptions == 0
+
+        server = start_redis(tmp_path / "redis", port=server.port)
+        async with hub.subscribe("ch:down") as subscription, Redis.from_url(server.url) as admin:
+            await _listening(admin, "ch:down")
+            await admin.publish("ch:down", "back")
+            assert await asyncio.wait_for(anext(aiter(subscription)), 5) == "back"
+    finally:
+        await hub.stop()
+        await redis.aclose()
+        server.stop()
 
 
 async def test_a_subscriber_that_falls_behind_is_ended_with_a_resubscribe_signal(
