@@ -68,7 +68,7 @@ async def test_a_dropped_pubsub_connection_ends_subscriptions_with_resubscribe(
             presence = await b.subscribe(PRESENCE)
             await wait_for_subscribers(redis_url, PRESENCE_CHANNEL)
 
-            assert await admin.client_kill_filter(_type="pubsub") == 1
+            assert await admin.client_kill_filter(_type="pubsub") >= 1  # the hub's (and any other listener's)
 
             # Both subscriptions end, each with one error and no data: resubscribe and refetch.
             ended: dict[str, list[dict[str, Any]]] = {}
@@ -89,3 +89,5 @@ async def test_a_dropped_pubsub_connection_ends_subscriptions_with_resubscribe(
             await send(gql, alice, bob, "after the drop")
             assert (await b.next_payload())["data"]["messageEvents"]["message"]["text"] == "after the drop"
     await admin.aclose()
+    assert "unexpected error" not in app.log()  # an interruption is not an INTERNAL_SERVER_ERROR
+    assert "pub/sub connection lost" in app.log()
