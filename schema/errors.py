@@ -2,8 +2,9 @@
 
 Client errors keep their message and code. GraphQL syntax, validation and variable errors
 are the client's too (BAD_USER_INPUT). A subscription the pub/sub hub interrupted (its events
-may be lost) ends with RESUBSCRIBE, `extensions.reason` saying why. Anything else is masked as INTERNAL_SERVER_ERROR
-with an error id; the full exception is logged under that id and never reaches the client.
+may be lost) ends with RESUBSCRIBE, `extensions.reason` saying why. Anything else is masked
+as INTERNAL_SERVER_ERROR with an error id; the full exception is logged under that id and
+never reaches the client.
 """
 
 from __future__ import annotations
