@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: run test check install schema clean test-system-deps bench-stt bench-search fuzz bench bench-quick bench-deps
+.PHONY: run test check install schema clean test-system-deps bench-stt bench-search fuzz bench bench-quick bench-deps \
+	graphiql-assets
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +68,29 @@ bench: $(STAMP) test-system-deps bench-deps
 
 bench-quick: $(STAMP) test-system-deps bench-deps
 	$(BIN)/python -m bench.run --mode quick
+
+# GraphiQL's files are vendored in api/graphiql/ (see its VENDORED.md). This downloads the pinned
+# packages again from the npm registry and checks the committed copies against them byte for
+# byte; GRAPHIQL_UPDATE=1 copies them in instead (after changing the versions here).
+GRAPHIQL_VERSION := 3.8.3
+REACT_VERSION := 18.2.0
+GRAPHIQL_DIR := api/graphiql
+graphiql-assets:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && cd "$$tmp" && \
+	npm pack --silent graphiql@$(GRAPHIQL_VERSION) react@$(REACT_VERSION) react-dom@$(REACT_VERSION) >/dev/null && \
+	for p in graphiql-$(GRAPHIQL_VERSION) react-$(REACT_VERSION) react-dom-$(REACT_VERSION); do \
+	  mkdir $$p && tar xzf $$p.tgz -C $$p; done && cd - >/dev/null && \
+	for pair in graphiql-$(GRAPHIQL_VERSION)/package/graphiql.min.js:graphiql.min.js \
+	            graphiql-$(GRAPHIQL_VERSION)/package/graphiql.min.css:graphiql.min.css \
+	            graphiql-$(GRAPHIQL_VERSION)/package/LICENSE:LICENSE.graphiql \
+	            react-$(REACT_VERSION)/package/umd/react.production.min.js:react.production.min.js \
+	            react-$(REACT_VERSION)/package/LICENSE:LICENSE.react \
+	            react-dom-$(REACT_VERSION)/package/umd/react-dom.production.min.js:react-dom.production.min.js \
+	            react-dom-$(REACT_VERSION)/package/LICENSE:LICENSE.react-dom; do \
+	  src="$$tmp/$${pair%%:*}"; dst="$(GRAPHIQL_DIR)/$${pair##*:}"; \
+	  if [ -n "$(GRAPHIQL_UPDATE)" ]; then cp "$$src" "$$dst"; \
+	  else cmp -s "$$src" "$$dst" || { echo "$$dst differs from the npm package"; exit 1; }; fi; \
+	done && echo "$(GRAPHIQL_DIR): GraphiQL $(GRAPHIQL_VERSION), React $(REACT_VERSION) match npm"
 
 schema: $(STAMP)
 	$(BIN)/chattergram export-schema
