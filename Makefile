@@ -4,18 +4,33 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-BENCH_STAMP := $(VENV)/.bench-installed
+# Exact versions with hashes (pip-compile): requirements.lock is the app (the Docker image),
+# requirements-dev.lock adds the embedded, test and bench extras (what make installs).
+LOCK := requirements-dev.lock
+PIP_TOOLS := pip-tools==7.6.2
+PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+	--no-emit-index-url --no-emit-find-links
 
-.PHONY: run test check install schema clean test-system-deps bench-stt bench-search fuzz bench bench-quick bench-deps \
-	graphiql-assets
+.PHONY: run test check install lock schema clean test-system-deps bench-stt bench-search fuzz bench bench-quick \
+	bench-deps graphiql-assets
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+# Everything from the lock, hashes checked, nothing resolved; then the project itself, editable.
+$(STAMP): pyproject.toml $(LOCK) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[embedded,test]'
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# After changing dependencies in pyproject.toml: `make lock` (keeps every other pin);
+# `make lock LOCK_ARGS=--upgrade` (or `--upgrade-package NAME`) moves pins forward.
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet $(PIP_TOOLS)
+	$(PIP_COMPILE) $(LOCK_ARGS) --output-file requirements.lock pyproject.toml
+	$(PIP_COMPILE) $(LOCK_ARGS) --extra embedded --extra test --extra bench -c requirements.lock \
+		--output-file $(LOCK) pyproject.toml
 
 install: $(STAMP)
 
@@ -30,20 +45,19 @@ test-system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq espeak-ng ffmpeg chromium >/dev/null; }
 
 # The benchmarks load the API with wrk (Debian package) and draw charts with matplotlib (the
-# `bench` extra); tests/test_bench_smoke.py runs them in a tiny mode, so `make test` needs both.
-$(BENCH_STAMP): pyproject.toml $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[embedded,test,bench]'
-	touch $(BENCH_STAMP)
-
-bench-deps: $(BENCH_STAMP)
+# `bench` extra, in the lock); tests/test_bench_smoke.py runs them in a tiny mode, so `make test`
+# needs both.
+bench-deps: $(STAMP)
 	@command -v wrk >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; }
 
-# Static checks, run by `make test` before the suite: the import contract (layers point one way),
-# ruff, and mypy over the app and the benchmarks (settings in pyproject.toml; the benchmarks'
-# charts need matplotlib, hence the bench extra).
-check: $(BENCH_STAMP)
+# Static checks, run by `make test` before the suite: pyproject.toml and the locks agree (and the
+# installed set is consistent), the import contract (layers point one way), ruff, and mypy over
+# the app and the benchmarks (settings in pyproject.toml).
+check: $(STAMP)
+	$(BIN)/python scripts/check_lock.py
+	$(BIN)/python -m pip check
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .
 	$(BIN)/mypy

@@ -4,6 +4,7 @@ the WebSocket (graphql-transport-ws, token from the headers pane), under its own
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from urllib.parse import urlsplit
@@ -11,6 +12,7 @@ from urllib.parse import urlsplit
 from playwright.async_api import Browser, Page, Request, Route, expect
 
 from api.app_server import AppServer
+from api.web import GRAPHIQL_DIR
 from tests.utils.graphql import SEND, GraphQLClient, register
 from tests.web.conftest import Artifacts
 
@@ -88,3 +90,16 @@ async def test_graphiql_runs_a_query_and_a_subscription_offline(
 
     assert not outside, f"requests left the machine: {outside}"
     assert not problems, "\n".join(problems)
+
+
+def test_vendored_assets_match_their_recorded_checksums() -> None:
+    """The committed copies are the npm files VENDORED.md names (`make graphiql-assets` compares
+    them with the registry's packages themselves)."""
+    rows = re.findall(r"^\| (\S+) \| \S+ \(MIT\) \| \S+ \| ([0-9a-f]{64}) \|$",
+                      (GRAPHIQL_DIR / "VENDORED.md").read_text(), re.M)
+    assert {name for name, _ in rows} == {"graphiql.min.js", "graphiql.min.css", "react.production.min.js",
+                                          "react-dom.production.min.js"}
+    for name, digest in rows:
+        assert hashlib.sha256((GRAPHIQL_DIR / name).read_bytes()).hexdigest() == digest, name
+    page = (GRAPHIQL_DIR / "index.html").read_text()
+    assert "<script>" not in page and "http" not in page, "no inline script, nothing remote"
