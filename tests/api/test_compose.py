@@ -413,3 +413,17 @@ def test_dockerignore_excludes_dev_artifacts() -> None:
         assert required in entries, f".dockerignore should exclude {required}"
     for needed in ("pyproject.toml", "requirements.lock", "README.md", "api", "schema", "resolvers", "storage"):
         assert needed not in entries, f".dockerignore must not exclude {needed} (the image build needs it)"
+
+
+def test_the_api_settings_accept_the_compose_environment(services: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every value compose gives the API (defaults filled in) is one Settings accepts."""
+    from api.settings import Settings
+
+    for name, value in _environment(services["api"]).items():
+        value = re.sub(r"\$\{(\w+):-([^}]*)\}", r"\2", value)
+        value = re.sub(r"\$\{(\w+):\?[^}]*\}", "x" * 48, value)
+        monkeypatch.setenv(name, value)
+    settings = Settings(_env_file=None)
+    assert settings.archive_write_concern == "majority"
+    assert settings.mongodb_database == "chattergram"
+    assert settings.database_urls() == ("redis://redis:6379/0", "mongodb://mongo:27017/chattergram?replicaSet=rs0")
