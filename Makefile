@@ -12,7 +12,7 @@ PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --strip-extras --all
 	--no-emit-index-url --no-emit-find-links
 
 .PHONY: run test check install lock schema clean test-system-deps bench-stt bench-search fuzz bench bench-quick \
-	bench-deps graphiql-assets
+	bench-deps graphiql-assets docker-install-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -105,6 +105,20 @@ graphiql-assets:
 	  if [ -n "$(GRAPHIQL_UPDATE)" ]; then cp "$$src" "$$dst"; \
 	  else cmp -s "$$src" "$$dst" || { echo "$$dst differs from the npm package"; exit 1; }; fi; \
 	done && echo "$(GRAPHIQL_DIR): GraphiQL $(GRAPHIQL_VERSION), React $(REACT_VERSION) match npm"
+
+# Docker cannot run here: this runs the Dockerfile's install steps on what it copies, in a clean
+# virtualenv (lock with hashes, then the project with --no-deps, pip check), and checks that the
+# installed package serves GraphiQL's files and starts its CLI. About 2 minutes with a cold cache.
+docker-install-check:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	cp -r requirements.lock pyproject.toml README.md api schema resolvers storage media transcription "$$tmp" && \
+	find "$$tmp" -name __pycache__ -prune -exec rm -rf {} + && \
+	$(PYTHON) -m venv "$$tmp/venv" && cd "$$tmp" && \
+	venv/bin/pip install --quiet --require-hashes --no-deps -r requirements.lock && \
+	venv/bin/pip install --quiet --no-deps . && venv/bin/pip check && cd / && \
+	"$$tmp/venv/bin/python" -c "import api.web as w; assert '/site-packages/' in str(w.GRAPHIQL_DIR); \
+	  assert all((w.GRAPHIQL_DIR / n).is_file() for n in ('index.html', 'graphiql.min.js', 'LICENSE.graphiql'))" && \
+	"$$tmp/venv/bin/chattergram" --help >/dev/null && echo "docker-install-check: the Dockerfile's install steps work"
 
 schema: $(STAMP)
 	$(BIN)/chattergram export-schema
