@@ -68,9 +68,12 @@ async def test_graphiql_runs_a_query_and_a_subscription_offline(
     result = page.locator(".result-window")
     await expect(result).to_contain_text(f'"username": "{alice.username}"')
     await artifacts.shot(page, "query-result")
+    await page.context.close()
 
     page = await open_graphiql(browser, app, artifacts, "subscription", query=SUBSCRIPTION,
                                token=alice.token, outside=outside, problems=problems)
+    sent: list[dict] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(json.loads(payload))))
     async with page.expect_websocket() as opened:
         await run(page)
     socket = await opened.value
@@ -87,9 +90,15 @@ async def test_graphiql_runs_a_query_and_a_subscription_offline(
             continue
     await expect(result).to_contain_text(f'"username": "{bob.username}"')
     await artifacts.shot(page, "subscription-event")
+    # graphql-transport-ws (its `subscribe`; the legacy protocol says `start`), authenticated by
+    # the headers pane in connection_init.
+    types = [message["type"] for message in sent]
+    assert types[:2] == ["connection_init", "subscribe"], types
+    assert sent[0]["payload"] == {"Authorization": f"Bearer {alice.token}"}
 
     assert not outside, f"requests left the machine: {outside}"
     assert not problems, "\n".join(problems)
+    await page.context.close()
 
 
 def test_vendored_assets_match_their_recorded_checksums() -> None:
