@@ -134,6 +134,8 @@ def test_redis_is_redis_open_source_8_pinned(services: dict) -> None:
 
 
 def test_redis_healthcheck_requires_search_and_json(services: dict) -> None:
+    # The redis:8 entrypoint loads the bundled modules only when the command starts with redis-server.
+    assert _command(services["redis"])[:1] == ["redis-server"], services["redis"].get("command")
     hc = _healthcheck_text(services["redis"])
     assert "MODULE LIST" in hc and "search" in hc and "ReJSON" in hc, hc
 
