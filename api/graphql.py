@@ -26,6 +26,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from api.metrics import record_operation
+from api.web import graphiql_page
 from api.websocket import LegacyWSHandler, TransportWSHandler, open_session
 from resolvers.context import Context
 from resolvers.runtime import Runtime
@@ -195,6 +196,10 @@ class ChattergramGraphQL(GraphQL[Context, None]):
         response = super().create_response(response_data, sub_response)
         response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
         return response
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # Strawberry's page loads GraphiQL from a CDN; ours is served by the app (api/graphiql/).
+        return graphiql_page(request)
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         runtime: Runtime = request.state.runtime
