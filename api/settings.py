@@ -40,6 +40,9 @@ class Settings(BaseSettings):
 
     jwt_secret: str | None = None
     jwt_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    # A token found not revoked is not asked about again (Redis) for this long in one process;
+    # revocations reach every instance at once over pub/sub, this bounds a lost notice.
+    revocation_cache_seconds: float = Field(default=5.0, ge=0)
 
     # Messages newer than this stay in Redis too (fractions allowed, e.g. for tests).
     hot_window_days: float = Field(default=90.0, gt=0)

@@ -12,6 +12,8 @@ from resolvers.limits import enforce
 from resolvers.runtime import Network, Runtime
 from resolvers.tokens import InvalidToken, TokenClaims
 
+TOKEN_REVOKED = "token revoked"
+
 
 def parse_trusted_proxies(text: str) -> tuple[Network, ...]:
     """TRUSTED_PROXIES ("10.0.0.1, 10.1.0.0/16, ::1") as networks; ValueError names a bad entry."""
@@ -74,9 +76,30 @@ class Context:
         if token is None:
             return None
         try:
-            self._claims = self.runtime.tokens.verify(token)
+            claims = self.runtime.tokens.verify(token)
         except InvalidToken as exc:
             self._auth_error = str(exc)
+            return None
+        # What this process already knows about revocations (no I/O); `check_revocation` asks
+        # Redis when it knows nothing recent.
+        if self.runtime.revocations.known_revoked(claims.user_id, claims.token_id, claims.generation):
+            self._auth_error = TOKEN_REVOKED
+            return None
+        self._claims = claims
+        return claims
+
+    async def check_revocation(self) -> TokenClaims | None:
+        """Drop the viewer if their token was revoked (logout, logoutEverywhere, changePassword):
+        answered from this process's cache when it can, else one Redis round-trip."""
+        claims = self._claims
+        if claims is not None and await self.runtime.revocations.is_revoked(
+            claims.user_id, claims.token_id, claims.generation
+        ):
+            self._claims, self._auth_error = None, TOKEN_REVOKED
+        return self._claims
+
+    @property
+    def claims(self) -> TokenClaims | None:
         return self._claims
 
     @property
