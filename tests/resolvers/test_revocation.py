@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.utils.graphql import LOGIN, ME, PASSWORD, Account, GraphQLClient, register, unique_name
+from tests.utils.in_process import InProcessApps
 
 LOGOUT = "mutation { logout }"
 LOGOUT_EVERYWHERE = "mutation { logoutEverywhere }"
@@ -108,3 +109,18 @@ async def test_a_revoked_token_cannot_change_the_password(gql: GraphQLClient) ->
     assert await _code(gql, CHANGE_PASSWORD, {"current": PASSWORD, "new": NEW_PASSWORD},
                        token=alice.token) == "UNAUTHENTICATED"
     await _login(gql, alice)  # the password did not change
+
+
+async def test_change_password_attempts_are_limited_like_logins(in_process_apps: InProcessApps) -> None:
+    app = await in_process_apps.start(rate_limits="on", login_free_failures=2, rate_limit_login="6/60")
+    async with app.client() as gql:
+        alice = await register(gql, unique_name("alice"))
+        wrong = {"current": "not the password", "new": NEW_PASSWORD}
+        for _ in range(2):  # the free failures
+            assert await _code(gql, CHANGE_PASSWORD, wrong, token=alice.token) == "UNAUTHENTICATED"
+        # Then the back-off, as for login: even the right password waits.
+        error = await gql.error(CHANGE_PASSWORD, {"current": PASSWORD, "new": NEW_PASSWORD}, token=alice.token)
+        assert error["extensions"]["code"] == "RATE_LIMITED" and error["extensions"]["retryAfter"] >= 1
+        # And the attempts count against the per-IP login limit (6 a minute): 3 so far.
+        codes = [await _code(gql, LOGIN, {"input": {"login": unique_name(), "password": "x" * 8}}) for _ in range(4)]
+        assert codes == ["UNAUTHENTICATED"] * 3 + ["RATE_LIMITED"]
