@@ -16,6 +16,7 @@ expiry: an instance may then accept a revoked token for at most `cache_seconds`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -28,6 +29,8 @@ import orjson
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from storage import keys
 from storage.pubsub import PubSubHub, SubscriberTooSlow
@@ -35,6 +38,7 @@ from storage.pubsub import PubSubHub, SubscriberTooSlow
 log = logging.getLogger(__name__)
 
 CACHE_SIZE = 50_000  # tokens found valid, and users' generations, remembered per process
+RESUBSCRIBE_SECONDS = 1.0
 
 # KEYS: the generation copy. ARGV: a generation, TTL seconds. Never lowers it; returns the result.
 _RAISE_GENERATION = """
@@ -154,6 +158,10 @@ class RevocationStore:
             except SubscriberTooSlow:
                 self._valid.clear()  # notices were lost: ask Redis again
                 log.warning("revocation notices overflowed; validity cache cleared")
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:  # subscribing failed
+                self._valid.clear()
+                log.warning("revocation notices unavailable, retrying", extra={"error": repr(exc)})
+                await asyncio.sleep(RESUBSCRIBE_SECONDS)
 
     async def _restore_generation(self, user_id: str) -> int:
         raw = await self.users.find_one({"_id": user_id}, projection={"token_generation": 1})
