@@ -59,13 +59,15 @@ async def _still_open(socket: Socket) -> None:
 
 
 async def _refused(url: str, token: str) -> None:
-    async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]  # str for its Subprotocol NewType
-        await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
-        with pytest.raises(websockets.ConnectionClosed) as closed:
-            while True:
-                message = json.loads(await asyncio.wait_for(ws.recv(), 10))
-                assert message["type"] != "connection_ack"
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+    """A new socket with the revoked token is refused with 4403, on both subprotocols."""
+    for protocol in ("graphql-transport-ws", "graphql-ws"):
+        async with websockets.connect(url, subprotocols=[protocol]) as ws:  # type: ignore[list-item]  # str for its Subprotocol NewType
+            await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                    assert message["type"] != "connection_ack", protocol
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403, protocol
 
 
 async def test_logout_closes_that_tokens_sockets_on_every_instance(
@@ -74,7 +76,8 @@ async def test_logout_closes_that_tokens_sockets_on_every_instance(
     gql_a, gql_b = clients
     alice = await register(gql_a)
     other = await _login(gql_b, alice)
-    async with connect(app.ws_url, alice.token) as on_a, connect(second_app.ws_url, alice.token) as on_b, \
+    async with connect(app.ws_url, alice.token) as on_a, \
+            connect(second_app.ws_url, alice.token, protocol="graphql-ws") as on_b, \
             connect(second_app.ws_url, other) as other_on_b:
         for socket in (on_a, on_b, other_on_b):
             await socket.subscribe(MESSAGE_EVENTS)
