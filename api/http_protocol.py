@@ -87,6 +87,10 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         self._head_bytes = self._head_counted = self._header_lines = 0
         super().on_headers_complete()
 
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._head_pending = True  # what arrives next on this connection is the next head
+
     def send_400_response(self, msg: str) -> None:
         if self._head_refused:  # the parser stopped because a callback raised HeadTooLarge
             self._send_431()

@@ -42,4 +42,3 @@ class Runtime:
     max_audio_bytes: int
     max_audio_seconds: float
     trusted_proxies: tuple[Network, ...] = ()  # peers whose X-Forwarded-For is believed
-

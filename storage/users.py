@@ -45,6 +45,11 @@ def _from_raw(raw: dict[str, Any]) -> StoredUser:
     )
 
 
+def _credentials(raw: dict[str, Any]) -> Credentials:
+    return Credentials(user=_from_raw(raw), password_hash=raw["password_hash"],
+                       token_generation=int(raw.get("token_generation", 0)))
+
+
 def _from_hot(hot: UserHot) -> StoredUser:
     assert hot.pk is not None  # read from Redis: its key is the user id
     return StoredUser(
@@ -98,16 +103,12 @@ class UserStore:
         raw = await self.collection.find_one({"email_lower" if "@" in key else "username_lower": key})
         if raw is None:
             return None
-        return Credentials(user=_from_raw(raw), password_hash=raw["password_hash"],
-                           token_generation=int(raw.get("token_generation", 0)))
+        return _credentials(raw)
 
     async def find_credentials_by_id(self, user_id: str) -> Credentials | None:
         """The user's credentials by id (changePassword checks the current password)."""
         raw = await self.collection.find_one({"_id": user_id})
-        if raw is None:
-            return None
-        return Credentials(user=_from_raw(raw), password_hash=raw["password_hash"],
-                           token_generation=int(raw.get("token_generation", 0)))
+        return _credentials(raw) if raw is not None else None
 
     async def get(self, user_id: str) -> StoredUser | None:
         """From the Redis mirror; on a miss from MongoDB, re-mirroring what was missing."""

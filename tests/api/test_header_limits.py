@@ -73,3 +73,15 @@ def test_a_huge_head_that_never_ends_is_refused_at_once(app: AppServer) -> None:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\nX-Endless: " + b"a" * 20_000)
         response = sock.recv(65536)
         assert response.startswith(b"HTTP/1.1 431"), response[:200]
+
+
+def test_the_bound_applies_to_each_request_of_a_keep_alive_connection(app: AppServer) -> None:
+    with socket.create_connection(("127.0.0.1", app.port), timeout=10) as sock:
+        sock.settimeout(5)
+        sock.sendall(_request([]))
+        response = b""
+        while b"__typename" not in response:
+            response += sock.recv(65536)
+        assert response.startswith(b"HTTP/1.1 200")
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\nX-Endless: " + b"a" * 20_000)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 431")
