@@ -33,7 +33,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from storage import keys
-from storage.pubsub import PubSubHub, SubscriberTooSlow
+from storage.pubsub import PubSubConnectionLost, PubSubHub, SubscriptionInterrupted
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +155,11 @@ class RevocationStore:
                         if notice is not None:
                             self._apply(notice)
                             yield notice
-            except SubscriberTooSlow:
-                self._valid.clear()  # notices were lost: ask Redis again
-                log.warning("revocation notices overflowed; validity cache cleared")
+            except SubscriptionInterrupted as exc:  # the hub lost its connection, or we fell behind
+                self._valid.clear()  # notices may be lost: ask Redis again
+                log.warning("revocation notices interrupted; validity cache cleared", extra={"reason": exc.reason})
+                if isinstance(exc, PubSubConnectionLost):
+                    await asyncio.sleep(RESUBSCRIBE_SECONDS)
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:  # subscribing failed
                 self._valid.clear()
                 log.warning("revocation notices unavailable, retrying", extra={"error": repr(exc)})

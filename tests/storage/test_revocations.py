@@ -3,8 +3,10 @@ revocation, so a Redis that lost its data (or its expired copy) does not bring t
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -87,3 +89,46 @@ async def test_a_valid_token_is_asked_about_once_per_cache_period(stores: tuple[
     # ...until the notice is applied (what `notices()` does for every instance).
     reader._apply(Revocation(user_id="u4", token_id="0.t"))
     assert await reader.is_revoked("u4", "0.t", 0)
+
+
+async def test_notices_outlive_a_lost_pubsub_connection(stores: tuple[Redis, Any]) -> None:
+    redis, users = stores
+    await users.insert_one({"_id": "u5", "password_hash": "h"})
+    hub = PubSubHub(redis)
+    hub.start()
+    reader = RevocationStore(redis, users, hub, token_ttl_seconds=3600, cache_seconds=60)
+    writer = _store(redis, users)
+    received: list[Revocation] = []
+
+    async def listen() -> None:
+        async for notice in reader.notices():
+            received.append(notice)
+
+    listener = asyncio.create_task(listen())
+    try:
+        async def wait_until(condition: Callable[[], bool]) -> None:
+            async with asyncio.timeout(10):
+                while not condition():
+                    await asyncio.sleep(0.02)
+
+        async def listening() -> bool:
+            [(_, count)] = await redis.pubsub_numsub(keys.REVOCATIONS_CHANNEL)
+            return bool(count)
+
+        async with asyncio.timeout(10):
+            while not await listening():
+                await asyncio.sleep(0.02)
+        assert not await reader.is_revoked("u5", "0.t", 0)  # cached as valid
+        await redis.client_kill_filter(_type="pubsub")  # the hub ends every open subscription
+        async with asyncio.timeout(10):
+            while not await listening():  # the listener subscribed again
+                await asyncio.sleep(0.02)
+        assert not listener.done()
+        await writer.revoke_token("u5", "0.t", datetime.now(UTC) + timedelta(minutes=5))
+        await wait_until(lambda: len(received) == 1)
+        assert await reader.is_revoked("u5", "0.t", 0)
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+        await hub.stop()
