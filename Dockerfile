@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # Production image for the Chattergram API.
-# Installs the project with NO extras: production talks to external Redis (Stack) and MongoDB,
-# so the `embedded` (bundled servers) and `test` extras from pyproject.toml stay out of the image.
+# Installs the app's locked dependencies (requirements.lock: exact versions with hashes, no
+# extras) in a layer of their own, then the project itself: production talks to external Redis
+# and MongoDB, so the `embedded` (bundled servers), `test` and `bench` extras stay out.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
@@ -12,6 +13,9 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
+# Dependencies first: this layer is rebuilt only when the lock changes, not on every source edit.
+COPY requirements.lock ./
+RUN pip install --require-hashes --no-deps -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY api ./api
 COPY schema ./schema
@@ -19,14 +23,18 @@ COPY resolvers ./resolvers
 COPY storage ./storage
 COPY media ./media
 COPY transcription ./transcription
-RUN pip install .
+# The project alone (--no-deps): every dependency came from the lock above; pip check proves
+# the lock holds all that the project requires.
+RUN pip install --no-deps . && pip check
 
 # ---- runtime stage ----
 FROM ${PYTHON_IMAGE}
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH \
-    DATA_DIR=/app/data
+    DATA_DIR=/app/data \
+    PORT=8000 \
+    WEB_CONCURRENCY=2
 RUN groupadd --system --gid 10001 chattergram \
  && useradd --system --uid 10001 --gid chattergram --home-dir /app --no-create-home \
         --shell /usr/sbin/nologin chattergram \
@@ -36,10 +44,11 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY web /app/web
 ENV WEB_DIR=/app/web
-# /app/data is owned by the app user, so a fresh named volume mounted there inherits that ownership.
 USER chattergram
 EXPOSE 8000
 # No curl in the slim image: probe with the interpreter. urlopen raises on non-2xx -> exit code 1.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
-CMD ["chattergram", "serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'), timeout=4)"]
+# Port and worker count from the environment (PORT, WEB_CONCURRENCY; defaults above). `exec`
+# makes the app PID 1's direct replacement, so `docker stop`'s SIGTERM reaches it.
+CMD ["sh", "-c", "exec chattergram serve --host 0.0.0.0 --port \"$PORT\" --workers \"$WEB_CONCURRENCY\""]

@@ -4,17 +4,33 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-BENCH_STAMP := $(VENV)/.bench-installed
+# Exact versions with hashes (pip-compile): requirements.lock is the app (the Docker image),
+# requirements-dev.lock adds the embedded, test and bench extras (what make installs).
+LOCK := requirements-dev.lock
+PIP_TOOLS := pip-tools==7.6.2
+PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+	--no-emit-index-url --no-emit-find-links
 
-.PHONY: run test check install schema clean test-system-deps bench-stt bench-search fuzz bench bench-quick bench-deps
+.PHONY: run test check install lock schema clean test-system-deps bench-stt bench-search fuzz bench bench-quick \
+	bench-deps graphiql-assets docker-install-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+# Everything from the lock, hashes checked, nothing resolved; then the project itself, editable.
+$(STAMP): pyproject.toml $(LOCK) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[embedded,test]'
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# After changing dependencies in pyproject.toml: `make lock` (keeps every other pin);
+# `make lock LOCK_ARGS=--upgrade` (or `--upgrade-package NAME`) moves pins forward.
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet $(PIP_TOOLS)
+	$(PIP_COMPILE) $(LOCK_ARGS) --output-file requirements.lock pyproject.toml
+	$(PIP_COMPILE) $(LOCK_ARGS) --extra embedded --extra test --extra bench -c requirements.lock \
+		--output-file $(LOCK) pyproject.toml
 
 install: $(STAMP)
 
@@ -29,20 +45,19 @@ test-system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq espeak-ng ffmpeg chromium >/dev/null; }
 
 # The benchmarks load the API with wrk (Debian package) and draw charts with matplotlib (the
-# `bench` extra); tests/test_bench_smoke.py runs them in a tiny mode, so `make test` needs both.
-$(BENCH_STAMP): pyproject.toml $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[embedded,test,bench]'
-	touch $(BENCH_STAMP)
-
-bench-deps: $(BENCH_STAMP)
+# `bench` extra, in the lock); tests/test_bench_smoke.py runs them in a tiny mode, so `make test`
+# needs both.
+bench-deps: $(STAMP)
 	@command -v wrk >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; }
 
-# Static checks, run by `make test` before the suite: the import contract (layers point one way),
-# ruff, and mypy over the app and the benchmarks (settings in pyproject.toml; the benchmarks'
-# charts need matplotlib, hence the bench extra).
-check: $(BENCH_STAMP)
+# Static checks, run by `make test` before the suite: pyproject.toml and the locks agree (and the
+# installed set is consistent), the import contract (layers point one way), ruff, and mypy over
+# the app and the benchmarks (settings in pyproject.toml).
+check: $(STAMP)
+	$(BIN)/python scripts/check_lock.py
+	$(BIN)/python -m pip check
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .
 	$(BIN)/mypy
@@ -67,6 +82,43 @@ bench: $(STAMP) test-system-deps bench-deps
 
 bench-quick: $(STAMP) test-system-deps bench-deps
 	$(BIN)/python -m bench.run --mode quick
+
+# GraphiQL's files are vendored in api/graphiql/ (see its VENDORED.md). This downloads the pinned
+# packages again from the npm registry and checks the committed copies against them byte for
+# byte; GRAPHIQL_UPDATE=1 copies them in instead (after changing the versions here).
+GRAPHIQL_VERSION := 3.8.3
+REACT_VERSION := 18.2.0
+GRAPHIQL_DIR := api/graphiql
+graphiql-assets:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && cd "$$tmp" && \
+	npm pack --silent graphiql@$(GRAPHIQL_VERSION) react@$(REACT_VERSION) react-dom@$(REACT_VERSION) >/dev/null && \
+	for p in graphiql-$(GRAPHIQL_VERSION) react-$(REACT_VERSION) react-dom-$(REACT_VERSION); do \
+	  mkdir $$p && tar xzf $$p.tgz -C $$p; done && cd - >/dev/null && \
+	for pair in graphiql-$(GRAPHIQL_VERSION)/package/graphiql.min.js:graphiql.min.js \
+	            graphiql-$(GRAPHIQL_VERSION)/package/graphiql.min.css:graphiql.min.css \
+	            graphiql-$(GRAPHIQL_VERSION)/package/LICENSE:LICENSE.graphiql \
+	            react-$(REACT_VERSION)/package/umd/react.production.min.js:react.production.min.js \
+	            react-$(REACT_VERSION)/package/LICENSE:LICENSE.react \
+	            react-dom-$(REACT_VERSION)/package/umd/react-dom.production.min.js:react-dom.production.min.js \
+	            react-dom-$(REACT_VERSION)/package/LICENSE:LICENSE.react-dom; do \
+	  src="$$tmp/$${pair%%:*}"; dst="$(GRAPHIQL_DIR)/$${pair##*:}"; \
+	  if [ -n "$(GRAPHIQL_UPDATE)" ]; then cp "$$src" "$$dst"; \
+	  else cmp -s "$$src" "$$dst" || { echo "$$dst differs from the npm package"; exit 1; }; fi; \
+	done && echo "$(GRAPHIQL_DIR): GraphiQL $(GRAPHIQL_VERSION), React $(REACT_VERSION) match npm"
+
+# Docker cannot run here: this runs the Dockerfile's install steps on what it copies, in a clean
+# virtualenv (lock with hashes, then the project with --no-deps, pip check), and checks that the
+# installed package serves GraphiQL's files and starts its CLI. About 2 minutes with a cold cache.
+docker-install-check:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	cp -r requirements.lock pyproject.toml README.md api schema resolvers storage media transcription "$$tmp" && \
+	find "$$tmp" -name __pycache__ -prune -exec rm -rf {} + && \
+	$(PYTHON) -m venv "$$tmp/venv" && cd "$$tmp" && \
+	venv/bin/pip install --quiet --require-hashes --no-deps -r requirements.lock && \
+	venv/bin/pip install --quiet --no-deps . && venv/bin/pip check && cd / && \
+	"$$tmp/venv/bin/python" -c "import api.web as w; assert '/site-packages/' in str(w.GRAPHIQL_DIR); \
+	  assert all((w.GRAPHIQL_DIR / n).is_file() for n in ('index.html', 'graphiql.min.js', 'LICENSE.graphiql'))" && \
+	"$$tmp/venv/bin/chattergram" --help >/dev/null && echo "docker-install-check: the Dockerfile's install steps work"
 
 schema: $(STAMP)
 	$(BIN)/chattergram export-schema

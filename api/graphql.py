@@ -26,7 +26,8 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from api.metrics import record_operation
-from api.websocket import LegacyWSHandler, TransportWSHandler, open_session
+from api.web import graphiql_page
+from api.websocket import LegacyWSHandler, TransportWSHandler, open_session, refuse_revoked, track_revocable
 from resolvers.context import Context
 from resolvers.runtime import Runtime
 from resolvers.tokens import bearer_token
@@ -196,20 +197,29 @@ class ChattergramGraphQL(GraphQL[Context, None]):
         response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
         return response
 
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # Strawberry's page loads GraphiQL from a CDN; ours is served by the app (api/graphiql/).
+        return graphiql_page(request)
+
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         runtime: Runtime = request.state.runtime
         # On WebSocket the token comes later, in connection_init (see api.websocket).
         token = None if isinstance(request, WebSocket) else bearer_token(request.headers.get("authorization"))
-        return Context(
+        context = Context(
             runtime=runtime,
             request=request,
             response=response,
             token=token,
             user_loader=make_user_loader(runtime),
         )
+        if context.claims is not None:
+            await context.check_revocation()  # from the process's cache, or one Redis round-trip
+        return context
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        await refuse_revoked(context)
         await open_session(context)
+        track_revocable(context)
         return await super().on_ws_connect(context)  # the default: acknowledge, no payload
 
 

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     http_header_timeout_seconds: float = Field(default=10.0, gt=0)
     # A request body that stops arriving for this long before it is complete gets 408.
     http_body_timeout_seconds: float = Field(default=30.0, gt=0)
+    # A request head (line and headers) larger than this, or with more header lines, gets 431.
+    http_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    http_max_headers: int = Field(default=100, ge=10)
     mongodb_url: str | None = None
     # Archive writes wait for a majority of the replica set ("1": the primary alone); journaled either way.
     archive_write_concern: Literal["majority", "1"] = "majority"
@@ -37,6 +40,9 @@ class Settings(BaseSettings):
 
     jwt_secret: str | None = None
     jwt_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    # A token found not revoked is not asked about again (Redis) for this long in one process;
+    # revocations reach every instance at once over pub/sub, this bounds a lost notice.
+    revocation_cache_seconds: float = Field(default=5.0, ge=0)
 
     # Messages newer than this stay in Redis too (fractions allowed, e.g. for tests).
     hot_window_days: float = Field(default=90.0, gt=0)

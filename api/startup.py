@@ -14,14 +14,17 @@ from pymongo import AsyncMongoClient, WriteConcern
 from redis.asyncio import Redis
 
 from api.settings import Settings
+from api.websocket import watch_revocations
 from media.signing import MediaSigner
 from resolvers.context import parse_trusted_proxies
 from resolvers.limits import RateLimits, Rule
 from resolvers.passwords import PasswordHashing
 from resolvers.runtime import Runtime
+from resolvers.sessions import LiveSessions
 from resolvers.tokens import TokenService
 from storage.archive import ArchiveStore
 from storage.audio import AudioStore
+from storage.background import cancel_and_wait
 from storage.cold import ConversationDoc, MessageDoc, ReadMarkerDoc, UserDoc
 from storage.connections import close_redis, open_mongo, open_redis
 from storage.conversation_lists import ConversationLists
@@ -36,6 +39,7 @@ from storage.presence import PresenceTracker
 from storage.pubsub import PubSubHub
 from storage.ratelimit import RateLimiter
 from storage.read_markers import ReadMarkerArchive
+from storage.revocations import RevocationStore
 from storage.search import SearchIndex
 from storage.upload_sweeper import UploadSweeper
 from storage.users import UserStore
@@ -164,5 +168,11 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
         max_audio_seconds=settings.max_audio_seconds,
         max_group_members=settings.max_group_members,
         trusted_proxies=parse_trusted_proxies(settings.trusted_proxies),
+        revocations=RevocationStore(redis, database[UserDoc.Settings.name], hub,
+                                    token_ttl_seconds=settings.jwt_ttl_seconds,
+                                    cache_seconds=settings.revocation_cache_seconds),
+        sessions=LiveSessions(),
     )
+    revocation_watcher = asyncio.create_task(watch_revocations(runtime), name="revocation-watcher")
+    stack.push_async_callback(cancel_and_wait, [revocation_watcher])  # before hub.stop
     return Started(runtime=runtime, redis=redis, mongo=mongo)

@@ -1,5 +1,7 @@
 """The web client: `GET /` serves web/index.html, `GET /static/<file>` the page's scripts,
-styles and images from the same folder. Plain files, no build step.
+styles and images from the same folder. Plain files, no build step. GraphiQL's page (answered
+by the GraphQL view to browsers on `GET /graphql`) and its assets under `/graphiql/<file>`
+come from api/graphiql/, vendored from the npm registry: no CDN, so it works offline.
 
 The HTML page carries its own strict Content-Security-Policy (the security middleware adds
 the API's `default-src 'none'` policy to every non-HTML response, which is harmless for
@@ -30,6 +32,9 @@ CONTENT_TYPES = {
     ".ico": "image/x-icon",
     ".webmanifest": "application/manifest+json",
 }
+GRAPHIQL_DIR = Path(__file__).resolve().parent / "graphiql"
+"""GraphiQL 3.8.3 and React 18.2.0 as published on npm (see its VENDORED.md), and our page."""
+
 # Only these names are ever served from web/: no dotfiles, no README, no directories.
 _STATIC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9]+)+$")
 _HOST = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
@@ -41,13 +46,29 @@ PAGE_POLICY = (
 )
 
 
-def page_csp(request: Request) -> str:
-    """The page's policy. WebSockets go only to this host: `'self'` covers ws:/wss: in CSP
-    Level 3 browsers, the explicit host for the others; an odd Host header falls back to
-    the scheme-wide `ws: wss:` sources."""
+GRAPHIQL_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; font-src 'self' data:; "
+    "img-src 'self' data:; connect-src 'self' {ws}; object-src 'none'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
+"""GraphiQL's page: scripts, styles and connections from this host only (its fonts are data:
+URLs inside its stylesheet)."""
+
+
+def _ws_sources(request: Request) -> str:
+    """WebSockets go only to this host: `'self'` covers ws:/wss: in CSP Level 3 browsers, the
+    explicit host for the others; an odd Host header falls back to the scheme-wide sources."""
     host = request.headers.get("host", "")
-    ws = f"ws://{host} wss://{host}" if _HOST.match(host) else "ws: wss:"
-    return PAGE_POLICY.format(ws=ws)
+    return f"ws://{host} wss://{host}" if _HOST.match(host) else "ws: wss:"
+
+
+def page_csp(request: Request) -> str:
+    """The web client's policy."""
+    return PAGE_POLICY.format(ws=_ws_sources(request))
+
+
+def graphiql_csp(request: Request) -> str:
+    return GRAPHIQL_POLICY.format(ws=_ws_sources(request))
 
 
 def _etag(content: bytes) -> str:
@@ -89,7 +110,25 @@ async def static(request: Request) -> Response:
     })
 
 
+def graphiql_page(request: Request) -> Response:
+    return _file_response(request, GRAPHIQL_DIR / "index.html", "text/html; charset=utf-8", {
+        "Cache-Control": "no-cache",
+        "Content-Security-Policy": graphiql_csp(request),
+    })
+
+
+async def graphiql_asset(request: Request) -> Response:
+    name = request.path_params["name"]
+    suffix = Path(name).suffix.lower()
+    if not _STATIC_NAME.match(name) or suffix not in (".js", ".css"):
+        return Response("not found", status_code=404, media_type="text/plain")
+    return _file_response(request, GRAPHIQL_DIR / name, CONTENT_TYPES[suffix], {
+        "Cache-Control": "public, max-age=3600, must-revalidate",
+    })
+
+
 web_routes = [
     Route("/", index, methods=["GET", "HEAD"]),
     Route("/static/{name}", static, methods=["GET", "HEAD"]),
+    Route("/graphiql/{name}", graphiql_asset, methods=["GET", "HEAD"]),
 ]

@@ -26,7 +26,9 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.types.unset import UnsetType
 
 from resolvers.context import Context
+from resolvers.runtime import Runtime
 from resolvers.tokens import bearer_token
+from storage.revocations import Revocation
 
 log = logging.getLogger("chattergram.websocket")
 
@@ -146,3 +148,53 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
         self.connection_acknowledged = True
         if self.keep_alive:
             self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())
+
+
+# Revocation (logout, logoutEverywhere, changePassword): a revoked token's sockets close with
+# 4403 on every instance. Each instance hears every revocation on one pub/sub channel
+# (storage/revocations.py) and closes the matching sockets it holds (runtime.sessions).
+
+
+async def refuse_revoked(context: Context) -> None:
+    """Before a session opens: a revoked token is refused like a bad one (4403)."""
+    context.authenticate(token_from_params(context.connection_params))
+    if context.claims is not None and await context.check_revocation() is None:
+        raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": "token revoked"})
+
+
+def track_revocable(context: Context) -> None:
+    """After a session opened: remember it for revocations (a weak reference: it leaves by
+    itself), and close it now if a revocation arrived while it was opening."""
+    claims = context.claims
+    if claims is None or context.session_connection_id is None:
+        return
+    context.runtime.sessions.add(claims.user_id, context)
+    if context.runtime.revocations.known_revoked(claims.user_id, claims.token_id, claims.generation):
+        _spawn_close(_close_revoked(context))
+
+
+def close_revoked_sessions(runtime: Runtime, notice: Revocation) -> int:
+    """Close this instance's open sockets whose token `notice` revokes; how many."""
+    closed = 0
+    for context in runtime.sessions.of(notice.user_id):
+        claims = context.claims
+        if context.session_connection_id is not None and claims is not None \
+                and notice.covers(claims.user_id, claims.token_id, claims.generation):
+            _spawn_close(_close_revoked(context))
+            closed += 1
+    return closed
+
+
+async def watch_revocations(runtime: Runtime) -> None:
+    """Runs for the process's lifetime: closes sockets as revocations are announced."""
+    async for notice in runtime.revocations.notices():
+        try:
+            close_revoked_sessions(runtime, notice)
+        except Exception:  # one bad notice must not stop the watcher
+            log.exception("closing revoked sessions failed")
+
+
+async def _close_revoked(context: Context) -> None:
+    log.info("closing WebSocket: token revoked", extra={"user": context.viewer_id})
+    with contextlib.suppress(Exception):
+        await context.request.close(code=CLOSE_FORBIDDEN, reason="Token revoked")

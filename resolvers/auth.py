@@ -1,9 +1,10 @@
-"""Use cases: register and log in."""
+"""Use cases: register, log in, log out (this token or all), change the password."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,7 +14,7 @@ from resolvers.limits import check_login, login_subject
 from resolvers.passwords import PasswordHashing, hash_password, password_matches
 from resolvers.users import UserView, with_presence
 from storage.errors import EmailTaken, UsernameTaken
-from storage.users import StoredUser, UserStore
+from storage.users import Credentials, StoredUser, UserStore
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
 # Deliberately simple: one @, a dotted domain, no spaces; RFC 5321 length limit.
@@ -60,8 +61,8 @@ class Session:
     user: UserView
 
 
-async def _session(ctx: Context, user: StoredUser) -> Session:
-    token, expires_at = ctx.runtime.tokens.issue(user.id)
+async def _session(ctx: Context, user: StoredUser, generation: int = 0) -> Session:
+    token, expires_at = ctx.runtime.tokens.issue(user.id, generation=generation)
     return Session(token=token, expires_at=expires_at, user=(await with_presence(ctx.runtime, [user]))[0])
 
 
@@ -81,12 +82,16 @@ async def register(ctx: Context, *, username: str, email: str, password: str) ->
     return await _session(ctx, user)
 
 
-async def authenticate(users: UserStore, passwords: PasswordHashing, login: str, password: str) -> StoredUser:
+async def authenticate(users: UserStore, passwords: PasswordHashing, login: str, password: str) -> Credentials:
     """The user these credentials belong to; one error for unknown user and wrong password."""
     login = login.strip()
     credentials = (
         await users.find_credentials(login) if 0 < len(login) <= MAX_LOGIN_LENGTH else None
     )
+    return await _checked(passwords, credentials, password)
+
+
+async def _checked(passwords: PasswordHashing, credentials: Credentials | None, password: str) -> Credentials:
     # Hash checked even for an unknown login, so response time does not reveal which it was.
     verdict = await password_matches(
         passwords,
@@ -95,23 +100,66 @@ async def authenticate(users: UserStore, passwords: PasswordHashing, login: str,
     # `is not True`: only an awaited, positive verdict passes (a coroutine object would not).
     if verdict is not True or credentials is None:
         raise NotAuthenticated(BAD_CREDENTIALS)
-    return credentials.user
+    return credentials
 
 
 async def login(ctx: Context, *, login: str, password: str) -> Session:
     """Attempts per IP are capped across names; failed attempts per IP + login name earn a
     growing back-off (RATE_LIMITED)."""
     await ctx.rate_limit("login", ctx.client_ip)  # first: a refused attempt costs no argon2 work
+    credentials = await _limited_check(
+        ctx, login, lambda: authenticate(ctx.runtime.users, ctx.runtime.passwords, login, password)
+    )
+    return await _session(ctx, credentials.user, credentials.token_generation)
+
+
+async def _limited_check(ctx: Context, login: str, check: Callable[[], Awaitable[Credentials]]) -> Credentials:
+    """Run a password check under login's back-off for (client IP, `login`): RATE_LIMITED while
+    it lasts, a failure recorded, a success resetting it."""
     runtime = ctx.runtime
     limits = runtime.limits
     subject = login_subject(ctx.client_ip, login)
     await check_login(runtime.limiter, limits, subject)
     try:
-        user = await authenticate(runtime.users, runtime.passwords, login, password)
+        credentials = await check()
     except NotAuthenticated:
         if limits.enabled:
             await runtime.limiter.login_failed(subject, window_seconds=limits.login_failure_window_seconds)
         raise
     if limits.enabled:
         await runtime.limiter.login_succeeded(subject)
-    return await _session(ctx, user)
+    return credentials
+
+
+async def logout(ctx: Context) -> bool:
+    """The token of this request stops working, on every instance (its WebSockets close)."""
+    ctx.require_viewer()
+    claims = ctx.claims
+    assert claims is not None  # require_viewer passed
+    await ctx.runtime.revocations.revoke_token(claims.user_id, claims.token_id, claims.expires_at)
+    return True
+
+
+async def logout_everywhere(ctx: Context) -> bool:
+    """Every token of the viewer stops working, this one included."""
+    await ctx.runtime.revocations.revoke_all(ctx.require_viewer())
+    return True
+
+
+async def change_password(ctx: Context, *, current_password: str, new_password: str) -> Session:
+    """Check the current password (as login does: same hashing, same limits and back-off,
+    same UNAUTHENTICATED), store the new one (register's rules), revoke every token the
+    viewer holds and return a fresh one."""
+    viewer_id = ctx.require_viewer()
+    new_password = validate_password(new_password)
+    await ctx.rate_limit("login", ctx.client_ip)  # first: a refused attempt costs no argon2 work
+    runtime = ctx.runtime
+
+    async def check() -> Credentials:
+        credentials = await runtime.users.find_credentials_by_id(viewer_id)
+        return await _checked(runtime.passwords, credentials, current_password)
+
+    credentials = await _limited_check(ctx, f"id:{viewer_id}", check)
+    new_hash = await hash_password(runtime.passwords, new_password)
+    generation = await ctx.runtime.revocations.revoke_all(viewer_id, new_password_hash=new_hash)
+    return await _session(ctx, credentials.user, generation)

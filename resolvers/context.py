@@ -12,6 +12,8 @@ from resolvers.limits import enforce
 from resolvers.runtime import Network, Runtime
 from resolvers.tokens import InvalidToken, TokenClaims
 
+TOKEN_REVOKED = "token revoked"
+
 
 def parse_trusted_proxies(text: str) -> tuple[Network, ...]:
     """TRUSTED_PROXIES ("10.0.0.1, 10.1.0.0/16, ::1") as networks; ValueError names a bad entry."""
@@ -64,19 +66,42 @@ class Context:
     session_watchdog: Any = None  # timer closing the WebSocket when the token expires
     _claims: TokenClaims | None = field(default=None, repr=False)
     _auth_error: str | None = field(default=None, repr=False)
+    _revocation_checked: bool = field(default=False, repr=False)  # the process's cache said "not revoked"
 
     def __post_init__(self) -> None:
         self.authenticate(self.token)
 
     def authenticate(self, token: str | None) -> TokenClaims | None:
         """Verify `token` and make its user the viewer (or remember why it failed)."""
-        self.token, self._claims, self._auth_error = token, None, None
+        self.token, self._claims, self._auth_error, self._revocation_checked = token, None, None, False
         if token is None:
             return None
         try:
-            self._claims = self.runtime.tokens.verify(token)
+            claims = self.runtime.tokens.verify(token)
         except InvalidToken as exc:
             self._auth_error = str(exc)
+            return None
+        # What this process already knows about revocations (no I/O); `check_revocation` asks
+        # Redis when it knows nothing recent.
+        known = self.runtime.revocations.known_revoked(claims.user_id, claims.token_id, claims.generation)
+        if known:
+            self._auth_error = TOKEN_REVOKED
+            return None
+        self._claims, self._revocation_checked = claims, known is False
+        return claims
+
+    async def check_revocation(self) -> TokenClaims | None:
+        """Drop the viewer if their token was revoked (logout, logoutEverywhere, changePassword):
+        answered from this process's cache when it can, else one Redis round-trip."""
+        claims = self._claims
+        if claims is not None and not self._revocation_checked and await self.runtime.revocations.is_revoked(
+            claims.user_id, claims.token_id, claims.generation
+        ):
+            self._claims, self._auth_error = None, TOKEN_REVOKED
+        return self._claims
+
+    @property
+    def claims(self) -> TokenClaims | None:
         return self._claims
 
     @property

@@ -51,3 +51,11 @@ class PayloadTooLarge(ClientError):
 
 class UnsupportedMediaType(ClientError):
     code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+class Resubscribe(ClientError):
+    """A subscription ended and events meant for it may be lost (the instance's Redis pub/sub
+    connection dropped, or the subscriber fell too far behind): subscribe again, then refetch
+    what is shown. `extensions.reason` says which: `CONNECTION_LOST` or `SUBSCRIBER_TOO_SLOW`."""
+
+    code = "RESUBSCRIBE"

@@ -8,6 +8,7 @@ from ipaddress import IPv4Network, IPv6Network
 from media.signing import MediaSigner
 from resolvers.limits import RateLimits
 from resolvers.passwords import PasswordHashing
+from resolvers.sessions import LiveSessions
 from resolvers.tokens import TokenService
 from storage.audio import AudioStore
 from storage.conversation_lists import ConversationLists
@@ -17,6 +18,7 @@ from storage.messages import MessageStore
 from storage.presence import PresenceTracker
 from storage.pubsub import PubSubHub
 from storage.ratelimit import RateLimiter
+from storage.revocations import RevocationStore
 from storage.search import SearchIndex
 from storage.users import UserStore
 
@@ -39,6 +41,8 @@ class Runtime:
     limits: RateLimits
     passwords: PasswordHashing
     media_signer: MediaSigner
+    revocations: RevocationStore
+    sessions: LiveSessions  # this process's open WebSocket sessions, by user
     max_audio_bytes: int
     max_audio_seconds: float
     max_group_members: int = 256

@@ -1,8 +1,18 @@
-"""JWT access tokens: HS256 only, `exp`, `iat` and `sub` required."""
+"""JWT access tokens: HS256 only, `exp`, `iat` and `sub` required.
+
+Every token also carries `jti`, `<generation>.<random>`: the whole is its id (`logout` revokes
+that id), the prefix the user's token generation when it was issued (`logoutEverywhere` and
+`changePassword` raise the generation, which revokes every token issued at an older one). Only
+registered claims, so nothing but the user id is readable in a token. Tokens issued before
+`jti` existed count as generation 0, with an id derived from the token itself. Revocation is checked outside this
+module (storage/revocations.py): verifying stays free of I/O.
+"""
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +29,8 @@ class InvalidToken(Exception):
 class TokenClaims:
     user_id: str
     expires_at: datetime
+    token_id: str = ""  # `jti`
+    generation: int = 0  # `gen`
 
 
 @dataclass(frozen=True)
@@ -28,10 +40,12 @@ class TokenService:
     audience: str | None = None  # when set, issued in `aud` and required on the way in
     issuer: str | None = None  # likewise for `iss`
 
-    def issue(self, user_id: str, *, now: datetime | None = None) -> tuple[str, datetime]:
+    def issue(self, user_id: str, *, generation: int = 0, now: datetime | None = None) -> tuple[str, datetime]:
+        """A new token of `user_id` at the user's current token `generation`, and its expiry."""
         issued = (now or datetime.now(UTC)).replace(microsecond=0)
         expires = issued + timedelta(seconds=self.ttl_seconds)
-        claims: dict[str, object] = {"sub": user_id, "iat": issued, "exp": expires}
+        claims: dict[str, object] = {"sub": user_id, "iat": issued, "exp": expires,
+                                     "jti": f"{generation}.{secrets.token_urlsafe(16)}"}
         if self.audience:
             claims["aud"] = self.audience
         if self.issuer:
@@ -61,10 +75,17 @@ class TokenService:
             raise InvalidToken("token expired") from exc
         except jwt.PyJWTError as exc:
             raise InvalidToken("invalid token") from exc
-        sub = claims["sub"]
+        sub, jti = claims["sub"], claims.get("jti")
         if not isinstance(sub, str) or not sub:
             raise InvalidToken("invalid token")
-        return TokenClaims(user_id=sub, expires_at=datetime.fromtimestamp(claims["exp"], UTC))
+        if jti is None:  # issued before tokens had ids: generation 0, the token names itself
+            jti = "0." + hashlib.sha256(token.encode()).hexdigest()[:32]
+        generation, dot, _ = jti.partition(".") if isinstance(jti, str) else ("", "", "")
+        if not dot or not generation.isdigit() or len(generation) > 12 or len(jti) > 80:
+            raise InvalidToken("invalid token")
+        gen = int(generation)
+        return TokenClaims(user_id=sub, expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+                           token_id=jti, generation=gen)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -282,6 +282,38 @@ class Mutation(GroupMutations):
     ) -> Message:
         return Message.from_stored(await voice.retry_transcription(info.context, message_id=message_id))
 
+    @strawberry.mutation(
+        description="Log out: the token of this request stops working (UNAUTHENTICATED on HTTP; "
+        "its open WebSockets close with 4403, on every instance). Your other tokens keep working. "
+        "Always returns true."
+    )
+    async def logout(self, info: ContextInfo) -> bool:
+        return await auth.logout(info.context)
+
+    @strawberry.mutation(
+        description="Log out everywhere: every token you hold stops working, this one included "
+        "(UNAUTHENTICATED on HTTP; open WebSockets close with 4403). Log in again for a new token. "
+        "Always returns true."
+    )
+    async def logout_everywhere(self, info: ContextInfo) -> bool:
+        return await auth.logout_everywhere(info.context)
+
+    @strawberry.mutation(
+        description="Change your password. The current password is checked as `login` checks it "
+        "(a wrong one is UNAUTHENTICATED, with the same attempt limits and back-off, RATE_LIMITED); "
+        "the new one follows `register`'s rules (BAD_USER_INPUT). Returns a fresh token; every "
+        "other token you hold, the one that made this call included, stops working."
+    )
+    async def change_password(
+        self,
+        info: ContextInfo,
+        current_password: Annotated[str, strawberry.argument(description="Your password now.")],
+        new_password: Annotated[str, strawberry.argument(description="The new password, 8-128 characters.")],
+    ) -> AuthPayload:
+        return AuthPayload.from_session(await auth.change_password(
+            info.context, current_password=current_password, new_password=new_password
+        ))
+
 
 @strawberry.type(
     description="Live events over WebSocket (graphql-transport-ws or graphql-ws): send the token in "

@@ -152,3 +152,20 @@ def archive_markers_ready() -> str:
     """Set once every conversation with archive-only messages was marked (its meta's
     `archived`) for this Redis dataset."""
     return f"{KEY_PREFIX}:archive:markers-ready"
+
+
+# Token revocation (storage/revocations.py). Both per-user keys carry the user's hash tag, so
+# the check reads them with one MGET and the generation script touches one slot.
+REVOCATIONS_CHANNEL = f"{KEY_PREFIX}:events:revocations"
+"""Pub/sub channel every instance listens on: a token or a user's older tokens were revoked."""
+
+
+def token_generation(user_id: str) -> str:
+    """A user's token generation (tokens of an older one are revoked); MongoDB `users` holds the
+    record (`token_generation`), this copy expires and is restored from it."""
+    return f"{KEY_PREFIX}:{user_tag(user_id)}:token-gen"
+
+
+def revoked_token(user_id: str, token_id: str) -> str:
+    """Set while one logged-out token (its `jti`) would still be unexpired."""
+    return f"{KEY_PREFIX}:{user_tag(user_id)}:revoked:{token_id}"

@@ -4,6 +4,13 @@ A channel is subscribed in Redis while at least one local subscriber listens to 
 unsubscribed when the last one leaves, so an instance only receives the events of the
 users connected to it. Subscribers get a bounded queue; one that falls too far behind is
 cut off (its subscription ends with `SubscriberTooSlow`) instead of growing memory.
+
+Pub/sub has no replay: whatever is published while the connection is down (Redis restart,
+`CLIENT KILL TYPE pubsub`, output-buffer limit) is gone. redis-py reconnects and
+resubscribes on its own, silently, so the hub watches every (re)connect of its connection and
+ends every subscription open at that moment with `PubSubConnectionLost`; subscribers
+resubscribe and refetch what they show. Both endings are `SubscriptionInterrupted`, which the
+schema turns into the `RESUBSCRIBE` error code.
 """
 
 from __future__ import annotations
@@ -13,8 +20,10 @@ import contextlib
 import enum
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -25,43 +34,67 @@ log = logging.getLogger(__name__)
 QUEUE_SIZE = 1000
 
 
-class _Closed(enum.Enum):
-    CLOSED = enum.auto()
+class _Signal(enum.Enum):
+    CLOSED = enum.auto()  # the hub stopped: the subscription just ends
+    WAKE = enum.auto()  # look at `Subscription.ended`
 
 
-_CLOSED = _Closed.CLOSED
+class SubscriptionInterrupted(Exception):
+    """The subscription ended and events meant for it may be lost: subscribe again, refetch."""
+
+    reason = "INTERRUPTED"
+
+    def __init__(self, channel: str) -> None:
+        super().__init__(channel)
+        self.channel = channel
 
 
-class SubscriberTooSlow(Exception):
-    pass
+class SubscriberTooSlow(SubscriptionInterrupted):
+    reason = "SUBSCRIBER_TOO_SLOW"
+
+
+class PubSubConnectionLost(SubscriptionInterrupted):
+    reason = "CONNECTION_LOST"
 
 
 class Subscription:
     def __init__(self, channel: str) -> None:
         self.channel = channel
-        self.queue: asyncio.Queue[str | _Closed] = asyncio.Queue(QUEUE_SIZE)
-        self.overflowed = False
+        self.queue: asyncio.Queue[str | _Signal] = asyncio.Queue(QUEUE_SIZE)
+        self.ended: SubscriptionInterrupted | _Signal | None = None
 
     def deliver(self, data: str) -> None:
+        if self.ended is not None:
+            return
         try:
             self.queue.put_nowait(data)
         except asyncio.QueueFull:
-            self.overflowed = True
+            self.end(SubscriberTooSlow(self.channel))
+
+    def end(self, why: SubscriptionInterrupted | _Signal) -> None:
+        """End the iteration at its next step; events still queued are dropped."""
+        if self.ended is None:
+            self.ended = why
+        # A full queue means the consumer is not waiting: it sees `ended` before its next get.
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(_Signal.WAKE)
 
     async def __aiter__(self) -> AsyncIterator[str]:
         while True:
-            if self.overflowed:
-                raise SubscriberTooSlow(self.channel)
-            item = await self.queue.get()
-            if item is _CLOSED:
+            if self.ended is _Signal.CLOSED:
                 return
-            yield item
+            if isinstance(self.ended, SubscriptionInterrupted):
+                raise self.ended
+            item = await self.queue.get()
+            if not isinstance(item, _Signal):
+                yield item
 
 
 class PubSubHub:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self._pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        self._pubsub: PubSub = redis.pubsub(ignore_subscribe_messages=True)
+        self._watched: Any = None  # the redis-py Connection whose reconnects end subscriptions
         self._local: dict[str, set[Subscription]] = {}
         self._lock = asyncio.Lock()
         self._has_channels = asyncio.Event()
@@ -79,9 +112,9 @@ class PubSubHub:
             await cancel_and_wait([self._reader])
         for subscriptions in self._local.values():
             for subscription in subscriptions:
-                subscription.queue.put_nowait(_CLOSED)
+                subscription.end(_Signal.CLOSED)
         self._local.clear()
-        await self._pubsub.aclose()  # type: ignore[attr-defined]  # redis 5+; types-redis describes 4.6
+        await self._discard_pubsub()
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
@@ -92,9 +125,14 @@ class PubSubHub:
             if len(listeners) == 1:
                 try:
                     await self._pubsub.subscribe(channel)
-                except BaseException:
+                    self._watch_connection()
+                except BaseException as exc:
                     listeners.discard(subscription)
-                    del self._local[channel]
+                    if not listeners:
+                        self._local.pop(channel, None)
+                    if isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError):
+                        # Redis is unreachable (redis-py's retries are spent): try again later.
+                        raise PubSubConnectionLost(channel) from exc
                     raise
                 self._has_channels.set()
         try:
@@ -105,15 +143,42 @@ class PubSubHub:
     async def _leave(self, subscription: Subscription) -> None:
         async with self._lock:
             listeners = self._local.get(subscription.channel)
-            if listeners is None:
+            if listeners is None or subscription not in listeners:
                 return
             listeners.discard(subscription)
             if not listeners:
                 del self._local[subscription.channel]
-                with contextlib.suppress(RedisConnectionError, RedisTimeoutError):
+                with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):
                     await self._pubsub.unsubscribe(subscription.channel)
                 if not self._local:
                     self._has_channels.clear()
+
+    def _watch_connection(self) -> None:
+        # Registered once the connection is up, so only a REconnect calls `_reconnected`.
+        connection = self._pubsub.connection
+        if connection is not None and connection is not self._watched:
+            connection.register_connect_callback(self._reconnected)
+            self._watched = connection
+
+    def _reconnected(self, connection: Any) -> None:
+        """redis-py re-established the pub/sub connection (and resubscribed its channels):
+        everything published in between is lost for every subscription open now."""
+        if connection is self._watched:
+            self._interrupt_all()
+
+    def _interrupt_all(self) -> None:
+        subscriptions = [s for listeners in self._local.values() for s in listeners]
+        log.warning("pub/sub connection lost: %d subscriptions ended with RESUBSCRIBE", len(subscriptions),
+                    extra={"subscriptions": len(subscriptions)})
+        for subscription in subscriptions:
+            subscription.end(PubSubConnectionLost(subscription.channel))
+
+    async def _discard_pubsub(self) -> None:
+        if self._watched is not None:
+            self._watched.deregister_connect_callback(self._reconnected)
+            self._watched = None
+        with contextlib.suppress(Exception):
+            await self._pubsub.aclose()  # type: ignore[attr-defined]  # redis 5+; types-redis describes 4.6
 
     async def _read_forever(self) -> None:
         backoff = 0.1
@@ -124,22 +189,22 @@ class PubSubHub:
                 backoff = 0.1
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - connection lost: rebuild and resubscribe
+            except Exception as exc:  # noqa: BLE001 - redis-py's own reconnects failed: start afresh
                 log.warning("pub/sub connection lost, reconnecting", extra={"error": repr(exc)})
+                await self._start_afresh()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
-                await self._resubscribe()
                 continue
             if message is None or message.get("type") != "message":
                 continue
             for subscription in tuple(self._local.get(message["channel"], ())):
                 subscription.deliver(message["data"])
 
-    async def _resubscribe(self) -> None:
+    async def _start_afresh(self) -> None:
+        """End every subscription and drop the connection; the next subscriber opens a new one."""
         async with self._lock:
-            with contextlib.suppress(Exception):
-                await self._pubsub.aclose()  # type: ignore[attr-defined]  # redis 5+; types-redis describes 4.6
+            self._interrupt_all()
+            self._local.clear()
+            self._has_channels.clear()
+            await self._discard_pubsub()
             self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            if self._local:
-                with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):
-                    await self._pubsub.subscribe(*self._local)

@@ -35,6 +35,7 @@ class StoredUser:
 class Credentials:
     user: StoredUser
     password_hash: str
+    token_generation: int = 0  # tokens are issued at it (storage/revocations.py)
 
 
 def _from_raw(raw: dict[str, Any]) -> StoredUser:
@@ -42,6 +43,11 @@ def _from_raw(raw: dict[str, Any]) -> StoredUser:
         id=raw["_id"], username=raw["username"], created_at=raw["created_at"],
         last_seen_at=raw.get("last_seen_at"),
     )
+
+
+def _credentials(raw: dict[str, Any]) -> Credentials:
+    return Credentials(user=_from_raw(raw), password_hash=raw["password_hash"],
+                       token_generation=int(raw.get("token_generation", 0)))
 
 
 def _from_hot(hot: UserHot) -> StoredUser:
@@ -97,7 +103,12 @@ class UserStore:
         raw = await self.collection.find_one({"email_lower" if "@" in key else "username_lower": key})
         if raw is None:
             return None
-        return Credentials(user=_from_raw(raw), password_hash=raw["password_hash"])
+        return _credentials(raw)
+
+    async def find_credentials_by_id(self, user_id: str) -> Credentials | None:
+        """The user's credentials by id (changePassword checks the current password)."""
+        raw = await self.collection.find_one({"_id": user_id})
+        return _credentials(raw) if raw is not None else None
 
     async def get(self, user_id: str) -> StoredUser | None:
         """From the Redis mirror; on a miss from MongoDB, re-mirroring what was missing."""

@@ -86,6 +86,10 @@ export async function upload(query, variable, file, filename, token) {
 // graphql-transport-ws (https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md)
 
 const CLOSE_UNAUTHORIZED = new Set([4401, 4403]);
+// The server ended a subscription and events meant for it may be lost (its Redis pub/sub
+// connection dropped, or we read too slowly): subscribe again, then refetch.
+const RESUBSCRIBE = "RESUBSCRIBE";
+const CALM_AFTER_MS = 30000; // a subscription that lived this long resubscribes at once again
 const PING_EVERY_MS = 20000;
 const PONG_WITHIN_MS = 10000;
 
@@ -94,9 +98,13 @@ const PONG_WITHIN_MS = 10000;
  * `connection_ack` each active one is subscribed again. Reconnects back off exponentially
  * (0.5 s … 30 s, with jitter) and start over once a connection is acknowledged.
  *
+ * A subscription the server ends with the RESUBSCRIBE error code (events may be lost) is
+ * subscribed again at once — with the same back-off if that keeps happening — and then
+ * onReconnected() runs, once for all the subscriptions ended together.
+ *
  * Callbacks: onStatus(state) with "connecting" | "open" | "closed"; onAuthFailure() when the
  * server refuses the token (close 4401/4403: no reconnect); onReconnected() after every ack
- * but the first (refetch what may have been missed).
+ * but the first and after a RESUBSCRIBE (refetch what may have been missed).
  */
 export class Socket {
   constructor({ token, onStatus = () => {}, onAuthFailure = () => {}, onReconnected = () => {} }) {
@@ -104,7 +112,7 @@ export class Socket {
     this.onStatus = onStatus;
     this.onAuthFailure = onAuthFailure;
     this.onReconnected = onReconnected;
-    this.subscriptions = new Map(); // id -> {payload, sink}
+    this.subscriptions = new Map(); // id -> {id, payload, sink, ...}
     this.nextId = 1;
     this.ws = null;
     this.acknowledged = false;
@@ -113,6 +121,7 @@ export class Socket {
     this.retryTimer = null;
     this.pingTimer = null;
     this.pongTimer = null;
+    this.resyncTimer = null;
     this.stopped = false;
     this.state = "closed";
     this.wake = () => {
@@ -175,7 +184,10 @@ export class Socket {
         this.acknowledged = true;
         this.attempt = 0;
         this.setState("open");
-        for (const [id, { payload }] of this.subscriptions) this.send({ id, type: "subscribe", payload });
+        for (const [id, sub] of this.subscriptions) {
+          sub.resubscribe = false; // its `complete` was lost with the old socket
+          this.send({ id, type: "subscribe", payload: sub.payload });
+        }
         this.startPinging();
         if (this.everAcknowledged) this.onReconnected();
         this.everAcknowledged = true;
@@ -191,8 +203,11 @@ export class Socket {
       case "next": {
         const sub = this.subscriptions.get(message.id);
         if (sub) {
-          if (message.payload && message.payload.errors && !message.payload.data) sub.sink.error(message.payload.errors);
-          else sub.sink.next(message.payload.data);
+          const { data, errors } = message.payload || {};
+          if (errors && !data) {
+            if (errors.some((e) => e.extensions && e.extensions.code === RESUBSCRIBE)) sub.resubscribe = true;
+            else sub.sink.error(errors);
+          } else sub.sink.next(data);
         }
         break;
       }
@@ -208,7 +223,8 @@ export class Socket {
         const sub = this.subscriptions.get(message.id);
         if (sub) {
           this.subscriptions.delete(message.id);
-          if (sub.sink.complete) sub.sink.complete();
+          if (sub.resubscribe) this.resubscribe(sub);
+          else if (sub.sink.complete) sub.sink.complete();
         }
         break;
       }
@@ -266,14 +282,41 @@ export class Socket {
 
   /** Start a subscription; returns a function that ends it. */
   subscribe(query, variables, sink) {
-    const id = String(this.nextId++);
-    const payload = { query, variables: variables || {} };
-    this.subscriptions.set(id, { payload, sink });
-    if (this.acknowledged) this.send({ id, type: "subscribe", payload });
-    else this.connect();
+    const sub = { payload: { query, variables: variables || {} }, sink, since: Date.now(), interruptions: 0 };
+    this.start(sub);
     return () => {
-      if (this.subscriptions.delete(id) && this.acknowledged) this.send({ id, type: "complete" });
+      sub.stopped = true;
+      clearTimeout(sub.timer);
+      if (this.subscriptions.get(sub.id) === sub) {
+        this.subscriptions.delete(sub.id);
+        if (this.acknowledged) this.send({ id: sub.id, type: "complete" });
+      }
     };
+  }
+
+  start(sub) {
+    sub.id = String(this.nextId++); // a fresh id: the server may not have forgotten the old one yet
+    sub.resubscribe = false;
+    this.subscriptions.set(sub.id, sub);
+    if (this.acknowledged) this.send({ id: sub.id, type: "subscribe", payload: sub.payload });
+    else this.connect();
+  }
+
+  /** The server ended `sub` with RESUBSCRIBE: subscribe again, then refetch (once for all). */
+  resubscribe(sub) {
+    sub.interruptions = Date.now() - sub.since < CALM_AFTER_MS ? sub.interruptions + 1 : 1;
+    const base = Math.min(30000, 500 * 2 ** (sub.interruptions - 1));
+    const delay = sub.interruptions === 1 ? 0 : base / 2 + Math.random() * (base / 2);
+    sub.timer = setTimeout(() => {
+      if (this.stopped || sub.stopped) return;
+      sub.since = Date.now();
+      this.start(sub);
+      // Refetch once the new subscriptions are in place, so nothing falls between the two.
+      clearTimeout(this.resyncTimer);
+      this.resyncTimer = setTimeout(() => {
+        if (!this.stopped) this.onReconnected();
+      }, 300);
+    }, delay);
   }
 
   /** Close for good (log out). */
@@ -283,6 +326,7 @@ export class Socket {
     clearTimeout(this.retryTimer);
     clearInterval(this.pingTimer);
     clearTimeout(this.pongTimer);
+    clearTimeout(this.resyncTimer);
     this.subscriptions.clear();
     const ws = this.ws;
     this.ws = null;

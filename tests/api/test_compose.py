@@ -1,7 +1,7 @@
 """Static checks of the production deployment files (Docker cannot run in CI).
 
-Parses docker-compose.yml and the Dockerfile and asserts on actual values, so a broken
-or drifted deployment config fails here rather than at `docker compose up`.
+Parses docker-compose.yml, the Caddyfile and the Dockerfile and asserts on actual values, so a
+broken or drifted deployment config fails here rather than at `docker compose up`.
 """
 
 from __future__ import annotations
@@ -13,12 +13,15 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from api.cli import APP_SHUTDOWN_SECONDS, GRACEFUL_SHUTDOWN_SECONDS
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
+CADDYFILE = ROOT / "Caddyfile"
 
-SERVICES = ("redis", "mongo", "api")
+SERVICES = ("redis", "mongo", "api", "caddy")
 
 
 @pytest.fixture(scope="module")
@@ -121,21 +124,47 @@ def test_three_services_exist(services: dict) -> None:
     assert not missing, f"missing services: {missing}"
 
 
-def test_redis_image_has_search_and_json_modules(services: dict) -> None:
+def test_redis_is_redis_open_source_8_pinned(services: dict) -> None:
     image = str(services["redis"].get("image", ""))
     name, _, tag = image.partition(":")
-    if name in ("redis/redis-stack-server", "redis/redis-stack"):
-        assert tag and tag != "latest", f"pin the redis-stack tag, got {image!r}"
-        return
-    # Redis 8+ ships the query engine and JSON in the main image.
-    assert name in ("redis", "docker.io/library/redis"), f"unexpected redis image {image!r}"
-    match = re.match(r"(\d+)", tag)
-    assert match and int(match.group(1)) >= 8, f"redis image {image!r} lacks Search/JSON (need redis-stack or redis:8+)"
+    # Redis Open Source 8 has the query engine (Search) and JSON built in; Redis Stack is end-of-life.
+    assert name in ("redis", "docker.io/library/redis"), f"expected the redis:8 image, got {image!r}"
+    match = re.fullmatch(r"(\d+)\.(\d+)(\.\d+)?(-[a-z0-9.]+)?", tag)
+    assert match and int(match.group(1)) >= 8, f"pin redis to a minor version of 8 or later, got {image!r}"
 
 
-def test_mongo_image_is_mongo_7(services: dict) -> None:
+def test_redis_healthcheck_requires_search_and_json(services: dict) -> None:
+    # The redis:8 entrypoint loads the bundled modules only when the command starts with redis-server.
+    assert _command(services["redis"])[:1] == ["redis-server"], services["redis"].get("command")
+    hc = _healthcheck_text(services["redis"])
+    assert "MODULE LIST" in hc and "search" in hc and "ReJSON" in hc, hc
+
+
+def test_mongo_is_pinned_to_a_minor_version(services: dict) -> None:
     image = str(services["mongo"].get("image", ""))
-    assert re.fullmatch(r"(docker\.io/library/)?mongo:7([.\-].*)?", image), f"expected mongo:7*, got {image!r}"
+    match = re.fullmatch(r"(?:docker\.io/library/)?mongo:(\d+)\.(\d+)(\.\d+)?", image)
+    assert match and int(match.group(1)) >= 7, f"expected mongo:<major>.<minor>, got {image!r}"
+
+
+def _command(service: dict) -> list[str]:
+    command = service.get("command") or []
+    return command.split() if isinstance(command, str) else [str(c) for c in command]
+
+
+def test_mongo_runs_a_replica_set_initiated_by_its_healthcheck(services: dict) -> None:
+    command = _command(services["mongo"])
+    assert "--replSet" in command, f"mongod must run as a replica set: {command}"
+    replica_set = command[command.index("--replSet") + 1]
+    hc = _healthcheck_text(services["mongo"])
+    assert "rs.initiate(" in hc and f"_id: '{replica_set}'" in hc, f"the healthcheck must initiate {replica_set}: {hc}"
+    assert "host: 'mongo:27017'" in hc, "the member must be named as the API reaches it"
+    assert "isWritablePrimary" in hc, "healthy only once the node is primary (the API writes at start-up)"
+    url = urlsplit(_environment(services["api"])["MONGODB_URL"])
+    assert f"replicaSet={replica_set}" in url.query, f"MONGODB_URL must name the replica set: {url.geturl()!r}"
+
+
+def test_archive_writes_wait_for_a_majority(services: dict) -> None:
+    assert _environment(services["api"]).get("ARCHIVE_WRITE_CONCERN") == "majority"
 
 
 @pytest.mark.parametrize("name", SERVICES)
@@ -156,7 +185,7 @@ def test_healthchecks_probe_the_right_thing(services: dict) -> None:
     mongo_hc = _healthcheck_text(services["mongo"])
     assert "mongosh" in mongo_hc and "ping" in mongo_hc
     api_hc = _healthcheck_text(services["api"])
-    assert "http://127.0.0.1:8000/healthz" in api_hc or "http://localhost:8000/healthz" in api_hc, api_hc
+    assert "http://127.0.0.1:%s/healthz" in api_hc and "os.environ.get('PORT', '8000')" in api_hc, api_hc
     assert "curl" not in api_hc and "wget" not in api_hc, "python:slim has no curl/wget"
 
 
@@ -173,8 +202,49 @@ def test_api_builds_from_repo_root(services: dict) -> None:
     assert DOCKERFILE.is_file(), "Dockerfile missing at repo root"
 
 
-def test_api_publishes_port_8000(services: dict) -> None:
-    assert ("8000", "8000") in _published_ports(services["api"]), services["api"].get("ports")
+def test_only_the_proxy_publishes_ports(services: dict) -> None:
+    assert not services["api"].get("ports"), "the API is reached through Caddy (TLS), not directly"
+    assert {("80", "80"), ("443", "443")} <= _published_ports(services["caddy"]), services["caddy"].get("ports")
+
+
+def test_workers_and_port_come_from_the_environment(services: dict) -> None:
+    env = _environment(services["api"])
+    assert re.fullmatch(r"\$\{WEB_CONCURRENCY:-\d+\}", env.get("WEB_CONCURRENCY", "")), env.get("WEB_CONCURRENCY")
+    assert env.get("PORT") == "${PORT:-8000}"
+    assert [str(p) for p in services["api"].get("expose") or []] == ["${PORT:-8000}"]
+
+
+def _seconds(duration: str) -> float:
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|us|h|m|s)", duration)
+    assert parts and "".join(n + u for n, u in parts) == duration, f"bad duration {duration!r}"
+    scale = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 0.000001}
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
+def test_stop_grace_period_covers_the_shutdown_budget(services: dict) -> None:
+    budget = GRACEFUL_SHUTDOWN_SECONDS + APP_SHUTDOWN_SECONDS
+    grace = services["api"].get("stop_grace_period")
+    assert grace and _seconds(str(grace)) >= budget, f"stop_grace_period {grace!r} < the app's {budget} s budget"
+
+
+def test_caddy_terminates_tls_in_front_of_the_api(services: dict) -> None:
+    caddy = services["caddy"]
+    assert re.fullmatch(r"caddy:\d+\.\d+(\.\d+)?", str(caddy.get("image", ""))), caddy.get("image")
+    mounts = dict((t, s) for s, t in _volume_mounts(caddy))
+    assert mounts.get("/etc/caddy/Caddyfile") == "./Caddyfile", "mount the repository's Caddyfile"
+    assert _is_named_volume(mounts.get("/data")), "Caddy's local CA and certificates need a named volume"
+    assert _environment(caddy).get("API_UPSTREAM") == "api:${PORT:-8000}"
+    assert (caddy["depends_on"]["api"] or {}).get("condition") == "service_healthy"
+
+    assert CADDYFILE.is_file(), "missing Caddyfile"
+    lines = [line.split("#", 1)[0].strip() for line in CADDYFILE.read_text().splitlines()]
+    assert "tls internal" in lines, "local certificates: `tls internal`"
+    assert any(re.fullmatch(r"reverse_proxy \{\$API_UPSTREAM(:api:\d+)?\}( \{)?", line) for line in lines), lines
+
+
+def test_only_caddy_is_a_trusted_proxy(services: dict) -> None:
+    address = services["caddy"]["networks"]["default"]["ipv4_address"]
+    assert _environment(services["api"]).get("TRUSTED_PROXIES") == address
 
 
 def test_datastores_not_published_on_all_interfaces(services: dict) -> None:
@@ -222,14 +292,11 @@ def test_api_environment_defaults(services: dict) -> None:
     assert env.get("DEEPGRAM_API_KEY") == "${DEEPGRAM_API_KEY:-}"
     assert env.get("HOT_WINDOW_DAYS") == "${HOT_WINDOW_DAYS:-90}"
     assert env.get("RATE_LIMITS") == "${RATE_LIMITS:-on}"
-    assert env.get("DATA_DIR") == "/app/data"
 
 
-def test_api_restarts_and_persists_data(services: dict) -> None:
-    api = services["api"]
-    assert api.get("restart") == "unless-stopped"
-    targets = {target for _, target in _volume_mounts(api)}
-    assert "/app/data" in targets, "api needs a volume at /app/data"
+@pytest.mark.parametrize("name", SERVICES)
+def test_services_restart(services: dict, name: str) -> None:
+    assert services[name].get("restart") == "unless-stopped"
 
 
 # --------------------------------------------------------------------------- compose: persistence
@@ -244,7 +311,7 @@ def test_redis_enables_appendonly(services: dict) -> None:
     assert re.search(r"--appendonly\s+yes\b", args), f"redis must run with --appendonly yes, got {args.strip()!r}"
 
 
-@pytest.mark.parametrize(("name", "target"), [("redis", "/data"), ("mongo", "/data/db"), ("api", "/app/data")])
+@pytest.mark.parametrize(("name", "target"), [("redis", "/data"), ("mongo", "/data/db"), ("caddy", "/data")])
 def test_datastores_use_named_volumes(services: dict, name: str, target: str) -> None:
     sources = {t: s for s, t in _volume_mounts(services[name])}
     assert target in sources, f"{name} has no volume at {target}"
@@ -261,6 +328,7 @@ def test_named_volumes_declared_at_top_level(compose: dict, services: dict) -> N
     }
     assert used, "no named volumes used at all"
     assert used <= declared, f"volumes used but not declared at top level: {sorted(used - declared)}"
+    assert declared <= used, f"volumes declared but never mounted: {sorted(declared - used)}"
 
 
 # --------------------------------------------------------------------------- Dockerfile
@@ -296,9 +364,12 @@ def test_dockerfile_basics() -> None:
 
     cmds = [a for i, a in instrs if i == "CMD"]
     assert cmds, "Dockerfile has no CMD"
-    assert re.sub(r'[\[\]",]', " ", cmds[-1]).split() == [
-        "chattergram", "serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "2",
+    assert re.sub(r'[\[\]",\\]', " ", cmds[-1]).split() == [
+        "sh", "-c", "exec", "chattergram", "serve", "--host", "0.0.0.0", "--port", "$PORT",
+        "--workers", "$WEB_CONCURRENCY",
     ], f"unexpected CMD {cmds[-1]!r}"
+    env = " ".join(a for i, a in instrs if i == "ENV")
+    assert "PORT=8000" in env.split() and "WEB_CONCURRENCY=2" in env.split(), f"defaults for the CMD: {env!r}"
 
 
 def test_dockerfile_installs_project_without_extras() -> None:
@@ -317,6 +388,20 @@ def test_dockerfile_installs_project_without_extras() -> None:
         )
 
 
+def test_dockerfile_installs_the_lock_before_the_source() -> None:
+    instrs = _dockerfile_instructions()
+    lock_install = next((n for n, (i, a) in enumerate(instrs) if i == "RUN" and "-r requirements.lock" in a), None)
+    assert lock_install is not None, "Dockerfile must install requirements.lock"
+    command = instrs[lock_install][1]
+    assert "--require-hashes" in command.split() and "--no-deps" in command.split(), command
+    copies = [(n, a.split()) for n, (i, a) in enumerate(instrs) if i == "COPY" and "--from" not in a]
+    lock_copy = next(n for n, args in copies if args[:-1] == ["requirements.lock"])
+    source_copy = next(n for n, args in copies if "api" in args[:-1] or "." in args[:-1])
+    assert lock_copy < lock_install < source_copy, "the dependency layer must come before the source is copied"
+    project = [a for i, a in instrs[source_copy:] if i == "RUN" and re.search(r"pip install .*\s\.(\s|$)", a)]
+    assert project and all("--no-deps" in a.split() for a in project), f"the project alone, from the lock: {project}"
+
+
 def test_dockerignore_excludes_dev_artifacts() -> None:
     assert DOCKERIGNORE.is_file(), "missing .dockerignore"
     entries = {
@@ -328,5 +413,19 @@ def test_dockerignore_excludes_dev_artifacts() -> None:
         ".venv", "data", ".git", "node_modules", ".cache", "tests", "__pycache__", "test-artifacts", "bench/results"
     ):
         assert required in entries, f".dockerignore should exclude {required}"
-    for needed in ("pyproject.toml", "README.md", "api", "schema", "resolvers", "storage"):
+    for needed in ("pyproject.toml", "requirements.lock", "README.md", "api", "schema", "resolvers", "storage"):
         assert needed not in entries, f".dockerignore must not exclude {needed} (the image build needs it)"
+
+
+def test_the_api_settings_accept_the_compose_environment(services: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every value compose gives the API (defaults filled in) is one Settings accepts."""
+    from api.settings import Settings
+
+    for name, value in _environment(services["api"]).items():
+        value = re.sub(r"\$\{(\w+):-([^}]*)\}", r"\2", value)
+        value = re.sub(r"\$\{(\w+):\?[^}]*\}", "x" * 48, value)
+        monkeypatch.setenv(name, value)
+    settings = Settings(_env_file=None)
+    assert settings.archive_write_concern == "majority"
+    assert settings.mongodb_database == "chattergram"
+    assert settings.database_urls() == ("redis://redis:6379/0", "mongodb://mongo:27017/chattergram?replicaSet=rs0")

@@ -54,5 +54,7 @@ async def test_token_carries_only_standard_claims(gql: GraphQLClient) -> None:
     header = jwt.get_unverified_header(user.token)
     claims = jwt.decode(user.token, TEST_JWT_SECRET, algorithms=["HS256"])
     assert header["alg"] == "HS256"
-    assert set(claims) == {"sub", "iat", "exp"} and claims["sub"] == user.id
+    # Registered claims only (RFC 7519): `jti` names the token for logout and carries the
+    # user's token generation (resolvers/tokens.py).
+    assert set(claims) == {"sub", "iat", "exp", "jti"} and claims["sub"] == user.id
     assert claims["exp"] > claims["iat"]

@@ -36,3 +36,27 @@ def test_expired_and_foreign_tokens_are_invalid() -> None:
 )
 def test_bearer_token(header: str | None, token: str | None) -> None:
     assert bearer_token(header) == token
+
+
+def test_every_token_has_its_own_id_and_carries_the_generation() -> None:
+    service = TokenService(secret=SECRET, ttl_seconds=3600)
+    first, second = service.verify(service.issue("u")[0]), service.verify(service.issue("u", generation=7)[0])
+    assert first.token_id != second.token_id
+    assert (first.generation, second.generation) == (0, 7)
+
+
+def test_a_token_from_before_token_ids_is_generation_0_with_a_stable_id() -> None:
+    service = TokenService(secret=SECRET, ttl_seconds=3600)
+    legacy = jwt.encode({"sub": "u", "iat": datetime.now(UTC), "exp": datetime.now(UTC) + timedelta(hours=1)},
+                        SECRET, algorithm="HS256")
+    claims = service.verify(legacy)
+    assert claims.generation == 0 and claims.token_id == service._verify(legacy).token_id
+
+
+@pytest.mark.parametrize("jti", ["x.abc", "abc", "-1.abc", 5, "1" * 13 + ".a"])
+def test_a_malformed_token_id_is_invalid(jti: object) -> None:
+    service = TokenService(secret=SECRET, ttl_seconds=3600)
+    now = datetime.now(UTC)
+    token = jwt.encode({"sub": "u", "iat": now, "exp": now + timedelta(hours=1), "jti": jti}, SECRET, algorithm="HS256")
+    with pytest.raises(InvalidToken):
+        service.verify(token)

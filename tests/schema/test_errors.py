@@ -9,6 +9,7 @@ from graphql import GraphQLError
 
 from resolvers.errors import Conflict
 from schema.errors import translate_error
+from storage.pubsub import PubSubConnectionLost, SubscriberTooSlow
 
 
 def test_client_error_keeps_message_code_and_extensions() -> None:
@@ -38,3 +39,12 @@ def test_unexpected_errors_are_masked_and_logged_with_an_id(caplog: pytest.LogCa
     record = caplog.records[-1]
     assert record.error_id == error_id and record.exc_info is not None
     assert "db.internal" in str(record.exc_info[1])
+
+
+@pytest.mark.parametrize(("interrupted", "reason"), [(PubSubConnectionLost("cg:events:user:1"), "CONNECTION_LOST"),
+                                                     (SubscriberTooSlow("cg:events:user:1"), "SUBSCRIBER_TOO_SLOW")])
+def test_an_interrupted_subscription_says_resubscribe_and_why(interrupted: Exception, reason: str) -> None:
+    error = GraphQLError("x", original_error=interrupted)
+    translate_error(error)
+    assert error.formatted["extensions"] == {"code": "RESUBSCRIBE", "reason": reason}
+    assert "subscribe again" in error.formatted["message"] and "cg:events" not in error.formatted["message"]
