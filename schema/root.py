@@ -317,12 +317,16 @@ class Mutation(GroupMutations):
 
 @strawberry.type(
     description="Live events over WebSocket (graphql-transport-ws or graphql-ws): send the token in "
-    "connection_init; a bad or expired token closes the socket with 4403."
+    "connection_init; a bad, expired or revoked token closes the socket with 4403. A subscription may end "
+    "with one error whose extensions.code is RESUBSCRIBE (extensions.reason CONNECTION_LOST: the server's "
+    "Redis pub/sub connection dropped; SUBSCRIBER_TOO_SLOW: you fell 1,000 events behind): events may have "
+    "been lost, so subscribe again, then refetch what you show (history, conversations, users)."
 )
 class Subscription:
     @strawberry.subscription(
         description="Every message of every conversation you are a member of: CREATED, then UPDATED "
-        "when it changes (a voice transcript lands). After you leave a conversation, none of its events reach you."
+        "when it changes (a voice transcript lands). After you leave a conversation, none of its events reach "
+        "you. Ends with RESUBSCRIBE when events may have been lost (see Subscription)."
     )
     async def message_events(self, info: ContextInfo) -> AsyncGenerator[MessageEvent, None]:
         async for event in subscriptions.message_events(info.context):
@@ -330,13 +334,17 @@ class Subscription:
 
     @strawberry.subscription(
         description="Events of your conversations caused by other members: READ receipts, "
-        "TYPING_STARTED / TYPING_STOPPED, and MEMBER_ADDED / MEMBER_REMOVED / RENAMED in groups."
+        "TYPING_STARTED / TYPING_STOPPED, and MEMBER_ADDED / MEMBER_REMOVED / RENAMED in groups. Ends with "
+        "RESUBSCRIBE when events may have been lost (see Subscription)."
     )
     async def conversation_events(self, info: ContextInfo) -> AsyncGenerator[ConversationEvent, None]:
         async for event in conversing.conversation_events(info.context):
             yield ConversationEvent.from_stored(event)
 
-    @strawberry.subscription(description="Every user going online or offline (anyone signed in may watch).")
+    @strawberry.subscription(
+        description="Every user going online or offline (anyone signed in may watch). Ends with RESUBSCRIBE "
+        "when events may have been lost (see Subscription)."
+    )
     async def presence(self, info: ContextInfo) -> AsyncGenerator[PresenceEvent, None]:
         async for update in subscriptions.presence(info.context):
             yield PresenceEvent.from_update(update)
