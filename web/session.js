@@ -50,6 +50,7 @@ export function logout(notice) {
   sessionStorage.removeItem(SESSION_KEY);
   state.users.clear();
   state.conversations.clear();
+  state.directs.clear();
   state.contactEls.clear();
   state.people = { after: null, hasMore: false, loading: false };
   $("contacts").replaceChildren();
