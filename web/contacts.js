@@ -45,7 +45,8 @@ export function rememberConversation(node) {
     memberCount: node.memberCount,
     members: node.members || (known ? known.members : []),
     lastActivity: Math.max(activity, known ? known.lastActivity : 0),
-    unread: node.unreadCount,
+    // The open conversation's count is the page's (markRead zeroes it before the server answers).
+    unread: known && state.open && state.open.conversationId === node.id ? known.unread : node.unreadCount,
     partnerLastReadAt: node.partnerLastReadAt,
   };
   state.conversations.set(node.id, record);

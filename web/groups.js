@@ -144,8 +144,9 @@ function toggleGroupPanel(show = $("group-panel").hidden) {
   if (show) {
     clearErrors($("rename-input"), $("rename-error"), $("add-members-error"), $("leave-error"));
     renderGroupPanel();
-    $("group-panel-title").setAttribute("tabindex", "-1");
     $("group-panel-title").focus();
+    // Role changes send no event: fetch the group afresh whenever its details are opened.
+    refreshGroup(state.open.conversationId);
   } else {
     $("group-toggle").focus();
   }

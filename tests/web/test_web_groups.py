@@ -9,7 +9,7 @@ import re
 from playwright.async_api import Browser, Locator, Page, expect
 
 from api.app_server import AppServer
-from tests.utils.graphql import GraphQLClient, register, unique_name
+from tests.utils.graphql import SEND, GraphQLClient, register, unique_name
 from tests.web.conftest import Artifacts
 from tests.web.test_web_client import LIVE, Problems, expect_live, log_in, message_with, messages, new_page
 
@@ -130,8 +130,39 @@ async def test_a_group_made_in_one_page_lives_in_three(
             assert texts == [hello, carols, alices]
         await artifacts.shot(b, "group-conversation")
 
-        # alice removes carol: carol's page lets go of the group and gets nothing more from it.
+        # Search, optionally only in the open conversation (by its conversationId).
+        group_id = await group_row(b, title).get_attribute("data-conversation-id")
+        await gql.ok(SEND, {"input": {"receiverId": bob.id, "text": "Welcome back, bob"}}, token=alice.token)
+        await b.get_by_test_id("search-input").fill("welcome")
+        hits = b.locator('[data-testid="search-result"][data-kind="message"]')
+        await expect(hits).to_have_count(2, timeout=LIVE)
+        await b.get_by_role("checkbox", name="Only in this conversation").check()
+        await expect(hits).to_have_count(1)
+        await expect(hits).to_have_attribute("data-conversation-id", group_id or "?")
+        await expect(hits).to_contain_text(f"{alice.username} in {title}")
+        await hits.click()
+        await expect(b.locator('[data-testid="message"][data-highlighted="true"]')).to_contain_text(alices)
+        await b.get_by_test_id("search-input").press("Escape")
+
+        # Roles: alice makes bob an admin, then a member again; bob's page still offers what an
+        # admin may do, and the server's FORBIDDEN is said next to the member it concerns.
         await a.get_by_test_id("group-toggle").click()
+        await a.get_by_role("button", name=f"Make {bob.username} an admin").click()
+        await expect(member(a, bob.username)).to_have_attribute("data-role", "ADMIN")
+        await b.get_by_test_id("group-toggle").click()
+        remove_carol = b.get_by_role("button", name=f"Remove {carol.username} from the group")
+        await expect(remove_carol).to_be_visible()
+        await a.get_by_role("button", name=f"Make {bob.username} a member").click()
+        await expect(member(a, bob.username)).to_have_attribute("data-role", "MEMBER")
+        await remove_carol.click()
+        await expect(member(b, carol.username).get_by_test_id("member-error")).to_have_text(
+            "Not allowed: Owners remove anyone, admins remove members; anyone may leave.")
+        await expect(member(a, carol.username)).to_have_count(1)
+        await artifacts.shot(b, "forbidden")
+        await b.keyboard.press("Escape")
+        await expect(b.get_by_test_id("group-panel")).to_be_hidden()
+
+        # alice removes carol: carol's page lets go of the group and gets nothing more from it.
         await a.get_by_role("button", name=f"Remove {carol.username} from the group").click()
         await expect(member(a, carol.username)).to_have_count(0)
         await expect(c.get_by_test_id("conversation-notice")).to_contain_text(
