@@ -107,7 +107,9 @@ export async function loadContacts() {
     const listed = new Set(data.conversations.edges.map(({ node }) => node.id));
     if (listed.size < 100) {
       // Groups we were removed from while disconnected.
-      for (const id of [...state.conversations.keys()]) if (!listed.has(id)) forgetConversation(id);
+      for (const [id, record] of [...state.conversations]) {
+        if (record.kind === "GROUP" && !listed.has(id)) forgetConversation(id);
+      }
     }
     for (const { node } of data.conversations.edges) rememberConversation(node);
     renderContacts();

@@ -60,8 +60,8 @@ export function closeConversation() {
     stopTyping();
   }
   cancelRecording();
+  hideTyping(); // its timers too, before the conversation goes
   state.open = null;
-  hideTyping();
   $("messages").replaceChildren();
   $("conversation-view").hidden = true;
   $("group-panel").hidden = true;

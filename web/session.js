@@ -78,9 +78,12 @@ export function startChat() {
     token: token(),
     onStatus: setConnection,
     onAuthFailure: () => logout("Your session has ended. Please log in again."),
-    onReconnected: () => {
-      loadContacts();
-      if (state.open) refreshOpenConversation();
+    onReconnected: async () => {
+      await loadContacts();
+      const open = state.open;
+      // Removed from the open group while disconnected: its events never came.
+      if (open && open.conversationId && !state.conversations.has(open.conversationId)) closeConversation();
+      else if (open) refreshOpenConversation();
     },
   });
   state.socket = socket;
