@@ -4,12 +4,13 @@ members, roles, renaming (and its inline error) and removal."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
-from playwright.async_api import Browser, Locator, Page, expect
+from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 
 from api.app_server import AppServer
-from tests.utils.graphql import SEND, GraphQLClient, register, unique_name
+from tests.utils.graphql import SEND, Account, GraphQLClient, register, unique_name
 from tests.web.conftest import Artifacts
 from tests.web.test_web_client import LIVE, Problems, expect_live, log_in, message_with, messages, new_page
 
@@ -33,16 +34,17 @@ async def test_a_group_made_in_one_page_lives_in_three(
 ) -> None:
     problems = Problems()
     alice, bob, carol = [await register(gql, unique_name(name)) for name in ("alice", "bob", "carol")]
-    pages: dict[str, Page] = {}
-    contexts = []
+    contexts: list[BrowserContext] = []
+
+    async def start(account: Account) -> Page:
+        context, page = await new_page(browser, app, problems, artifacts, account.username.split("_")[0])
+        contexts.append(context)
+        await log_in(page, account.username)
+        await expect_live(page)
+        return page
+
     try:
-        for account in (alice, bob, carol):
-            context, page = await new_page(browser, app, problems, artifacts, account.username.split("_")[0])
-            contexts.append(context)
-            await log_in(page, account.username)
-            await expect_live(page)
-            pages[account.username] = page
-        a, b, c = pages[alice.username], pages[bob.username], pages[carol.username]
+        a, b, c = await asyncio.gather(start(alice), start(bob), start(carol))
 
         # alice makes the group with the keyboard: New group, a title, bob ticked, Enter.
         title = unique_name("Trip")
