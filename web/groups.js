@@ -236,6 +236,9 @@ export function wireGroups() {
     }
   });
   $("rename-form").addEventListener("submit", rename);
+  // An error about a field goes as soon as the field is edited.
+  $("group-title").addEventListener("input", () => clearErrors($("group-title"), $("group-title-error")));
+  $("rename-input").addEventListener("input", () => clearErrors($("rename-input"), $("rename-error")));
   $("add-members-form").addEventListener("submit", addMembers);
   $("leave-group").addEventListener("click", leave);
 }

@@ -51,8 +51,14 @@ async def test_a_group_made_in_one_page_lives_in_three(
         await a.get_by_test_id("new-group").focus()
         await a.keyboard.press("Enter")
         await expect(a.get_by_test_id("group-title")).to_be_focused()
+        await a.keyboard.press("Enter")  # no name yet: the server's BAD_USER_INPUT, under the field
+        await expect(a.locator("#group-title-error")).to_have_text("Title must be 1-100 characters after trimming.")
+        await expect(a.get_by_test_id("group-title")).to_have_attribute("aria-invalid", "true")
         await a.keyboard.type(title)
+        await expect(a.locator("#group-title-error")).to_be_empty()  # editing the field clears its error
+        await expect(a.get_by_test_id("group-title")).not_to_have_attribute("aria-invalid", "true")
         await a.get_by_role("checkbox", name=bob.username, exact=True).check()
+        await artifacts.shot(a, "new-group")
         await a.get_by_test_id("group-title").press("Enter")
         await expect(a.locator("#partner-name")).to_have_text(title)
         await expect(a.get_by_test_id("new-group-form")).to_be_hidden()
@@ -138,6 +144,10 @@ async def test_a_group_made_in_one_page_lives_in_three(
         await b.get_by_test_id("search-input").fill("welcome")
         hits = b.locator('[data-testid="search-result"][data-kind="message"]')
         await expect(hits).to_have_count(2, timeout=LIVE)
+        rows = b.get_by_test_id("contact")  # most recent activity first: the DIRECT one, then the group
+        await expect(rows.nth(0)).to_have_attribute("data-username", alice.username)
+        await expect(rows.nth(0)).to_have_attribute("data-kind", "DIRECT")
+        await expect(rows.nth(1)).to_have_attribute("data-title", title)
         await b.get_by_role("checkbox", name="Only in this conversation").check()
         await expect(hits).to_have_count(1)
         await expect(hits).to_have_attribute("data-conversation-id", group_id or "?")
@@ -177,6 +187,7 @@ async def test_a_group_made_in_one_page_lives_in_three(
         await expect(message_with(b, after)).to_be_visible(timeout=LIVE)
         await send(b, "And bob answers")
         await expect(message_with(a, "And bob answers")).to_be_visible(timeout=LIVE)
+        await expect(b.get_by_test_id("contact").first).to_have_attribute("data-title", title)  # on top again
         # Both later messages reached bob and alice; carol's page shows neither, nor any unread.
         await expect(messages(c)).to_have_count(0)
         await expect(group_row(c, title)).to_have_count(0)
