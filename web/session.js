@@ -54,6 +54,9 @@ export function logout(notice) {
   state.contactEls.clear();
   state.people = { after: null, hasMore: false, loading: false };
   $("contacts").replaceChildren();
+  $("new-group-form").hidden = true;
+  $("new-group").setAttribute("aria-expanded", "false");
+  $("conversation-notice").textContent = "";
   clearSearch();
   showAuth(typeof notice === "string" ? notice : "");
 }
