@@ -4,24 +4,26 @@
 //
 // Module graph (imports point one way, no cycles; most modules also import the leaves
 // state.js, dom.js, documents.js, format.js and api.js, which import only gql.js and state.js):
-//   app.js          -> auth, session, contacts, conversation, messages, composer, recording, search
+//   app.js          -> auth, session, contacts, conversation, groups, messages, composer, recording, search
 //   auth.js         -> session
 //   session.js      -> live, search, conversation, recording, contacts
-//   live.js         -> conversation, contacts, messages
+//   live.js         -> groups, conversation, contacts, messages
 //   search.js       -> conversation, contacts
+//   groups.js       -> conversation, contacts
 //   conversation.js -> recording, composer, contacts, messages
 //   recording.js    -> composer
-//   composer.js     -> messages
+//   composer.js     -> messages, contacts
 //   contacts.js, messages.js -> leaves only
 // Three calls go up the graph, as handlers app.js passes in: an UNAUTHENTICATED answer logs
-// out (api.js), a contact opens its conversation (contacts.js), Retry resends (messages.js).
+// out (api.js), a row of the list opens its conversation (contacts.js), Retry resends (messages.js).
 
 import { onUnauthenticated } from "./api.js";
 import { onLogin, onSignup } from "./auth.js";
 import { deliver, onComposerInput, sendText } from "./composer.js";
-import { loadPeople, onContactChosen } from "./contacts.js";
+import { loadPeople, onContactChosen, rowKey } from "./contacts.js";
 import { closeConversation, loadOlder, markRead, maybeLoadOlder, openConversation } from "./conversation.js";
 import { $ } from "./dom.js";
+import { wireGroups } from "./groups.js";
 import { onRetrySend, scroller } from "./messages.js";
 import { cancelRecording, startRecording, stopRecording } from "./recording.js";
 import { clearSearch, onSearchInput, runSearch } from "./search.js";
@@ -34,9 +36,9 @@ function wire() {
   $("logout").addEventListener("click", () => logout());
   $("more-people").addEventListener("click", () => loadPeople());
   $("back").addEventListener("click", () => {
-    const partnerId = state.open && state.open.partner.id;
+    const key = state.open && rowKey(state.open);
     closeConversation();
-    const li = partnerId && state.contactEls.get(partnerId);
+    const li = key && state.contactEls.get(key);
     if (li) li.firstChild.focus();
   });
 
@@ -46,6 +48,10 @@ function wire() {
     if (query) runSearch(query);
   });
   $("search-input").addEventListener("input", onSearchInput);
+  $("search-scope").addEventListener("change", () => {
+    const query = $("search-input").value.trim();
+    if (query) runSearch(query);
+  });
   $("search-input").addEventListener("keydown", (event) => {
     if (event.key === "Escape") clearSearch();
   });
@@ -74,6 +80,8 @@ function wire() {
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && state.recording) cancelRecording();
   });
+
+  wireGroups();
 
   const scrollEl = scroller();
   scrollEl.addEventListener("scroll", maybeLoadOlder, { passive: true });

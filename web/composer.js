@@ -1,6 +1,7 @@
 // Writing and sending: the text box, typing notices, optimistic sends (idempotent by clientId, retryable).
 
 import { api, describeError } from "./api.js";
+import { noteMessage, renderContacts } from "./contacts.js";
 import { Q } from "./documents.js";
 import { $ } from "./dom.js";
 import { upload } from "./gql.js";
@@ -36,11 +37,16 @@ export async function deliver(local) {
       local.phase = " · Sending…";
       fillMessage(local.li, local.message, local);
     }
-    const input = { receiverId: local.message.receiverId, clientId: local.message.clientId };
+    // The first message to someone creates the DIRECT conversation: from then on, its id.
+    const to = open.conversationId ? { conversationId: open.conversationId } : { receiverId: local.message.receiverId };
+    const input = { ...to, clientId: local.message.clientId };
     if (local.kind === "VOICE") input.audioId = local.audioId;
     else input.text = local.message.text;
     const { sendMessage: message } = await api(Q.send, { input });
     local.state = "sent";
+    const record = noteMessage(message);
+    if (!open.conversationId) open.conversationId = message.conversationId;
+    if (record) renderContacts();
     if (state.open === open) {
       open.pending.delete(message.clientId);
       if (!open.elements.has(message.id)) open.elements.set(message.id, local.li);
@@ -71,7 +77,7 @@ export function sendText() {
     open: state.open,
     state: "sending",
     message: {
-      id: null, clientId: randomId(), kind: "TEXT", senderId: me().id, receiverId: state.open.partner.id,
+      id: null, clientId: randomId(), kind: "TEXT", senderId: me().id, receiverId: state.open.partner && state.open.partner.id, sender: me(),
       text, sentAt: new Date().toISOString(),
     },
   };
@@ -92,12 +98,19 @@ export function sendVoice(blob, mimeType, seconds) {
     seconds,
     filename: mimeType.includes("ogg") ? "voice.ogg" : mimeType.includes("mp4") ? "voice.m4a" : "voice.webm",
     message: {
-      id: null, clientId: randomId(), kind: "VOICE", senderId: me().id, receiverId: state.open.partner.id,
+      id: null, clientId: randomId(), kind: "VOICE", senderId: me().id, receiverId: state.open.partner && state.open.partner.id, sender: me(),
       text: "", sentAt: new Date().toISOString(), transcriptionStatus: "PENDING", audio: null,
     },
   };
   addLocalMessage(local);
   deliver(local);
+}
+
+// conversation.js exports where(), but imports this module: the same rule, here.
+function whereOpen() {
+  const open = state.open;
+  return open.conversationId ? { conversationId: open.conversationId, partnerId: null }
+    : { conversationId: null, partnerId: open.partner.id };
 }
 
 // Typing notices: at most one "started" per 2 s while typing, "stopped" on send or clear.
@@ -112,13 +125,13 @@ export function onComposerInput() {
   const now = Date.now();
   if (now - state.typingSent > 2000) {
     state.typingSent = now;
-    api(Q.setTyping, { partnerId: state.open.partner.id, typing: true }).catch(() => {});
+    api(Q.setTyping, { ...whereOpen(), typing: true }).catch(() => {});
   }
 }
 
 export function stopTyping() {
   if (state.typingSent && state.open) {
-    api(Q.setTyping, { partnerId: state.open.partner.id, typing: false }).catch(() => {});
+    api(Q.setTyping, { ...whereOpen(), typing: false }).catch(() => {});
   }
   state.typingSent = 0;
 }

@@ -2,23 +2,56 @@
 
 import { api, describeError } from "./api.js";
 import { autoGrow, stopTyping } from "./composer.js";
-import { renderContacts } from "./contacts.js";
+import { conversationFor, rememberConversation, renderContacts, userById } from "./contacts.js";
 import { Q } from "./documents.js";
 import { $, h } from "./dom.js";
 import { ago } from "./format.js";
 import { isNearBottom, renderMessage, scroller, scrollToBottom, updateHistoryTop, upsertMessage } from "./messages.js";
 import { cancelRecording } from "./recording.js";
-import { state } from "./state.js";
+import { me, state } from "./state.js";
 
 const PAGE_SIZE = 30;
 const MAX_PAGES_TO_FIND_HIT = 40;
 
+/** {conversationId, partnerId} for the API: exactly one is set. */
+export function where(open = state.open) {
+  return open.conversationId
+    ? { conversationId: open.conversationId, partnerId: null }
+    : { conversationId: null, partnerId: open.partner.id };
+}
+
+/** Is this conversation (by id) the open one? */
+export function isOpen(conversationId) {
+  return Boolean(state.open && conversationId && state.open.conversationId === conversationId);
+}
+
+function sameTarget(open, target) {
+  if (target.conversationId && open.conversationId === target.conversationId) return true;
+  return Boolean(target.partnerId) && open.kind === "DIRECT" && open.partner.id === target.partnerId;
+}
+
 export function renderPartnerHeader() {
-  const partner = state.users.get(state.open.partner.id) || state.open.partner;
-  state.open.partner = partner;
+  const open = state.open;
+  $("search-scope-label").hidden = !open.conversationId;
+  const record = open.conversationId && state.conversations.get(open.conversationId);
+  if (open.kind === "GROUP") {
+    if (record) open.group = record;
+    const { title, memberCount, members } = open.group;
+    $("partner-name").textContent = title;
+    const names = members.map((m) => (m.user.id === me().id ? "you" : m.user.username));
+    $("partner-status").textContent = `${memberCount} member${memberCount === 1 ? "" : "s"}: ${names.join(", ")}`;
+    delete $("partner-dot").dataset.online;
+    $("partner-dot").dataset.kind = "GROUP";
+    $("group-toggle").hidden = false;
+    return;
+  }
+  const partner = state.users.get(open.partner.id) || open.partner;
+  open.partner = partner;
   $("partner-name").textContent = partner.username;
   $("partner-status").textContent = partner.online ? "online" : ago(partner.lastSeenAt);
   $("partner-dot").dataset.online = String(Boolean(partner.online));
+  delete $("partner-dot").dataset.kind;
+  $("group-toggle").hidden = true;
 }
 
 export function closeConversation() {
@@ -27,22 +60,50 @@ export function closeConversation() {
     stopTyping();
   }
   cancelRecording();
+  hideTyping(); // its timers too, before the conversation goes
   state.open = null;
-  hideTyping();
   $("messages").replaceChildren();
   $("conversation-view").hidden = true;
+  $("group-panel").hidden = true;
+  $("group-toggle").setAttribute("aria-expanded", "false");
+  $("search-scope-label").hidden = true;
+  $("search-scope").checked = false;
   $("no-conversation").hidden = false;
   document.body.classList.remove("conversation-open");
   for (const li of state.contactEls.values()) li.firstChild.removeAttribute("aria-current");
 }
 
-export async function openConversation(partnerId, { focusMessageId = null } = {}) {
-  const partner = state.users.get(partnerId);
-  if (!partner) return;
-  if (!state.open || state.open.partner.id !== partnerId) {
+/** Fetch a conversation the page does not know yet (a group we were just added to). */
+export async function fetchConversation(id) {
+  const { conversation } = await api(Q.conversation, { id });
+  return rememberConversation(conversation);
+}
+
+/** Open {conversationId} or {partnerId} (a DIRECT conversation, created by its first message). */
+export async function openConversation(target, { focusMessageId = null } = {}) {
+  let record = conversationFor(target);
+  if (!record && target.conversationId) {
+    try {
+      record = await fetchConversation(target.conversationId);
+      renderContacts();
+    } catch (error) {
+      console.warn("conversation", error);
+      return;
+    }
+  }
+  const partner = record
+    ? record.kind === "DIRECT" && (state.users.get(record.partner.id) || record.partner)
+    : state.users.get(target.partnerId);
+  if (!record && !partner) return;
+  if (!state.open || !sameTarget(state.open, target)) {
     closeConversation();
+    $("conversation-notice").textContent = "";
     state.open = {
-      partner,
+      conversationId: record ? record.id : null,
+      kind: record ? record.kind : "DIRECT",
+      partner: partner || null, // DIRECT only
+      group: record && record.kind === "GROUP" ? record : null, // GROUP only
+      typers: new Map(), // user id -> timer: who is typing
       elements: new Map(), // message id -> <li>
       pending: new Map(), // clientId -> local record
       blobUrls: [],
@@ -63,7 +124,7 @@ export async function openConversation(partnerId, { focusMessageId = null } = {}
     renderContacts();
     const open = state.open;
     try {
-      const page = await fetchHistory(partnerId, null);
+      const page = await fetchHistory(open, null);
       if (state.open !== open) return;
       for (const message of page.messages) upsertMessage(message);
       open.startCursor = page.startCursor;
@@ -71,8 +132,7 @@ export async function openConversation(partnerId, { focusMessageId = null } = {}
       updateHistoryTop();
       scrollToBottom();
       maybeLoadOlder(); // the first page does not fill the screen
-      const conversation = state.conversations.get(partnerId);
-      if (conversation && conversation.partnerLastReadAt) markSeenUntilTime(conversation.partnerLastReadAt);
+      if (record && record.partnerLastReadAt) markSeenUntilTime(record.partnerLastReadAt);
       markRead();
     } catch (error) {
       $("composer-error").textContent = describeError(error);
@@ -82,8 +142,8 @@ export async function openConversation(partnerId, { focusMessageId = null } = {}
   else if (!matchMedia("(pointer: coarse)").matches) $("message-input").focus();
 }
 
-async function fetchHistory(partnerId, before) {
-  const data = await api(Q.history, { partnerId, last: PAGE_SIZE, before });
+async function fetchHistory(open, before) {
+  const data = await api(Q.history, { ...where(open), last: PAGE_SIZE, before });
   const { edges, pageInfo } = data.history;
   return { messages: edges.map((e) => e.node), startCursor: pageInfo.startCursor, hasPrevious: pageInfo.hasPreviousPage };
 }
@@ -92,7 +152,7 @@ async function fetchHistory(partnerId, before) {
 export async function refreshOpenConversation() {
   const open = state.open;
   try {
-    const page = await fetchHistory(open.partner.id, null);
+    const page = await fetchHistory(open, null);
     if (state.open !== open) return;
     const nearBottom = isNearBottom();
     for (const message of page.messages) upsertMessage(message);
@@ -111,7 +171,7 @@ export function loadOlder() {
   $("load-older").textContent = "Loading…";
   open.loadingOlder = (async () => {
     try {
-      const page = await fetchHistory(open.partner.id, open.startCursor);
+      const page = await fetchHistory(open, open.startCursor);
       if (state.open !== open) return false;
       const el = scroller();
       const fromBottom = el.scrollHeight - el.scrollTop;
@@ -165,7 +225,7 @@ async function revealMessage(messageId) {
 export async function markRead() {
   const open = state.open;
   if (!open) return;
-  const conversation = state.conversations.get(open.partner.id);
+  const conversation = open.conversationId && state.conversations.get(open.conversationId);
   const last = [...open.elements.values()].reverse().find((li) => li.dataset.mine !== "true");
   if (!last) return;
   if (conversation) {
@@ -175,7 +235,7 @@ export async function markRead() {
   if (open.readUpTo === last.dataset.id) return;
   open.readUpTo = last.dataset.id;
   try {
-    await api(Q.markRead, { partnerId: open.partner.id, upTo: last.dataset.id });
+    await api(Q.markRead, { ...where(open), upTo: last.dataset.id });
   } catch (error) {
     open.readUpTo = null;
     console.warn("markRead", error);
@@ -205,13 +265,32 @@ function showSeenOn(li) {
   li.querySelector(".meta").append(h("span", { class: "seen" }, " · Seen"));
 }
 
-let typingHideTimer = null;
-export function showTyping() {
-  $("typing").textContent = `${state.open.partner.username} is typing…`;
-  clearTimeout(typingHideTimer);
-  typingHideTimer = setTimeout(hideTyping, 7000);
+// "bob is typing…", per member: a start notice lasts 7 s unless refreshed or stopped.
+function renderTyping() {
+  const open = state.open;
+  const names = open ? [...open.typers.keys()].map((id) => (userById(id) || { username: "someone" }).username) : [];
+  let text = "";
+  if (names.length === 1) text = `${names[0]} is typing…`;
+  else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
+  else if (names.length > 2) text = "Several people are typing…";
+  $("typing").textContent = text;
 }
-export function hideTyping() {
-  clearTimeout(typingHideTimer);
-  $("typing").textContent = "";
+
+export function showTyping(userId) {
+  const typers = state.open.typers;
+  clearTimeout(typers.get(userId));
+  typers.set(userId, setTimeout(() => hideTyping(userId), 7000));
+  renderTyping();
+}
+
+/** Someone stopped typing (or sent); without an id: everyone. */
+export function hideTyping(userId = null) {
+  const typers = state.open ? state.open.typers : new Map();
+  for (const [id, timer] of [...typers]) {
+    if (userId === null || id === userId) {
+      clearTimeout(timer);
+      typers.delete(id);
+    }
+  }
+  renderTyping();
 }

@@ -1,8 +1,14 @@
 // The GraphQL documents the page sends: queries, mutations, subscriptions (gql.js carries them).
 
 const USER_FIELDS = "id username online lastSeenAt";
-const MESSAGE_FIELDS = `id clientId kind senderId receiverId text sentAt transcriptionStatus
-  audio { id url mimeType durationSeconds } transcript { text }`;
+const MESSAGE_FIELDS = `id conversationId clientId kind senderId receiverId text sentAt transcriptionStatus
+  audio { id url mimeType durationSeconds } transcript { text } sender { ${USER_FIELDS} }`;
+const CONVERSATION_FIELDS = `id kind title memberCount unreadCount lastReadAt partnerLastReadAt
+  lastMessage { id sentAt } partner { ${USER_FIELDS} }
+  members { role joinedAt user { ${USER_FIELDS} } }`;
+// One of conversationId / partnerId is null: the API takes exactly one.
+const WHERE = "$conversationId: ID, $partnerId: ID";
+const IN = "conversationId: $conversationId, partnerId: $partnerId";
 
 export const Q = {
   register: `mutation Register($input: RegisterInput!) {
@@ -11,27 +17,40 @@ export const Q = {
     login(input: $input) { token expiresAt user { ${USER_FIELDS} } } }`,
   me: `query Me { me { ${USER_FIELDS} } }`,
   contacts: `query Contacts {
-    conversations(first: 100) { edges { node { unreadCount partnerLastReadAt
-      lastMessage { id sentAt } partner { ${USER_FIELDS} } } } }
+    conversations(first: 100) { edges { node { ${CONVERSATION_FIELDS} } } }
     online: users(onlineOnly: true, first: 200) { edges { node { ${USER_FIELDS} } } } }`,
+  conversation: `query Conversation($id: ID!) { conversation(id: $id) { ${CONVERSATION_FIELDS} } }`,
   people: `query People($after: String) {
     users(first: 100, after: $after) { edges { node { ${USER_FIELDS} } } pageInfo { hasNextPage endCursor } } }`,
-  history: `query History($partnerId: ID!, $last: Int, $before: String) {
-    history(partnerId: $partnerId, last: $last, before: $before) {
+  history: `query History(${WHERE}, $last: Int, $before: String) {
+    history(${IN}, last: $last, before: $before) {
       edges { node { ${MESSAGE_FIELDS} } } pageInfo { hasPreviousPage startCursor } } }`,
   message: `query Message($id: ID!) { message(id: $id) { ${MESSAGE_FIELDS} } }`,
   send: `mutation SendMessage($input: SendMessageInput!) { sendMessage(input: $input) { ${MESSAGE_FIELDS} } }`,
   upload: `mutation UploadAudio($file: Upload!) { uploadAudio(file: $file) { id url mimeType durationSeconds } }`,
   retryTranscription: `mutation RetryTranscription($id: ID!) { retryTranscription(messageId: $id) { ${MESSAGE_FIELDS} } }`,
-  markRead: `mutation MarkRead($partnerId: ID!, $upTo: ID!) { markRead(partnerId: $partnerId, upTo: $upTo) { unreadCount } }`,
-  setTyping: `mutation SetTyping($partnerId: ID!, $typing: Boolean!) { setTyping(partnerId: $partnerId, typing: $typing) }`,
-  search: `query Search($query: String!) { search(query: $query, first: 20) { total hits {
+  markRead: `mutation MarkRead(${WHERE}, $upTo: ID!) { markRead(${IN}, upTo: $upTo) { id unreadCount } }`,
+  setTyping: `mutation SetTyping(${WHERE}, $typing: Boolean!) { setTyping(${IN}, typing: $typing) }`,
+  createGroup: `mutation CreateGroup($input: CreateGroupInput!) { createGroup(input: $input) { ${CONVERSATION_FIELDS} } }`,
+  addMembers: `mutation AddMembers($conversationId: ID!, $userIds: [ID!]!) {
+    addMembers(conversationId: $conversationId, userIds: $userIds) { ${CONVERSATION_FIELDS} } }`,
+  removeMember: `mutation RemoveMember($conversationId: ID!, $userId: ID!) {
+    removeMember(conversationId: $conversationId, userId: $userId) { ${CONVERSATION_FIELDS} } }`,
+  leaveGroup: `mutation LeaveGroup($conversationId: ID!, $userId: ID!) {
+    removeMember(conversationId: $conversationId, userId: $userId) { id } }`,
+  renameGroup: `mutation RenameGroup($conversationId: ID!, $title: String!) {
+    renameGroup(conversationId: $conversationId, title: $title) { ${CONVERSATION_FIELDS} } }`,
+  setMemberRole: `mutation SetMemberRole($conversationId: ID!, $userId: ID!, $role: MemberRole!) {
+    setMemberRole(conversationId: $conversationId, userId: $userId, role: $role) { ${CONVERSATION_FIELDS} } }`,
+  search: `query Search($query: String!, $conversationId: ID) {
+    search(query: $query, first: 20, conversationId: $conversationId) { total hits {
     __typename
     ... on UserHit { user { ${USER_FIELDS} } }
-    ... on MessageHit { snippet message { id kind senderId receiverId sentAt
+    ... on MessageHit { snippet message { id conversationId kind senderId receiverId sentAt
       sender { ${USER_FIELDS} } receiver { ${USER_FIELDS} } } } } } }`,
   messageEvents: `subscription MessageEvents { messageEvents { type message { ${MESSAGE_FIELDS}
-    sender { ${USER_FIELDS} } receiver { ${USER_FIELDS} } } } }`,
+    receiver { ${USER_FIELDS} } } } }`,
   presence: `subscription Presence { presence { online at user { ${USER_FIELDS} } } }`,
-  conversationEvents: `subscription ConversationEvents { conversationEvents { type partnerId at upTo } }`,
+  conversationEvents: `subscription ConversationEvents { conversationEvents {
+    type conversationId userId partnerId at upTo } }`,
 };

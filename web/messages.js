@@ -18,7 +18,9 @@ export function updateHistoryTop() {
   $("history-start").hidden = open.hasPrevious;
   $("history-start").textContent = open.elements.size || open.pending.size
     ? "This is the beginning of your conversation."
-    : `No messages yet. Say hello to ${open.partner.username}!`;
+    : open.kind === "GROUP"
+      ? `No messages yet in ${open.group.title}. Say hello!`
+      : `No messages yet. Say hello to ${open.partner.username}!`;
 }
 
 export const scroller = () => $("messages-scroller");
@@ -77,6 +79,10 @@ export function renderMessage(message) {
     tabindex: "-1",
     dataset: { mine: String(mine), kind: message.kind },
   });
+  // In a group, every bubble of someone else's names them.
+  if (!mine && state.open && state.open.kind === "GROUP") {
+    li.append(h("p", { class: "sender", "data-testid": "message-sender" }));
+  }
   li.append(h("div", { class: "bubble" }), h("p", { class: "meta" }));
   fillMessage(li, message);
   return li;
@@ -92,6 +98,9 @@ export function fillMessage(li, message, local = null) {
   li.dataset.kind = message.kind;
   li.dataset.sentAt = message.sentAt;
   li.dataset.state = local ? local.state : "sent";
+  const senderName = message.sender ? message.sender.username : state.open && state.open.partner ? state.open.partner.username : "";
+  const sender = li.querySelector(".sender");
+  if (sender) sender.textContent = senderName;
   const bubble = li.querySelector(".bubble");
   const meta = li.querySelector(".meta");
 
@@ -116,7 +125,7 @@ export function fillMessage(li, message, local = null) {
       audio.dataset.audioId = audioId;
       audio.src = src;
     }
-    audio.setAttribute("aria-label", `Voice message from ${mine ? "you" : (state.open ? state.open.partner.username : "")}`);
+    audio.setAttribute("aria-label", `Voice message from ${mine ? "you" : senderName}`);
     const transcript = bubble.querySelector(".transcript");
     if (status === "DONE") {
       transcript.replaceChildren(h("p", { class: "text", "data-testid": "message-text" }, message.text || "(no speech)"));

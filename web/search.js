@@ -50,7 +50,9 @@ export async function runSearch(query) {
   $("contacts-panel").hidden = true;
   $("search-summary").textContent = "Searching…";
   try {
-    const { search } = await api(Q.search, { query });
+    // "Only in this conversation": its id (a DIRECT conversation not created yet has no messages).
+    const scoped = $("search-scope").checked && state.open && state.open.conversationId;
+    const { search } = await api(Q.search, { query, conversationId: scoped || null });
     if (seq !== state.searchSeq) return;
     const items = [];
     for (const hit of search.hits) {
@@ -60,19 +62,28 @@ export async function runSearch(query) {
         rememberUser(user);
         items.push(h("li", {}, h("button", {
           type: "button", class: "result", "data-testid": "search-result", dataset: { kind: "user", userId: user.id },
-          onclick: () => openConversation(user.id),
+          onclick: () => openConversation({ partnerId: user.id }),
         }, h("span", { class: "dot", "aria-hidden": "true", dataset: { online: String(user.online) } }),
         h("span", { class: "result-title" }, user.username),
         h("span", { class: "muted small" }, user.online ? "online" : "person"))));
       } else if (hit.__typename === "MessageHit") {
         const message = hit.message;
-        const partner = message.senderId === me().id ? message.receiver : message.sender;
-        rememberUser(partner);
-        const from = message.senderId === me().id ? `You → ${partner.username}` : partner.username;
+        rememberUser(message.sender);
+        rememberUser(message.receiver);
+        const record = state.conversations.get(message.conversationId);
+        const mine = message.senderId === me().id;
+        let from;
+        if (message.receiverId) {
+          const partner = mine ? message.receiver : message.sender;
+          from = mine ? `You → ${partner.username}` : partner.username;
+        } else {
+          const sender = mine ? "You" : message.sender.username;
+          from = record && record.title ? `${sender} in ${record.title}` : sender;
+        }
         items.push(h("li", {}, h("button", {
           type: "button", class: "result", "data-testid": "search-result",
-          dataset: { kind: "message", messageId: message.id, partnerId: partner.id },
-          onclick: () => openConversation(partner.id, { focusMessageId: message.id }),
+          dataset: { kind: "message", messageId: message.id, conversationId: message.conversationId },
+          onclick: () => openConversation({ conversationId: message.conversationId }, { focusMessageId: message.id }),
         }, h("span", { class: "result-head" },
           h("span", { class: "result-title" }, from,
             message.kind === "VOICE" ? h("span", { class: "muted small" }, " · voice") : null),

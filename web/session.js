@@ -50,9 +50,13 @@ export function logout(notice) {
   sessionStorage.removeItem(SESSION_KEY);
   state.users.clear();
   state.conversations.clear();
+  state.directs.clear();
   state.contactEls.clear();
   state.people = { after: null, hasMore: false, loading: false };
   $("contacts").replaceChildren();
+  $("new-group-form").hidden = true;
+  $("new-group").setAttribute("aria-expanded", "false");
+  $("conversation-notice").textContent = "";
   clearSearch();
   showAuth(typeof notice === "string" ? notice : "");
 }
@@ -77,9 +81,12 @@ export function startChat() {
     token: token(),
     onStatus: setConnection,
     onAuthFailure: () => logout("Your session has ended. Please log in again."),
-    onReconnected: () => {
-      loadContacts();
-      if (state.open) refreshOpenConversation();
+    onReconnected: async () => {
+      await loadContacts();
+      const open = state.open;
+      // Removed from the open group while disconnected: its events never came.
+      if (open && open.conversationId && !state.conversations.has(open.conversationId)) closeConversation();
+      else if (open) refreshOpenConversation();
     },
   });
   state.socket = socket;

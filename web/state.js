@@ -5,8 +5,9 @@ export const state = {
   socket: null,
   unsubscribe: [],
   users: new Map(), // id -> user
-  conversations: new Map(), // partnerId -> {lastActivity, unread, partnerLastReadAt}
-  contactEls: new Map(), // user id -> <li>
+  conversations: new Map(), // conversation id -> record (see contacts.rememberConversation)
+  directs: new Map(), // partner id -> id of the DIRECT conversation with them
+  contactEls: new Map(), // list row key ("u:<user id>", "c:<group id>") -> <li>
   people: { after: null, hasMore: false, loading: false },
   open: null, // the open conversation (see openConversation)
   recording: null,
