@@ -13,6 +13,7 @@ import redis
 
 from api.app_server import AppServer
 from api.dev_servers import EmbeddedServers, start_redis
+from storage import keys
 from tests.conftest import mongodb_url
 from tests.utils.graphql import Account, GraphQLClient, register, send
 from tests.utils.ws import Socket, connect, wait_for_subscribers
@@ -164,7 +165,7 @@ async def test_conversations_are_rebuilt_after_a_redis_wipe(
             before = await listing(gql, me)
             assert [n["unreadCount"] for n in before] == [1, 2]
             deadline = time.monotonic() + 30
-            while client.xlen("cg:outbox") and time.monotonic() < deadline:
+            while sum(client.xlen(k) for k in keys.outbox_streams()) and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)  # everything persisted, read marker included
             server.stop()
             client.flushall()

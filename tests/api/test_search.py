@@ -14,6 +14,7 @@ import redis
 
 from api.app_server import AppServer
 from api.dev_servers import EmbeddedServers, start_redis
+from storage import keys
 from tests.conftest import mongodb_url
 from tests.utils.audio import speak, upload
 from tests.utils.graphql import SEND, Account, GraphQLClient, register, send
@@ -61,7 +62,7 @@ async def test_messages_restored_from_mongodb_are_searchable(
             sent = await send(gql, alice, bob, f"{word} survives a wipe")
             client = redis.Redis.from_url(own_redis.url)
             deadline = time.monotonic() + 30
-            while client.xlen("cg:outbox") > 0 and time.monotonic() < deadline:
+            while sum(client.xlen(k) for k in keys.outbox_streams()) > 0 and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)  # persisted
             server.stop()
             client.flushall()
