@@ -181,12 +181,13 @@ async def _change(
     Returns (before, after); `after is before` when there was nothing to change."""
     conversation_id = parse_id(conversation_id, field="conversationId")
     store = ctx.runtime.conversations
+    seen = await store.get(conversation_id)  # a DIRECT one may not have reached MongoDB yet
+    if seen is not None and seen.kind != "GROUP" and seen.member(viewer_id) is not None:
+        raise InvalidInput("only a group's members and title change", field="conversationId")
     for _ in range(CHANGE_ATTEMPTS):
-        current = await store.fetch_authoritative(conversation_id)
-        if current is None or current.member(viewer_id) is None:
+        current = await store.fetch_authoritative(conversation_id)  # groups are made in MongoDB first
+        if current is None or current.member(viewer_id) is None or current.kind != "GROUP":
             raise NotFound("conversation not found", field="conversationId")
-        if current.kind != "GROUP":
-            raise InvalidInput("only a group's members and title change", field="conversationId")
         updated = change(current)
         if updated is current:
             await store.mirror(current)  # a no-op still repairs a mirror a crash left behind
