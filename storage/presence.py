@@ -54,6 +54,18 @@ end
 return 0
 """
 
+# Refreshes a connection only while it is still registered: a beat queued before a disconnect
+# that reaches Redis after it finds no member and adds nothing back.
+_HEARTBEAT = """
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
+redis.call('PEXPIREAT', KEYS[1], ARGV[2], 'GT')
+redis.call('ZADD', KEYS[2], 'GT', ARGV[2], ARGV[3])
+return 1
+"""
+
 _SWEEP = """
 local users = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 200)
 local gone = {}
@@ -114,6 +126,7 @@ class PresenceTracker:
         self.on_offline = on_offline
         self._connect = redis.register_script(_CONNECT)
         self._disconnect = redis.register_script(_DISCONNECT)
+        self._heartbeat = redis.register_script(_HEARTBEAT)
         self._sweep = redis.register_script(_SWEEP)
         self._local: dict[str, str] = {}  # connection id -> user id
         self._tasks: list[asyncio.Task[None]] = []
@@ -205,11 +218,23 @@ class PresenceTracker:
         instead of one each (an instance holds thousands of sockets)."""
         connections = list(self._local.items())
         for start in range(0, len(connections), chunk):
+            batch = connections[start:start + chunk]
             async with self.redis.pipeline(transaction=False) as pipe:
-                for connection_id, user_id in connections[start:start + chunk]:
-                    if connection_id in self._local:  # not closed since the snapshot
-                        await self._register(user_id, connection_id, client=pipe)
-                await pipe.execute()
+                for connection_id, user_id in batch:
+                    await self._beat(user_id, connection_id, pipe)
+                refreshed = await pipe.execute()
+            for (connection_id, user_id), found in zip(batch, refreshed, strict=True):
+                # Swept while still open here (this instance stalled past the TTL): register it
+                # again. Not after a disconnect, which forgets the connection before its script.
+                if not found and connection_id in self._local:
+                    await self._register(user_id, connection_id)
+
+    async def _beat(self, user_id: str, connection_id: str, pipe: Pipeline) -> None:
+        await self._heartbeat(
+            keys=[keys.user_connections(user_id), keys.online_users()],
+            args=[connection_id, now_ms() + self.ttl_ms, user_id],
+            client=pipe,
+        )
 
     async def sweep(self) -> list[str]:
         """Announce offline the users whose connections all expired (crashed instances)."""

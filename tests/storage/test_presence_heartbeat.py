@@ -1,9 +1,14 @@
-"""The pipelined presence heartbeat keeps every local connection online past its TTL."""
+"""The pipelined presence heartbeat keeps every local connection online past its TTL, and never
+brings back a connection that closed while its beat was on the way."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
+
+import pytest
+from redis.asyncio.client import Pipeline
 
 from api.dev_servers import EmbeddedServers
 from storage.connections import open_redis
@@ -23,5 +28,30 @@ async def test_heartbeat_refreshes_every_connection_in_chunks(dev_servers: Embed
         assert await tracker.online_among(people) == set(people)
         await asyncio.sleep(1.0)  # no more beats: everyone's entry expires
         assert await tracker.online_among(people) == set()
+    finally:
+        await redis.aclose()
+
+
+async def test_a_heartbeat_reaching_redis_after_the_disconnect_adds_nothing_back(
+    dev_servers: EmbeddedServers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    redis = await open_redis(dev_servers.redis_url)
+    try:
+        tracker = PresenceTracker(redis, ttl_seconds=30, heartbeat_seconds=3600)  # beats by hand
+        person = f"hb-{uuid.uuid4().hex}"
+        connection = await tracker.connect(person)
+        execute = Pipeline.execute
+
+        async def disconnect_first(self: Pipeline, *args: Any, **kwargs: Any) -> Any:
+            await tracker.disconnect(person, connection)  # the close overtakes the queued beat
+            return await execute(self, *args, **kwargs)
+
+        monkeypatch.setattr(Pipeline, "execute", disconnect_first)
+        await tracker.heartbeat()
+        monkeypatch.undo()
+        assert await tracker.online_among([person]) == set()
+        assert tracker.local_connections == 0
+        await tracker.heartbeat()  # nothing left to beat
+        assert await tracker.online_among([person]) == set()
     finally:
         await redis.aclose()
