@@ -52,7 +52,10 @@ async def open_session(context: Context) -> None:
         raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": "invalid or missing token"})
     if context.session_connection_id is not None:
         raise ConnectionRejectionError({"code": "BAD_USER_INPUT", "message": "already initialised"})
-    connection_id = await context.runtime.presence.connect(claims.user_id)
+    user = await context.runtime.users.get(claims.user_id)  # its profile rides on the presence events
+    if user is None:  # a valid token of an account that no longer exists
+        raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": "unknown user"})
+    connection_id = await context.runtime.presence.connect(claims.user_id, user)
     context.session_connection_id = connection_id
     context.session_user_id = claims.user_id
     delay = (claims.expires_at - datetime.now(UTC)).total_seconds()

@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import orjson
 from redis.asyncio import Redis
@@ -26,16 +27,41 @@ from redis.asyncio.client import Pipeline
 
 from storage import keys
 from storage.background import cancel_and_wait, run_every
+from storage.users import StoredUser
 
 log = logging.getLogger(__name__)
 
-_CONNECT = """
+# Offline events carry the profile stored at connect (raw JSON), so no subscriber looks it up.
+_OFFLINE_EVENT = """
+local function offline_event(uid, at_ms, profile)
+  local event = '{"user_id":' .. cjson.encode(uid) .. ',"online":false,"at_ms":' .. at_ms
+  if profile then
+    event = event .. ',"profile":' .. profile
+  end
+  return event .. '}'
+end
+"""
+
+# Never shortens a key's life (another connection may expire later); PEXPIREAT GT would
+# never set a first expiry (it treats none as infinite).
+_EXTEND = """
+local function extend(key, at_ms)
+  if redis.call('PEXPIRETIME', key) < tonumber(at_ms) then
+    redis.call('PEXPIREAT', key, at_ms)
+  end
+end
+"""
+
+_CONNECT = _EXTEND + """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
 local before = redis.call('ZCARD', KEYS[1])
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+extend(KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], 'GT', ARGV[2], ARGV[4])
 redis.call('ZADD', KEYS[4], 0, ARGV[4])
+if ARGV[6] ~= '' then
+  redis.call('SET', KEYS[5], ARGV[6], 'PXAT', redis.call('PEXPIRETIME', KEYS[1]))
+end
 if before == 0 then
   redis.call('PUBLISH', KEYS[3], ARGV[5])
   return 1
@@ -43,12 +69,14 @@ end
 return 0
 """
 
-_DISCONNECT = """
+_DISCONNECT = _OFFLINE_EVENT + """
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
 if redis.call('ZCARD', KEYS[1]) == 0 and redis.call('ZREM', KEYS[2], ARGV[3]) == 1 then
   redis.call('ZREM', KEYS[4], ARGV[3])
-  redis.call('PUBLISH', KEYS[3], ARGV[4])
+  local profile = redis.call('GET', KEYS[5])
+  redis.call('DEL', KEYS[5])
+  redis.call('PUBLISH', KEYS[3], offline_event(ARGV[3], ARGV[2], profile))
   return 1
 end
 return 0
@@ -56,17 +84,20 @@ return 0
 
 # Refreshes a connection only while it is still registered: a beat queued before a disconnect
 # that reaches Redis after it finds no member and adds nothing back.
-_HEARTBEAT = """
+_HEARTBEAT = _EXTEND + """
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   return 0
 end
 redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
-redis.call('PEXPIREAT', KEYS[1], ARGV[2], 'GT')
+extend(KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], 'GT', ARGV[2], ARGV[3])
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  extend(KEYS[3], ARGV[2])
+end
 return 1
 """
 
-_SWEEP = """
+_SWEEP = _OFFLINE_EVENT + """
 local users = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 200)
 local gone = {}
 for _, uid in ipairs(users) do
@@ -78,7 +109,9 @@ for _, uid in ipairs(users) do
   else
     redis.call('ZREM', KEYS[1], uid)
     redis.call('ZREM', KEYS[3], uid)
-    redis.call('PUBLISH', KEYS[2], cjson.encode({user_id = uid, online = false, at_ms = tonumber(ARGV[1])}))
+    local profile = redis.call('GET', ARGV[3] .. uid)
+    redis.call('DEL', ARGV[3] .. uid)
+    redis.call('PUBLISH', KEYS[2], offline_event(uid, ARGV[1], profile))
     table.insert(gone, uid)
   end
 end
@@ -86,8 +119,20 @@ return gone
 """
 
 
+def presence_profile(user_id: str) -> str:
+    """String: profile_of(the user) while they are online, for the offline event."""
+    return f"{keys.KEY_PREFIX}:presence:profile:{user_id}"
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def profile_of(user: StoredUser) -> bytes:
+    """What presence events tell about their user (raw JSON, stored while they are online)."""
+    last_seen = user.last_seen_at.isoformat() if user.last_seen_at else None
+    return orjson.dumps({"username": user.username, "created_at": user.created_at.isoformat(),
+                         "last_seen_at": last_seen})
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,14 +140,29 @@ class PresenceChange:
     user_id: str
     online: bool
     at_ms: int
+    user: StoredUser | None = None  # None: an event without profile (the user connected unprofiled)
 
     def encode(self) -> bytes:
-        return orjson.dumps({"user_id": self.user_id, "online": self.online, "at_ms": self.at_ms})
+        event: dict[str, object] = {"user_id": self.user_id, "online": self.online, "at_ms": self.at_ms}
+        if self.user is not None:
+            event["profile"] = orjson.Fragment(profile_of(self.user))
+        return orjson.dumps(event)
 
     @classmethod
     def decode(cls, raw: str | bytes) -> PresenceChange:
         data = orjson.loads(raw)
-        return cls(user_id=data["user_id"], online=data["online"], at_ms=data["at_ms"])
+        user_id, online, at_ms = data["user_id"], data["online"], data["at_ms"]
+        profile = data.get("profile")
+        user = None
+        if profile is not None:
+            last_seen = profile["last_seen_at"]
+            user = StoredUser(
+                id=user_id, username=profile["username"], created_at=datetime.fromisoformat(profile["created_at"]),
+                # Going offline is the moment lastSeenAt records (written in batches right after).
+                last_seen_at=datetime.fromtimestamp(at_ms / 1000, UTC) if not online
+                else datetime.fromisoformat(last_seen) if last_seen else None,
+            )
+        return cls(user_id=user_id, online=online, at_ms=at_ms, user=user)
 
 
 OfflineHook = Callable[[str, int], None]
@@ -129,6 +189,7 @@ class PresenceTracker:
         self._heartbeat = redis.register_script(_HEARTBEAT)
         self._sweep = redis.register_script(_SWEEP)
         self._local: dict[str, str] = {}  # connection id -> user id
+        self._profiles: dict[str, bytes] = {}  # connection id -> profile_of(its user)
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -182,33 +243,38 @@ class PresenceTracker:
         except TimeoutError:
             log.warning("presence entries left to expire at shutdown", extra={"connections": len(self._local)})
 
-    async def connect(self, user_id: str) -> str:
+    async def connect(self, user_id: str, user: StoredUser | None = None) -> str:
+        """Register a connection of `user_id`; with `user`, its presence events carry the
+        profile (subscribers then look nothing up)."""
         connection_id = uuid.uuid4().hex
         self._local[connection_id] = user_id
+        if user is not None:
+            self._profiles[connection_id] = profile_of(user)
         try:
-            await self._register(user_id, connection_id)
+            await self._register(user_id, connection_id, user)
         except BaseException:
             self._local.pop(connection_id, None)  # never heartbeat what was not registered
+            self._profiles.pop(connection_id, None)
             raise
         return connection_id
 
-    async def _register(self, user_id: str, connection_id: str, client: Redis | Pipeline | None = None) -> None:
+    async def _register(self, user_id: str, connection_id: str, user: StoredUser | None = None) -> None:
         now = now_ms()
         await self._connect(
             keys=[keys.user_connections(user_id), keys.online_users(), keys.PRESENCE_CHANNEL,
-                  keys.online_user_ids()],
+                  keys.online_user_ids(), presence_profile(user_id)],
             args=[connection_id, now + self.ttl_ms, now, user_id,
-                  PresenceChange(user_id, True, now).encode()],
-            client=client,
+                  PresenceChange(user_id, True, now, user).encode(), self._profiles.get(connection_id, b"")],
         )
 
     async def disconnect(self, user_id: str, connection_id: str) -> None:
         self._local.pop(connection_id, None)
+        self._profiles.pop(connection_id, None)
         now = now_ms()
         went_offline = await self._disconnect(
             keys=[keys.user_connections(user_id), keys.online_users(), keys.PRESENCE_CHANNEL,
-                  keys.online_user_ids()],
-            args=[connection_id, now, user_id, PresenceChange(user_id, False, now).encode()],
+                  keys.online_user_ids(), presence_profile(user_id)],
+            args=[connection_id, now, user_id],
         )
         if went_offline and self.on_offline is not None:
             self.on_offline(user_id, now)
@@ -231,7 +297,7 @@ class PresenceTracker:
 
     async def _beat(self, user_id: str, connection_id: str, pipe: Pipeline) -> None:
         await self._heartbeat(
-            keys=[keys.user_connections(user_id), keys.online_users()],
+            keys=[keys.user_connections(user_id), keys.online_users(), presence_profile(user_id)],
             args=[connection_id, now_ms() + self.ttl_ms, user_id],
             client=pipe,
         )
@@ -241,7 +307,7 @@ class PresenceTracker:
         now = now_ms()
         gone: list[str] = await self._sweep(
             keys=[keys.online_users(), keys.PRESENCE_CHANNEL, keys.online_user_ids()],
-            args=[now, keys.user_connections("")],
+            args=[now, keys.user_connections(""), presence_profile("")],
         )
         if self.on_offline is not None:
             for user_id in gone:  # the offline events were published by the script

@@ -1,4 +1,6 @@
-"""A WebSocket that closes right after `subscribe` leaves nobody online and nothing held.
+"""Presence against the app served in-process: ghosts and the cost of an event's fan-out.
+
+A WebSocket that closes right after `subscribe` leaves nobody online and nothing held.
 
 The ghost: Strawberry's shutdown cancels the socket's operations and waits for them before
 our session is released. On Python 3.11 asyncio.wait_for (redis-py awaits every socket write
@@ -21,10 +23,11 @@ import websockets
 from redis.asyncio.client import PubSub
 
 from api.dev_servers import EmbeddedServers
+from storage.connections import close_redis, open_redis
 from tests.conftest import TEST_JWT_SECRET
 from tests.utils.graphql import Account, GraphQLClient, register
 from tests.utils.served import ServedApp, served_app
-from tests.utils.ws import PRESENCE
+from tests.utils.ws import PRESENCE, Socket, connect
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +88,34 @@ async def test_an_operation_that_swallows_its_cancel_keeps_nobody_online(
         assert json.loads(await ws.recv())["type"] == "connection_ack"
         await asyncio.wait_for(entered.wait(), 5)
     assert await nothing_held(served) == {"online": [], "connections": 0, "subscriptions": 0}
+
+
+LOOKUPS = ("json.mget", "zmscore")  # what loading a user with its online flag sends
+
+
+async def lookups_for_one_event(served: ServedApp, watchers: int) -> int:
+    """Redis user lookups made while `watchers` presence subscribers receive one event."""
+    users = [await account(served) for _ in range(watchers + 1)]
+    redis = await open_redis(served.redis_url)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            sockets: list[Socket] = [await stack.enter_async_context(connect(served.ws_url, u.token))
+                                     for u in users[1:]]
+            for socket in sockets:
+                await socket.subscribe(PRESENCE)
+            while served.runtime.hub.local_subscriptions < watchers:
+                await asyncio.sleep(0.01)
+            await redis.config_resetstat()
+            async with connect(served.ws_url, users[0].token):
+                for socket in sockets:
+                    event = (await socket.next_payload())["data"]["presence"]
+                    assert event["user"]["id"] == users[0].id and event["user"]["username"] == users[0].username
+            stats = await redis.info("commandstats")
+        return sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in LOOKUPS)
+    finally:
+        await close_redis(redis)
+
+
+async def test_one_event_costs_the_same_redis_calls_for_one_or_eight_subscribers(served: ServedApp) -> None:
+    one, eight = await lookups_for_one_event(served, 1), await lookups_for_one_event(served, 8)
+    assert one == eight <= 1, (one, eight)  # the connecting user's own profile, read once
