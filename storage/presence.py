@@ -1,13 +1,9 @@
 """Who is online. A user is online while at least one of their WebSocket connections, on
 any instance, is unexpired. Each instance heartbeats its own connections; a crashed
 instance stops heartbeating and its connections expire after the TTL, when any instance's
-sweeper announces the user offline. The Lua scripts make each online/offline transition
-happen (and be published) exactly once.
-
-Redis layout: `presence:conns:<user>` sorted set conn id -> expiry ms;
-`presence:online` sorted set user id -> latest expiry ms; `presence:online-ids` the same
-members at score 0, for paging by id. (The scripts touch per-user keys
-they compute, which is fine on a single Redis, not on a cluster.)
+sweeper announces the user offline. The Lua scripts (storage.presence_scripts, which also
+describes the keys: one Redis Cluster slot per script call) make each online/offline
+transition happen (and be published) exactly once.
 """
 
 from __future__ import annotations
@@ -26,7 +22,9 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from storage import keys
+from storage import presence_scripts as scripts
 from storage.background import cancel_and_wait, run_every
+from storage.slots import PARTITIONS, partition_of
 from storage.users import StoredUser
 
 log = logging.getLogger(__name__)
@@ -41,88 +39,6 @@ local function offline_event(uid, at_ms, profile)
   return event .. '}'
 end
 """
-
-# Never shortens a key's life (another connection may expire later); PEXPIREAT GT would
-# never set a first expiry (it treats none as infinite).
-_EXTEND = """
-local function extend(key, at_ms)
-  if redis.call('PEXPIRETIME', key) < tonumber(at_ms) then
-    redis.call('PEXPIREAT', key, at_ms)
-  end
-end
-"""
-
-_CONNECT = _EXTEND + """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
-local before = redis.call('ZCARD', KEYS[1])
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-extend(KEYS[1], ARGV[2])
-redis.call('ZADD', KEYS[2], 'GT', ARGV[2], ARGV[4])
-redis.call('ZADD', KEYS[4], 0, ARGV[4])
-if ARGV[6] ~= '' then
-  redis.call('SET', KEYS[5], ARGV[6], 'PXAT', redis.call('PEXPIRETIME', KEYS[1]))
-end
-if before == 0 then
-  redis.call('PUBLISH', KEYS[3], ARGV[5])
-  return 1
-end
-return 0
-"""
-
-_DISCONNECT = _OFFLINE_EVENT + """
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
-if redis.call('ZCARD', KEYS[1]) == 0 and redis.call('ZREM', KEYS[2], ARGV[3]) == 1 then
-  redis.call('ZREM', KEYS[4], ARGV[3])
-  local profile = redis.call('GET', KEYS[5])
-  redis.call('DEL', KEYS[5])
-  redis.call('PUBLISH', KEYS[3], offline_event(ARGV[3], ARGV[2], profile))
-  return 1
-end
-return 0
-"""
-
-# Refreshes a connection only while it is still registered: a beat queued before a disconnect
-# that reaches Redis after it finds no member and adds nothing back.
-_HEARTBEAT = _EXTEND + """
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
-  return 0
-end
-redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
-extend(KEYS[1], ARGV[2])
-redis.call('ZADD', KEYS[2], 'GT', ARGV[2], ARGV[3])
-if redis.call('EXISTS', KEYS[3]) == 1 then
-  extend(KEYS[3], ARGV[2])
-end
-return 1
-"""
-
-_SWEEP = _OFFLINE_EVENT + """
-local users = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 200)
-local gone = {}
-for _, uid in ipairs(users) do
-  local conns = ARGV[2] .. uid
-  redis.call('ZREMRANGEBYSCORE', conns, '-inf', ARGV[1])
-  local newest = redis.call('ZRANGE', conns, -1, -1, 'WITHSCORES')
-  if newest[2] then
-    redis.call('ZADD', KEYS[1], newest[2], uid)
-  else
-    redis.call('ZREM', KEYS[1], uid)
-    redis.call('ZREM', KEYS[3], uid)
-    local profile = redis.call('GET', ARGV[3] .. uid)
-    redis.call('DEL', ARGV[3] .. uid)
-    redis.call('PUBLISH', KEYS[2], offline_event(uid, ARGV[1], profile))
-    table.insert(gone, uid)
-  end
-end
-return gone
-"""
-
-
-def presence_profile(user_id: str) -> str:
-    """String: profile_of(the user) while they are online, for the offline event."""
-    return f"{keys.KEY_PREFIX}:presence:profile:{user_id}"
-
 
 def now_ms() -> int:
     return int(time.time() * 1000)
@@ -184,10 +100,10 @@ class PresenceTracker:
         self.ttl_ms = int(ttl_seconds * 1000)
         self.heartbeat_seconds = heartbeat_seconds
         self.on_offline = on_offline
-        self._connect = redis.register_script(_CONNECT)
-        self._disconnect = redis.register_script(_DISCONNECT)
-        self._heartbeat = redis.register_script(_HEARTBEAT)
-        self._sweep = redis.register_script(_SWEEP)
+        self._connect = redis.register_script(scripts.CONNECT)
+        self._disconnect = redis.register_script(scripts.DISCONNECT)
+        self._heartbeat = redis.register_script(scripts.HEARTBEAT)
+        self._sweep = redis.register_script(scripts.SWEEP)
         self._local: dict[str, str] = {}  # connection id -> user id
         self._profiles: dict[str, bytes] = {}  # connection id -> profile_of(its user)
         self._tasks: list[asyncio.Task[None]] = []
@@ -197,28 +113,46 @@ class PresenceTracker:
         return len(self._local)
 
     async def online_among(self, user_ids: Sequence[str]) -> set[str]:
-        """Which of `user_ids` are online now, in one round-trip."""
-        if not user_ids:
+        """Which of `user_ids` are online now, in one round-trip (a ZMSCORE per partition)."""
+        by_partition: dict[int, list[str]] = {}
+        for user_id in dict.fromkeys(user_ids):
+            by_partition.setdefault(partition_of(user_id), []).append(user_id)
+        if not by_partition:
             return set()
-        scores = await self.redis.zmscore(keys.online_users(), list(user_ids))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for partition, ids in by_partition.items():
+                pipe.zmscore(scripts.online_users(partition), ids)
+            replies = await pipe.execute()
         now = now_ms()
-        return {uid for uid, score in zip(user_ids, scores, strict=True) if score and score > now}
+        return {uid for ids, scores in zip(by_partition.values(), replies, strict=True)
+                for uid, score in zip(ids, scores, strict=True) if score and score > now}
 
     async def online_page(self, *, after: str | None, count: int) -> list[str]:
-        """Up to `count` ids of users online now, in id order, after id `after`: reads about
-        `count` ids per round (more only past entries expired but not swept yet)."""
+        """Up to `count` ids of users online now, in id order, after id `after`. Each round reads
+        up to `count` ids after the bound from every partition (one pipelined round-trip) and
+        merges them; the merge is complete up to the lowest last id of the partitions that
+        returned a full batch, so the next round starts there (more rounds only past entries
+        expired but not swept yet)."""
         found: list[str] = []
         lower = f"({after}" if after is not None else "-"
         while len(found) < count:
-            ids = await self.redis.zrange(  # type: ignore[call-overload]  # BYLEX bounds are str; types-redis: int
-                keys.online_user_ids(), lower, "+", bylex=True, offset=0, num=count - len(found)
-            )
-            if not ids:
+            want = count - len(found)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for partition in range(PARTITIONS):
+                    pipe.zrange(  # type: ignore[call-overload]  # BYLEX bounds are str; types-redis: int
+                        scripts.online_user_ids(partition), lower, "+", bylex=True, offset=0, num=want
+                    )
+                batches: list[list[str]] = await pipe.execute()
+            full = [batch[-1] for batch in batches if len(batch) == want]
+            cut = min(full) if full else None
+            candidates = sorted(uid for batch in batches for uid in batch if cut is None or uid <= cut)
+            if not candidates:
                 break
-            now = now_ms()
-            scores = await self.redis.zmscore(keys.online_users(), ids)
-            found += [uid for uid, score in zip(ids, scores, strict=True) if score is not None and score >= now]
-            lower = f"({ids[-1]}"
+            online = await self.online_among(candidates)
+            found += [uid for uid in candidates if uid in online][:want]
+            if cut is None:
+                break
+            lower = f"({cut}"
         return found
 
     def start(self) -> None:
@@ -261,10 +195,9 @@ class PresenceTracker:
     async def _register(self, user_id: str, connection_id: str, user: StoredUser | None = None) -> None:
         now = now_ms()
         await self._connect(
-            keys=[keys.user_connections(user_id), keys.online_users(), keys.PRESENCE_CHANNEL,
-                  keys.online_user_ids(), presence_profile(user_id)],
-            args=[connection_id, now + self.ttl_ms, now, user_id,
-                  PresenceChange(user_id, True, now, user).encode(), self._profiles.get(connection_id, b"")],
+            keys=scripts.user_keys(user_id),
+            args=[connection_id, now + self.ttl_ms, now, user_id, PresenceChange(user_id, True, now, user).encode(),
+                  self._profiles.get(connection_id, b""), keys.PRESENCE_CHANNEL],
         )
 
     async def disconnect(self, user_id: str, connection_id: str) -> None:
@@ -272,9 +205,7 @@ class PresenceTracker:
         self._profiles.pop(connection_id, None)
         now = now_ms()
         went_offline = await self._disconnect(
-            keys=[keys.user_connections(user_id), keys.online_users(), keys.PRESENCE_CHANNEL,
-                  keys.online_user_ids(), presence_profile(user_id)],
-            args=[connection_id, now, user_id],
+            keys=scripts.user_keys(user_id), args=[connection_id, now, user_id, keys.PRESENCE_CHANNEL],
         )
         if went_offline and self.on_offline is not None:
             self.on_offline(user_id, now)
@@ -297,19 +228,25 @@ class PresenceTracker:
 
     async def _beat(self, user_id: str, connection_id: str, pipe: Pipeline) -> None:
         await self._heartbeat(
-            keys=[keys.user_connections(user_id), keys.online_users(), presence_profile(user_id)],
-            args=[connection_id, now_ms() + self.ttl_ms, user_id],
+            keys=scripts.user_keys(user_id), args=[connection_id, now_ms() + self.ttl_ms, user_id],
             client=pipe,
         )
 
     async def sweep(self) -> list[str]:
-        """Announce offline the users whose connections all expired (crashed instances)."""
+        """Announce offline the users whose connections all expired (crashed instances): one
+        script call per partition, pipelined."""
         now = now_ms()
-        gone: list[str] = await self._sweep(
-            keys=[keys.online_users(), keys.PRESENCE_CHANNEL, keys.online_user_ids()],
-            args=[now, keys.user_connections(""), presence_profile("")],
-        )
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for partition in range(PARTITIONS):
+                await self._sweep(
+                    keys=[scripts.online_users(partition), scripts.online_user_ids(partition)],
+                    args=[now, scripts.connections_prefix(partition), scripts.profile_prefix(partition),
+                          keys.PRESENCE_CHANNEL],
+                    client=pipe,
+                )
+            swept: list[list[str]] = await pipe.execute()
+        gone = [user_id for batch in swept for user_id in batch]
         if self.on_offline is not None:
-            for user_id in gone:  # the offline events were published by the script
+            for user_id in gone:  # the offline events were published by the scripts
                 self.on_offline(user_id, now)
         return gone
