@@ -29,16 +29,6 @@ from storage.users import StoredUser
 
 log = logging.getLogger(__name__)
 
-# Offline events carry the profile stored at connect (raw JSON), so no subscriber looks it up.
-_OFFLINE_EVENT = """
-local function offline_event(uid, at_ms, profile)
-  local event = '{"user_id":' .. cjson.encode(uid) .. ',"online":false,"at_ms":' .. at_ms
-  if profile then
-    event = event .. ',"profile":' .. profile
-  end
-  return event .. '}'
-end
-"""
 
 def now_ms() -> int:
     return int(time.time() * 1000)
