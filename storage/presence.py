@@ -41,6 +41,14 @@ def profile_of(user: StoredUser) -> bytes:
                          "last_seen_at": last_seen})
 
 
+def encode_change(user_id: str, online: bool, at_ms: int, profile: bytes | None) -> bytes:
+    """A presence event as published, the profile (profile_of) included as is."""
+    event: dict[str, object] = {"user_id": user_id, "online": online, "at_ms": at_ms}
+    if profile is not None:
+        event["profile"] = orjson.Fragment(profile)
+    return orjson.dumps(event)
+
+
 @dataclass(frozen=True, slots=True)
 class PresenceChange:
     user_id: str
@@ -49,10 +57,7 @@ class PresenceChange:
     user: StoredUser | None = None  # None: an event without profile (the user connected unprofiled)
 
     def encode(self) -> bytes:
-        event: dict[str, object] = {"user_id": self.user_id, "online": self.online, "at_ms": self.at_ms}
-        if self.user is not None:
-            event["profile"] = orjson.Fragment(profile_of(self.user))
-        return orjson.dumps(event)
+        return encode_change(self.user_id, self.online, self.at_ms, profile_of(self.user) if self.user else None)
 
     @classmethod
     def decode(cls, raw: str | bytes) -> PresenceChange:
@@ -175,19 +180,21 @@ class PresenceTracker:
         if user is not None:
             self._profiles[connection_id] = profile_of(user)
         try:
-            await self._register(user_id, connection_id, user)
+            await self._register(user_id, connection_id)
         except BaseException:
             self._local.pop(connection_id, None)  # never heartbeat what was not registered
             self._profiles.pop(connection_id, None)
             raise
         return connection_id
 
-    async def _register(self, user_id: str, connection_id: str, user: StoredUser | None = None) -> None:
+    async def _register(self, user_id: str, connection_id: str) -> None:
+        """Also re-registers a connection swept while open: its event carries the profile still."""
         now = now_ms()
+        profile = self._profiles.get(connection_id)
         await self._connect(
             keys=scripts.user_keys(user_id),
-            args=[connection_id, now + self.ttl_ms, now, user_id, PresenceChange(user_id, True, now, user).encode(),
-                  self._profiles.get(connection_id, b""), keys.PRESENCE_CHANNEL],
+            args=[connection_id, now + self.ttl_ms, now, user_id, encode_change(user_id, True, now, profile),
+                  profile or b"", keys.PRESENCE_CHANNEL],
         )
 
     async def disconnect(self, user_id: str, connection_id: str) -> None:
