@@ -48,13 +48,16 @@ async def init_and_subscribe(ws: websockets.ClientConnection, token: str) -> Non
     await ws.send(json.dumps({"id": "1", "type": kind, "payload": {"query": PRESENCE}}))
 
 
+INSTANCE_SUBSCRIPTIONS = 1  # every instance listens for token revocations from start-up
+
+
 async def nothing_held(served: ServedApp, timeout: float = 3.0) -> dict[str, Any]:
-    """What the instance still holds once it settled (or at the deadline)."""
+    """What the instance still holds for clients once it settled (or at the deadline)."""
     deadline = time.monotonic() + timeout
     while True:
         held = {"online": await served.runtime.presence.online_page(after=None, count=10),
                 "connections": served.runtime.presence.local_connections,
-                "subscriptions": served.runtime.hub.local_subscriptions}
+                "subscriptions": served.runtime.hub.local_subscriptions - INSTANCE_SUBSCRIPTIONS}
         if not any(held.values()) or time.monotonic() > deadline:
             return held
         await asyncio.sleep(0.05)
@@ -105,7 +108,7 @@ async def lookups_for_one_event(served: ServedApp, mover: Account, watchers: lis
                                      for w in watchers]
             for socket in sockets:
                 await socket.subscribe(PRESENCE)
-            while served.runtime.hub.local_subscriptions < len(watchers):
+            while served.runtime.hub.local_subscriptions < len(watchers) + INSTANCE_SUBSCRIPTIONS:
                 await asyncio.sleep(0.01)
             await redis.config_resetstat()
             async with connect(served.ws_url, mover.token):
