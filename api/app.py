@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api import startup
 from api.graphql import OperationEdge, QueryLimits, graphql_app
 from api.limits import BodySizeLimit
-from api.logs import configure_logging
+from api.logs import RequestContext, configure_logging
 from api.media import media_endpoint
 from api.metrics import metrics_endpoint
 from api.security import SecurityHeaders
@@ -150,8 +150,10 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     edge = SecurityHeaders(edge)
     if origins := settings.allowed_origins:
         edge = CORSMiddleware(edge, allow_origins=origins, allow_methods=["GET", "POST"],
-                              allow_headers=settings.allowed_headers, max_age=600)
-    return edge
+                              allow_headers=settings.allowed_headers, expose_headers=["X-Request-ID"],
+                              max_age=600)
+    # Outermost: every response (CORS preflights and refusals included) carries the request id.
+    return RequestContext(edge)
 
 
 class GraphQLFastPath:
