@@ -130,6 +130,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
         allowed_origins=settings.allowed_origins,
     )
+    web_dir = settings.web_dir or DEFAULT_WEB_DIR
     routes = [
         # GraphQLFastPath serves GET/POST and WebSockets on /graphql; this route answers the
         # other methods (405).
@@ -138,10 +139,10 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
         Route("/media/{audio_id}", media_endpoint, methods=["GET", "HEAD"]),
-        *web_routes,
+        *web_routes(web_dir),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.web_dir = settings.web_dir or DEFAULT_WEB_DIR
+    app.state.web_dir = web_dir
     edge: ASGIApp = GraphQLFastPath(graphql, app)
     # Room for the multipart envelope around the largest allowed recording.
     edge = BodySizeLimit(edge, limit=settings.max_json_body_bytes,
