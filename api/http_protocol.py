@@ -15,6 +15,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from api.logs import log_refusal
+
 
 @functools.cache
 def header_timeout_seconds() -> float:
@@ -28,12 +30,17 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self.header_timeout = header_timeout_seconds()
         self._head_deadline: asyncio.TimerHandle | None = None
+        self._head_started = False  # bytes of the next request arrived (idle connections are not logged)
 
     def connection_made(  # type: ignore[override]  # narrows asyncio's BaseTransport to Transport, as uvicorn does
         self, transport: asyncio.Transport
     ) -> None:
         super().connection_made(transport)
         self._arm_head_deadline()
+
+    def on_message_begin(self) -> None:
+        self._head_started = True
+        super().on_message_begin()
 
     def on_headers_complete(self) -> None:
         self._disarm_head_deadline()
@@ -51,6 +58,7 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
 
     def _arm_head_deadline(self) -> None:
         self._disarm_head_deadline()
+        self._head_started = False
         self._head_deadline = self.loop.call_later(self.header_timeout, self._head_too_slow)
 
     def _disarm_head_deadline(self) -> None:
@@ -61,4 +69,7 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
     def _head_too_slow(self) -> None:
         self._head_deadline = None
         if not self.transport.is_closing():
+            if self._head_started:
+                log_refusal(408, f"request head incomplete after {self.header_timeout:g} s: connection closed",
+                            client=self.client[0] if self.client else None)
             self.transport.close()

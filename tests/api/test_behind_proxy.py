@@ -34,7 +34,7 @@ GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 @pytest.fixture(scope="module")
 def proxied(app_factory: Callable[..., AppServer], own_deployment: Callable[[], dict[str, str]]) -> AppServer:
     return app_factory(**own_deployment(), STT_ENGINE="none", TRUSTED_PROXIES="127.0.0.1",
-                       HTTP_BODY_TIMEOUT_SECONDS="1").start()
+                       HTTP_BODY_TIMEOUT_SECONDS="1", HTTP_HEADER_TIMEOUT_SECONDS="1").start()
 
 
 @pytest.fixture
@@ -174,3 +174,17 @@ async def test_refusals_are_logged_once_each_naming_the_client_behind_the_proxy(
     assert sorted((line["request_id"], line["status"]) for line in lines) == sorted(refused.items())
     assert {line["client"] for line in lines} == {CLIENT}
     assert all(line["path"] == "/graphql" and line["reason"] for line in lines)
+
+
+async def test_a_request_head_that_stalls_is_logged_an_idle_connection_is_not(proxied: AppServer) -> None:
+    since = len(proxied.log())
+    _, idle = await asyncio.open_connection("127.0.0.1", proxied.port)  # e.g. a browser's preconnect
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxied.port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: chat.example.com\r\n")  # and never the blank line
+    await writer.drain()
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # closed after HTTP_HEADER_TIMEOUT_SECONDS=1
+    await asyncio.sleep(0.5)
+    idle.close()
+    writer.close()
+    [line] = await wait_for_lines(proxied, since, lambda line: line.get("msg") == "request refused")
+    assert line["status"] == 408 and line["client"] == "127.0.0.1" and "head" in line["reason"]
