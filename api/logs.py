@@ -110,10 +110,11 @@ class RequestContext:
             await send(message)
 
         token = request_id.set(rid)
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            request_id.reset(token)
+        await self.app(scope, receive, send_with_id)
+        # Not in a `finally`: when the app raises, the server logs the exception next, in this same
+        # task (uvicorn serves each request and WebSocket in a task of its own), and that line
+        # carries the id too.
+        request_id.reset(token)
 
 
 _REASONS = {

@@ -139,7 +139,7 @@ async def test_an_unusable_request_id_is_replaced(proxied: AppServer, given: str
     name = f"BadRid{uuid.uuid4().hex[:8]}"
     async with httpx.AsyncClient(timeout=30) as http:
         response = await http.post(proxied.graphql_url, json={"query": f"query {name} {{ me {{ id }} }}"},
-                                   headers={"X-Request-ID": given.encode()})  # type: ignore[dict-item]  # raw bytes: not ASCII
+                                   headers=[(b"X-Request-ID", given.encode())])  # raw bytes: UTF-8 too
     rid = response.headers["x-request-id"]
     assert GENERATED_ID.fullmatch(rid) and rid != given
     [line] = await wait_for_lines(proxied, since, lambda line: line.get("operation") == name)
