@@ -22,6 +22,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from api.logs import log_refusal
+
 REFUSED_CLOSE_GRACE_SECONDS = 1.0  # read (and drop) what the client still sends, so it gets the 431, not a reset
 
 
@@ -48,6 +50,7 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         self._head_counted = 0  # bytes of its request line and completed headers
         self._header_lines = 0
         self._head_refused = False
+        self._head_started = False  # bytes of the next request arrived (idle connections are not logged)
 
     def connection_made(  # type: ignore[override]  # narrows asyncio's BaseTransport to Transport, as uvicorn does
         self, transport: asyncio.Transport
@@ -68,6 +71,7 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
                 self._refuse_head()
 
     def on_message_begin(self) -> None:
+        self._head_started = True
         super().on_message_begin()
         self._head_pending = True
         self._head_counted += 16  # method, spaces, version, CRLFs
@@ -109,6 +113,8 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
 
     def _send_431(self) -> None:
         self._disarm_head_deadline()
+        log_refusal(431, f"request head over {self.max_head_bytes} bytes or {self.max_headers} header lines",
+                    client=self.client[0] if self.client else None)
         body = (f"request head too large: at most {self.max_head_bytes} bytes and "
                 f"{self.max_headers} header lines\n").encode()
         self.transport.write(
@@ -133,6 +139,7 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
 
     def _arm_head_deadline(self) -> None:
         self._disarm_head_deadline()
+        self._head_started = False
         self._head_deadline = self.loop.call_later(self.header_timeout, self._head_too_slow)
 
     def _disarm_head_deadline(self) -> None:
@@ -143,4 +150,7 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
     def _head_too_slow(self) -> None:
         self._head_deadline = None
         if not self.transport.is_closing():
+            if self._head_started:
+                log_refusal(408, f"request head incomplete after {self.header_timeout:g} s: connection closed",
+                            client=self.client[0] if self.client else None)
             self.transport.close()
