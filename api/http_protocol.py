@@ -46,6 +46,7 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         self.header_timeout, self.max_head_bytes, self.max_headers = head_limits()
         self._head_deadline: asyncio.TimerHandle | None = None
         self._head_pending = True  # a request head has started (or may start) and is not complete
+        self._boundaries = 0  # heads and messages completed on this connection
         self._head_bytes = 0  # bytes of the pending head, counted from whole reads
         self._head_counted = 0  # bytes of its request line and completed headers
         self._header_lines = 0
@@ -61,11 +62,13 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._head_refused:
             return  # dropped until the connection closes
-        pending_before = self._head_pending
+        pending_before, boundaries_before = self._head_pending, self._boundaries
         super().data_received(data)
-        if pending_before and self._head_pending and not self._head_refused:
+        if pending_before and self._head_pending and self._boundaries == boundaries_before and not self._head_refused:
             # The whole read belongs to a head that is still incomplete (a partial header the
-            # parser buffers): counted, so a head that never ends cannot grow without bound.
+            # parser buffers): counted, so a head that never ends cannot grow without bound. A
+            # read in which a head or message ended also holds a body: its head was counted by
+            # the callbacks, line by line.
             self._head_bytes += len(data)
             if max(self._head_bytes, self._head_counted) > self.max_head_bytes:
                 self._refuse_head()
@@ -88,12 +91,14 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm_head_deadline()
         self._head_pending = False
+        self._boundaries += 1
         self._head_bytes = self._head_counted = self._header_lines = 0
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._head_pending = True  # what arrives next on this connection is the next head
+        self._boundaries += 1
 
     def send_400_response(self, msg: str) -> None:
         if self._head_refused:  # the parser stopped because a callback raised HeadTooLarge
