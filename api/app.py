@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api import startup
 from api.graphql import OperationEdge, QueryLimits, graphql_app
 from api.limits import BodySizeLimit
-from api.logs import configure_logging
+from api.logs import RequestContext, configure_logging
 from api.media import media_endpoint
 from api.metrics import metrics_endpoint
 from api.security import SecurityHeaders
@@ -130,6 +130,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
         allowed_origins=settings.allowed_origins,
     )
+    web_dir = settings.web_dir or DEFAULT_WEB_DIR
     routes = [
         # GraphQLFastPath serves GET/POST and WebSockets on /graphql; this route answers the
         # other methods (405).
@@ -138,10 +139,10 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
         Route("/media/{audio_id}", media_endpoint, methods=["GET", "HEAD"]),
-        *web_routes,
+        *web_routes(web_dir),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.web_dir = settings.web_dir or DEFAULT_WEB_DIR
+    app.state.web_dir = web_dir
     edge: ASGIApp = GraphQLFastPath(graphql, app)
     # Room for the multipart envelope around the largest allowed recording.
     edge = BodySizeLimit(edge, limit=settings.max_json_body_bytes,
@@ -150,8 +151,10 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     edge = SecurityHeaders(edge)
     if origins := settings.allowed_origins:
         edge = CORSMiddleware(edge, allow_origins=origins, allow_methods=["GET", "POST"],
-                              allow_headers=settings.allowed_headers, max_age=600)
-    return edge
+                              allow_headers=settings.allowed_headers, expose_headers=["X-Request-ID"],
+                              max_age=600)
+    # Outermost: every response (CORS preflights and refusals included) carries the request id.
+    return RequestContext(edge)
 
 
 class GraphQLFastPath:

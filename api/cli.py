@@ -51,6 +51,21 @@ def _exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
+def proxy_options(settings: Settings) -> tuple[bool, str | None]:
+    """uvicorn's proxy-header handling, believing exactly TRUSTED_PROXIES (never its own default,
+    FORWARDED_ALLOW_IPS or 127.0.0.1): from those peers it takes the client's address from
+    X-Forwarded-For (the right-most hop that is not a trusted proxy, as resolvers.context does
+    for in-process apps) and the scheme from X-Forwarded-Proto, so everything reading the ASGI
+    scope (request URLs, logs) sees what the client used. No trusted proxy: off."""
+    from resolvers.context import parse_trusted_proxies
+
+    networks = parse_trusted_proxies(settings.trusted_proxies)
+    if not networks:
+        return False, None
+    # Normalised (10.1.2.3/16 -> 10.1.0.0/16): uvicorn parses networks strictly.
+    return True, ",".join(str(network) for network in networks)
+
+
 def _uvicorn(host: str, port: int, workers: int, settings: Settings) -> None:
     import uvicorn
 
@@ -58,6 +73,7 @@ def _uvicorn(host: str, port: int, workers: int, settings: Settings) -> None:
         import tempfile
 
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="chattergram-metrics-")
+    proxy_headers, forwarded_allow_ips = proxy_options(settings)
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -68,8 +84,8 @@ def _uvicorn(host: str, port: int, workers: int, settings: Settings) -> None:
         http="api.http_protocol:HeaderTimeoutProtocol",  # httptools with a deadline for request heads
         log_config=None,
         access_log=False,
-        # Proxy headers are read once, by resolvers.context per TRUSTED_PROXIES (in-process too), not by uvicorn.
-        proxy_headers=False,
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips=forwarded_allow_ips,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         timeout_keep_alive=5,  # idle keep-alive connections are closed (slow clients)
         ws_max_size=settings.websocket_max_message_bytes,

@@ -22,6 +22,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from api.logs import log_refusal
+
 REFUSED_CLOSE_GRACE_SECONDS = 1.0  # read (and drop) what the client still sends, so it gets the 431, not a reset
 
 
@@ -44,10 +46,12 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         self.header_timeout, self.max_head_bytes, self.max_headers = head_limits()
         self._head_deadline: asyncio.TimerHandle | None = None
         self._head_pending = True  # a request head has started (or may start) and is not complete
+        self._boundaries = 0  # heads and messages completed on this connection
         self._head_bytes = 0  # bytes of the pending head, counted from whole reads
         self._head_counted = 0  # bytes of its request line and completed headers
         self._header_lines = 0
         self._head_refused = False
+        self._head_started = False  # bytes of the next request arrived (idle connections are not logged)
 
     def connection_made(  # type: ignore[override]  # narrows asyncio's BaseTransport to Transport, as uvicorn does
         self, transport: asyncio.Transport
@@ -58,16 +62,19 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._head_refused:
             return  # dropped until the connection closes
-        pending_before = self._head_pending
+        pending_before, boundaries_before = self._head_pending, self._boundaries
         super().data_received(data)
-        if pending_before and self._head_pending and not self._head_refused:
+        if pending_before and self._head_pending and self._boundaries == boundaries_before and not self._head_refused:
             # The whole read belongs to a head that is still incomplete (a partial header the
-            # parser buffers): counted, so a head that never ends cannot grow without bound.
+            # parser buffers): counted, so a head that never ends cannot grow without bound. A
+            # read in which a head or message ended also holds a body: its head was counted by
+            # the callbacks, line by line.
             self._head_bytes += len(data)
             if max(self._head_bytes, self._head_counted) > self.max_head_bytes:
                 self._refuse_head()
 
     def on_message_begin(self) -> None:
+        self._head_started = True
         super().on_message_begin()
         self._head_pending = True
         self._head_counted += 16  # method, spaces, version, CRLFs
@@ -84,12 +91,14 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm_head_deadline()
         self._head_pending = False
+        self._boundaries += 1
         self._head_bytes = self._head_counted = self._header_lines = 0
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._head_pending = True  # what arrives next on this connection is the next head
+        self._boundaries += 1
 
     def send_400_response(self, msg: str) -> None:
         if self._head_refused:  # the parser stopped because a callback raised HeadTooLarge
@@ -109,6 +118,8 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
 
     def _send_431(self) -> None:
         self._disarm_head_deadline()
+        log_refusal(431, f"request head over {self.max_head_bytes} bytes or {self.max_headers} header lines",
+                    client=self.client[0] if self.client else None)
         body = (f"request head too large: at most {self.max_head_bytes} bytes and "
                 f"{self.max_headers} header lines\n").encode()
         self.transport.write(
@@ -133,6 +144,7 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
 
     def _arm_head_deadline(self) -> None:
         self._disarm_head_deadline()
+        self._head_started = False
         self._head_deadline = self.loop.call_later(self.header_timeout, self._head_too_slow)
 
     def _disarm_head_deadline(self) -> None:
@@ -143,4 +155,7 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
     def _head_too_slow(self) -> None:
         self._head_deadline = None
         if not self.transport.is_closing():
+            if self._head_started:
+                log_refusal(408, f"request head incomplete after {self.header_timeout:g} s: connection closed",
+                            client=self.client[0] if self.client else None)
             self.transport.close()

@@ -3,22 +3,29 @@ styles and images from the same folder. Plain files, no build step. GraphiQL's p
 by the GraphQL view to browsers on `GET /graphql`) and its assets under `/graphiql/<file>`
 come from api/graphiql/, vendored from the npm registry: no CDN, so it works offline.
 
-The HTML page carries its own strict Content-Security-Policy (the security middleware adds
-the API's `default-src 'none'` policy to every non-HTML response, which is harmless for
-scripts and styles). Files are small: they are read on request (so edits show on reload)
-and answered with a content hash ETag; `If-None-Match` gives 304. `index.html` is
-`no-cache`, assets revalidate after a short max-age.
+The HTML pages carry their own strict Content-Security-Policy naming the request's host (the
+security middleware adds the API's `default-src 'none'` policy to every non-HTML response,
+which is harmless for scripts and styles); they are read on request, `no-cache`, with a
+content-hash ETag (`If-None-Match` gives 304). The assets go through Starlette's `StaticFiles`
+(ETag and Last-Modified from the file's size and time, 304 on `If-None-Match` /
+`If-Modified-Since`, `Range` requests answered 206), restricted to plain names with known
+suffixes (no dotfiles, no subfolders) and revalidated after a short max-age.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
+from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import NotModifiedResponse, StaticFiles
+from starlette.types import Scope
 
 # The web/ folder of a source checkout; an installed package is pointed at its copy by WEB_DIR.
 DEFAULT_WEB_DIR = Path(__file__).resolve().parents[1] / "web"
@@ -99,15 +106,28 @@ async def index(request: Request) -> Response:
     })
 
 
-async def static(request: Request) -> Response:
-    name = request.path_params["name"]
-    suffix = Path(name).suffix.lower()
-    if not _STATIC_NAME.match(name) or suffix not in CONTENT_TYPES:
-        return Response("not found", status_code=404, media_type="text/plain")
-    web_dir: Path = request.app.state.web_dir
-    return _file_response(request, web_dir / name, CONTENT_TYPES[suffix], {
-        "Cache-Control": "public, max-age=60, must-revalidate",
-    })
+class Assets(StaticFiles):
+    """StaticFiles for one flat folder: only names like `app.js` (no dotfiles, no subfolders)
+    with one of `content_types`' suffixes, each answered with that type and `cache_control`."""
+
+    def __init__(self, directory: Path, *, content_types: Mapping[str, str], cache_control: str) -> None:
+        super().__init__(directory=directory, check_dir=False)
+        self.content_types = content_types
+        self.cache_control = cache_control
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if not _STATIC_NAME.match(path) or Path(path).suffix.lower() not in self.content_types:
+            return PlainTextResponse("not found", status_code=404)
+        return await super().get_response(path, scope)
+
+    def file_response(self, full_path: str | os.PathLike[str], stat_result: os.stat_result, scope: Scope,
+                      status_code: int = 200) -> Response:
+        media_type = self.content_types[Path(full_path).suffix.lower()]
+        response = FileResponse(full_path, status_code=status_code, stat_result=stat_result, media_type=media_type,
+                                headers={"Cache-Control": self.cache_control})
+        if self.is_not_modified(response.headers, Headers(scope=scope)):
+            return NotModifiedResponse(response.headers)
+        return response
 
 
 def graphiql_page(request: Request) -> Response:
@@ -117,18 +137,13 @@ def graphiql_page(request: Request) -> Response:
     })
 
 
-async def graphiql_asset(request: Request) -> Response:
-    name = request.path_params["name"]
-    suffix = Path(name).suffix.lower()
-    if not _STATIC_NAME.match(name) or suffix not in (".js", ".css"):
-        return Response("not found", status_code=404, media_type="text/plain")
-    return _file_response(request, GRAPHIQL_DIR / name, CONTENT_TYPES[suffix], {
-        "Cache-Control": "public, max-age=3600, must-revalidate",
-    })
-
-
-web_routes = [
-    Route("/", index, methods=["GET", "HEAD"]),
-    Route("/static/{name}", static, methods=["GET", "HEAD"]),
-    Route("/graphiql/{name}", graphiql_asset, methods=["GET", "HEAD"]),
-]
+def web_routes(web_dir: Path) -> list[BaseRoute]:
+    """The page, its assets from `web_dir`, GraphiQL's assets."""
+    graphiql_types = {suffix: CONTENT_TYPES[suffix] for suffix in (".js", ".css")}
+    return [
+        Route("/", index, methods=["GET", "HEAD"]),
+        Mount("/static", Assets(web_dir, content_types=CONTENT_TYPES,
+                                cache_control="public, max-age=60, must-revalidate")),
+        Mount("/graphiql", Assets(GRAPHIQL_DIR, content_types=graphiql_types,
+                                  cache_control="public, max-age=3600, must-revalidate")),
+    ]

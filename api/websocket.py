@@ -54,7 +54,10 @@ async def open_session(context: Context) -> None:
         raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": "invalid or missing token"})
     if context.session_connection_id is not None:
         raise ConnectionRejectionError({"code": "BAD_USER_INPUT", "message": "already initialised"})
-    connection_id = await context.runtime.presence.connect(claims.user_id)
+    user = await context.runtime.users.get(claims.user_id)  # its profile rides on the presence events
+    if user is None:  # a valid token of an account that no longer exists
+        raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": "unknown user"})
+    connection_id = await context.runtime.presence.connect(claims.user_id, user)
     context.session_connection_id = connection_id
     context.session_user_id = claims.user_id
     delay = (claims.expires_at - datetime.now(UTC)).total_seconds()
@@ -95,12 +98,35 @@ async def _close_expired(context: Context) -> None:
         await context.request.close(code=CLOSE_FORBIDDEN, reason="Token expired")
 
 
+RECANCEL_SECONDS = 0.05
+
+
+def cancel_until_done(task: asyncio.Task[Any]) -> None:
+    """Cancel `task`, and again every RECANCEL_SECONDS while it runs: on Python 3.11
+    asyncio.wait_for (redis-py awaits every socket write through it) swallows a cancel that
+    lands as the write completes, and the operation would then wait for events forever."""
+    if not task.done():
+        task.cancel()
+        asyncio.get_running_loop().call_later(RECANCEL_SECONDS, cancel_until_done, task)
+
+
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def handle(self) -> None:
         try:
             await super().handle()
         finally:
             await close_session(self.context)
+
+    async def shutdown(self) -> None:
+        # The session first: waiting for the operations must never keep the user online.
+        await close_session(self.context)
+        await super().shutdown()
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        operation = self.operations.get(operation_id)
+        await super().cleanup_operation(operation_id)
+        if operation is not None and operation.task is not None:
+            cancel_until_done(operation.task)
 
 
 async def _close_uninitialised(websocket: AsyncWebSocketAdapter) -> None:
@@ -121,6 +147,17 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
         finally:
             self._init_timer.cancel()
             await close_session(self.context)
+
+    async def cleanup(self) -> None:
+        # The session first: waiting for the operations must never keep the user online.
+        await close_session(self.context)
+        await super().cleanup()
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        task = self.tasks.get(operation_id)
+        if task is not None:
+            cancel_until_done(task)
+        await super().cleanup_operation(operation_id)
 
     def _init_timed_out(self) -> None:
         if not self.connection_init_received:

@@ -32,22 +32,6 @@ def message_id_of_key(key: str) -> str:
     return key.rsplit(":", 1)[1]
 
 
-def online_users() -> str:
-    """Sorted set: user id -> epoch ms until which the user counts as online."""
-    return f"{KEY_PREFIX}:presence:online"
-
-
-def online_user_ids() -> str:
-    """Sorted set of the same members as `online_users`, all score 0: ordered by id, so
-    `users(onlineOnly: true)` pages with ZRANGE BYLEX."""
-    return f"{KEY_PREFIX}:presence:online-ids"
-
-
-def user_connections(user_id: str) -> str:
-    """Sorted set: connection id -> epoch ms until which that WebSocket counts as open."""
-    return f"{KEY_PREFIX}:presence:conns:{user_id}"
-
-
 def user_events(user_id: str) -> str:
     """Pub/sub channel of one user's message events."""
     return f"{KEY_PREFIX}:events:user:{user_id}"

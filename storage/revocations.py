@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import PyMongoError
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -103,14 +104,28 @@ class RevocationStore:
         if known is not None:
             return known
         current, denied = await self.redis.mget(keys.token_generation(user_id), keys.revoked_token(user_id, token_id))
-        current = int(current) if current is not None else await self._restore_generation(user_id)
-        self._learn_generation(user_id, current)
+        certain = True
+        if current is not None:
+            current = int(current)
+        else:
+            try:
+                current = await self._restore_generation(user_id)
+            except PyMongoError as exc:
+                # Redis drops a generation only when the last token it could revoke has expired:
+                # then 0 is what it meant. (Only Redis losing its data during a MongoDB outage
+                # makes this wrong, until MongoDB answers: asked again on every request.)
+                log.warning("MongoDB unreachable: token generation unknown, taken as 0",
+                            extra={"user": user_id, "error": repr(exc)})
+                current, certain = 0, False
+        if certain:
+            self._learn_generation(user_id, current)
         if denied is not None:
             self._deny(token_id, time.time() + self.token_ttl_seconds)
             return True
         if generation < current:
             return True
-        _bounded_set(self._valid, token_id, time.monotonic())
+        if certain:
+            _bounded_set(self._valid, token_id, time.monotonic())
         return False
 
     async def generation(self, user_id: str) -> int:

@@ -1,11 +1,18 @@
 """Schema-first clients can consume Chattergram's SDL.
 
 `schema.graphql` (written by `chattergram export-schema`) is fed to graphql-codegen with the
-`typescript` plugin, and the generated `types.ts` must type-check under `tsc --strict`.
+`typescript` plugin (`types.ts`, every schema type) and with the `client` preset over real
+operations (tests/codegen/operations.ts: a query, two mutations, an upload among them, and a
+subscription, written as a frontend writes them; output in `gql/`, with the scalar mappings
+DateTime -> string and Upload -> File). Everything must type-check under `tsc --strict`,
+including tests/codegen/usage.ts, which pins what the generated types promise (the scalar
+mappings, required variables, enums as string unions) with `@ts-expect-error` where a mistake
+must not compile.
 
 The Node toolchain is pinned in tests/codegen/ (package.json + package-lock.json). It is
-installed with `npm ci` into <repo>/.cache/codegen/ (gitignored), and reinstalled only when
-the lock file, package.json or the Node version changes, so repeated runs are fast.
+installed with `npm ci --prefer-offline` into <repo>/.cache/codegen/ (gitignored), and reinstalled
+only when the lock file, package.json or the Node version changes, so repeated runs are fast and
+need no network (a reinstall too, while npm's cache holds the locked tarballs).
 
 Set CHATTERGRAM_SCHEMA_PATH to check another SDL file instead of <repo>/schema.graphql.
 """
@@ -44,7 +51,7 @@ SCHEMA_ENV_VAR = "CHATTERGRAM_SCHEMA_PATH"
 DEFAULT_SCHEMA_PATH = REPO_ROOT / "schema.graphql"
 
 # Files copied from tests/codegen/ into the cache working directory.
-CODEGEN_FILES = ("package.json", "package-lock.json", "tsconfig.json", "codegen.ts")
+CODEGEN_FILES = ("package.json", "package-lock.json", "tsconfig.json", "codegen.ts", "operations.ts", "usage.ts")
 # Files whose content decides whether `npm ci` must run again.
 INSTALL_INPUTS = ("package.json", "package-lock.json")
 STAMP_NAME = ".npm-ci.stamp"
@@ -163,7 +170,8 @@ def _ensure_node_modules(node: str, npm: str) -> None:
     if installed and stamp.exists() and stamp.read_text().strip() == fingerprint:
         return
     stamp.unlink(missing_ok=True)
-    _run("npm ci", [npm, "ci", "--no-audit", "--no-fund"], timeout=NPM_CI_TIMEOUT, env=_tool_env())
+    _run("npm ci", [npm, "ci", "--prefer-offline", "--no-audit", "--no-fund"], timeout=NPM_CI_TIMEOUT,
+         env=_tool_env())
     stamp.write_text(fingerprint + "\n")
 
 
@@ -204,6 +212,7 @@ def test_schema_codegen_typescript_compiles() -> None:
 
             generated = CACHE_DIR / "types.ts"
             generated.unlink(missing_ok=True)  # never judge a stale file from an earlier run
+            shutil.rmtree(CACHE_DIR / "gql", ignore_errors=True)
             bins = CACHE_DIR / "node_modules" / ".bin"
             _run(
                 "graphql-codegen",
@@ -213,6 +222,7 @@ def test_schema_codegen_typescript_compiles() -> None:
             )
             assert generated.is_file(), f"graphql-codegen did not write {generated}"
             output = generated.read_text()
+            client_types = (CACHE_DIR / "gql" / "graphql.ts").read_text()
 
             _run(
                 "tsc --strict",
@@ -222,6 +232,12 @@ def test_schema_codegen_typescript_compiles() -> None:
             )
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+    # The client preset typed each operation (tsc above checked how usage.ts uses them).
+    for name, kind in (("MeAndHistory", "Query"), ("SendText", "Mutation"), ("UploadVoice", "Mutation"),
+                       ("MessageEvents", "Subscription")):
+        assert re.search(rf"^export type {name}{kind}\b", client_types, re.M), f"no {name}{kind} in gql/graphql.ts"
+        assert re.search(rf"^export const {name}Document\b", client_types, re.M), f"no {name}Document"
 
     assert re.search(r"^export type Query\b", output, re.MULTILINE), (
         f"no `export type Query` in {generated}"

@@ -85,3 +85,22 @@ def test_the_bound_applies_to_each_request_of_a_keep_alive_connection(app: AppSe
         assert response.startswith(b"HTTP/1.1 200")
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\nX-Endless: " + b"a" * 20_000)
         assert sock.recv(65536).startswith(b"HTTP/1.1 431")
+
+
+def test_a_large_body_arriving_with_its_head_in_one_read_is_not_counted_as_head(app: AppServer) -> None:
+    """A keep-alive connection's second request, head and a 40 KB body in one send: only the
+    head counts (an upload whose bytes arrived in one read was refused with 431)."""
+    padded = b'{"query":"{ __typename }","variables":{"pad":"' + b"a" * 40_000 + b'"}}'
+    head = (b"POST /graphql HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + str(len(padded)).encode() + b"\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", app.port), timeout=10) as sock:
+        sock.settimeout(10)
+        for request in (_request([]), head + padded):
+            sock.sendall(request)  # one send: one read on the server, on loopback
+            response = b""
+            while b"__typename" not in response and b"431" not in response[:12]:
+                part = sock.recv(65536)
+                if not part:
+                    break
+                response += part
+            assert response.startswith(b"HTTP/1.1 200"), response[:200]

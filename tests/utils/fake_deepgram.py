@@ -50,6 +50,7 @@ class Outcome:
     status: int = 200
     body: dict[str, Any] | None = None
     delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -77,7 +78,7 @@ class FakeDeepgram:
         outcome = self.script.pop(0) if self.script else self.default
         if outcome.delay:
             await asyncio.sleep(outcome.delay)
-        return JSONResponse(outcome.body or {}, status_code=outcome.status)
+        return JSONResponse(outcome.body or {}, status_code=outcome.status, headers=outcome.headers)
 
     def __enter__(self) -> FakeDeepgram:
         app = Starlette(routes=[Route("/v1/listen", self._listen, methods=["POST"])])
