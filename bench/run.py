@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import pymongo
 
 from api.dev_servers import embedded_servers, start_redis
@@ -155,80 +154,68 @@ def load_phase(label: str, url: str, tokens: Path, **kwargs: Any) -> dict:
     return result
 
 
+async def primed_traffic(api: Server, receivers: fan.Receivers, primers: list[tuple[str, str]],
+                         senders: list[tuple[str, str]], *, rate: float, seconds: float,
+                         to: str = "receiverId") -> tuple[dict, int, dict, CpuMeter]:
+    """Prime (one message from each of `primers`; every subscriber must have had an event), forget
+    the primers' deliveries, then send at `rate` for `seconds`: (primer sends, subscribers without
+    an event after priming, sends, the CPU meter started with the sends)."""
+    prime = await fan.send_at_rate(api.graphql_url, primers, rate=max(rate, 100), count=len(primers), tag="prime",
+                                   to=to)
+    without_event = await receivers.prime()
+    await receivers.reset()
+    meter = CpuMeter()
+    sent = await fan.send_at_rate(api.graphql_url, senders, rate=rate, seconds=seconds, to=to)
+    return prime, without_event, sent, meter
+
+
+def traffic_figures(connect_s: float, without_event: int, rate: float, prime: dict, sent: dict) -> dict:
+    """What the fan-out phases report alike about connecting, priming and sending."""
+    return {
+        "connect_s": connect_s,
+        "subscribers_without_event_after_prime": without_event,
+        "rate_target_per_s": rate,
+        "rate_achieved_per_s": sent["achieved_rate"],
+        "seconds": sent["seconds"],
+        "messages_sent": sent["sent"],
+        "send_errors": sent["errors"] + prime["errors"],
+        "send_http_latency_ms": latency_summary(sent["http_ms"]),
+    }
+
+
 async def fanout_phase(api: Server, tokens: Path, workdir: Path, *, subscribers: int, rate: float,
                        seconds: float, compression: str = "deflate") -> dict:
-    out = workdir / "fanout.json"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.fanout", "receiver", "--url", api.ws_url, "--tokens", str(tokens),
-        "--subscribers", str(subscribers), "--out", str(out), "--compression", compression, cwd=REPO,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    stdin, stdout = proc.stdin, proc.stdout
-
-    async def expect(word: str, timeout: float = 120) -> list[str]:
-        line = (await asyncio.wait_for(stdout.readline(), timeout)).decode().split()
-        if not line or line[0] != word:
-            raise RuntimeError(f"fan-out receiver said {line!r}, expected {word}")
-        return line[1:]
-
-    async def command(word: str) -> None:
-        stdin.write(f"{word}\n".encode())
-        await stdin.drain()
-
     lines = [ln.split() for ln in tokens.read_text().splitlines()[:subscribers]]
     pairs = [(ln[0], ln[1]) for ln in lines]  # (token, partner)
     senders = pairs[0::2]  # user 2k writes to 2k+1: every conversation once per round
-    try:
-        await expect("WARM")
+    async with fan.Receivers(api.ws_url, tokens, subscribers, workdir / "fanout.json",
+                             compression=compression) as receivers:
         await asyncio.sleep(1.5)
         rss_before = api.rss_kb()
-        await command("GO")
-        connected_s, failures = (await expect("CONNECTED", 300))
+        connected_s, failures = await receivers.connect()
         await asyncio.sleep(2.0)
         rss_idle = api.rss_kb()
-        connected = subscribers - int(failures)
+        connected = subscribers - failures
         # Prime: one message per conversation, both directions, proves every subscription is live.
-        prime = await fan.send_at_rate(api.graphql_url, pairs, rate=max(rate, 100), count=len(pairs), tag="prime")
-        await command("PRIME")
-        (without_event,) = await expect("PRIMED", 60)
-        await command("RESET")
-        await expect("RESET")
-        meter = CpuMeter()
-        sent = await fan.send_at_rate(api.graphql_url, senders, rate=rate, seconds=seconds)
+        prime, without_event, sent, meter = await primed_traffic(api, receivers, pairs, senders, rate=rate,
+                                                                 seconds=seconds)
         cpu = meter.read()
         await asyncio.sleep(2.0)
         rss_after = api.rss_kb()
-        await command("STOP")
-        await expect("DONE", 60)
-    finally:
-        if proc.returncode is None:
-            proc.stdin.close()
-            try:
-                await asyncio.wait_for(proc.wait(), 30)
-            except TimeoutError:
-                proc.kill()
-    data = orjson.loads(out.read_bytes())
+        data = await receivers.stop()
     received = data["receiver_latencies_ms"]
     per_sub_kb = (rss_idle - rss_before) / connected if connected else 0.0
     return {
         "subscribers": subscribers,
         "connected": connected,
         "conversations": subscribers // 2,
-        "connect_s": float(connected_s),
-        "subscribers_without_event_after_prime": int(without_event),
-        "rate_target_per_s": rate,
-        "rate_achieved_per_s": sent["achieved_rate"],
-        "seconds": sent["seconds"],
-        "messages_sent": sent["sent"],
-        "send_errors": sent["errors"] + prime["errors"],
+        **traffic_figures(connected_s, without_event, rate, prime, sent),
         "primer_messages": prime["sent"],
         "stored_expected": sent["sent"] - sent["errors"] + prime["sent"] - prime["errors"],
         "deliveries_expected": sent["sent"],
         "deliveries_received": len(received),
         "deliver_latency_ms": latency_summary(received),
         "sender_copy_latency_ms": latency_summary(data["sender_copy_latencies_ms"]),
-        "send_http_latency_ms": latency_summary(sent["http_ms"]),
         "worker_rss_kb": {"before": rss_before, "idle_connected": rss_idle, "after_traffic": rss_after},
         "idle_subscription_kb": round(per_sub_kb, 1),
         "websocket_compression": ("permessage-deflate offered by the client (as browsers do)"
