@@ -11,8 +11,9 @@ and to its sender; in a group (`sendMessage` with `conversationId`) it is delive
 member, the sender's own copy included.
 
 Receiver protocol (stdin/stdout lines): it connects the first `warm` subscribers, prints
-WARM; on GO it connects the others and prints CONNECTED <seconds> <failures>; on PRIME it
-waits until every subscriber has had an event (or 30 s) and prints PRIMED <n without>;
+WARM; on GO it connects the others and prints CONNECTED <seconds> <failures>; on PRIME [s] it
+waits until every subscriber has had an event (or s seconds, 30 by default) and prints
+PRIMED <n without>;
 on RESET it forgets the latencies seen so far; on SETTLE it waits until no event has come
 for 1 s (or 30 s) and prints SETTLED; on STOP it writes the results to `--out` and prints
 DONE. `Receivers` drives such a process from the benchmark.
@@ -121,13 +122,13 @@ async def receiver_main(args: argparse.Namespace) -> None:
     await receiver.connect_many(range(warm))
     print("WARM", flush=True)
     while True:
-        command = (await stdin.readline()).decode().strip()
+        command, *arguments = (await stdin.readline()).decode().split() or [""]
         if command == "GO":
             t0 = time.perf_counter()
             await receiver.connect_many(range(warm, len(users)))
             print(f"CONNECTED {time.perf_counter() - t0:.3f} {receiver.failures}", flush=True)
         elif command == "PRIME":
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + (float(arguments[0]) if arguments else 30)
             while time.monotonic() < deadline and any(n == 0 for n in receiver.events):
                 await asyncio.sleep(0.05)
             print(f"PRIMED {sum(1 for n in receiver.events if n == 0)}", flush=True)
@@ -202,10 +203,10 @@ class Receivers:
         seconds, failures = await self._expect("CONNECTED", 300)
         return float(seconds), int(failures)
 
-    async def prime(self) -> int:
-        """Wait until every subscriber has had an event (or 30 s): how many have had none."""
-        await self._command("PRIME")
-        (without_event,) = await self._expect("PRIMED", 60)
+    async def prime(self, wait_s: float = 30) -> int:
+        """Wait until every subscriber has had an event (or `wait_s`): how many have had none."""
+        await self._command(f"PRIME {wait_s:g}")
+        (without_event,) = await self._expect("PRIMED", wait_s + 30)
         return int(without_event)
 
     async def reset(self) -> None:

@@ -162,12 +162,19 @@ def load_phase(label: str, url: str, tokens: Path, **kwargs: Any) -> dict:
 async def primed_traffic(api: Server, receivers: fan.Receivers, primers: list[tuple[str, str]],
                          senders: list[tuple[str, str]], *, rate: float, seconds: float,
                          to: str = "receiverId") -> tuple[dict, int, dict, CpuMeter]:
-    """Prime (one message from each of `primers`; every subscriber must have had an event), forget
-    the primers' deliveries, then send at `rate` for `seconds`: (primer sends, subscribers without
-    an event after priming, sends, the CPU meter started with the sends)."""
-    prime = await fan.send_at_rate(api.graphql_url, primers, rate=max(rate, 100), count=len(primers), tag="prime",
-                                   to=to)
-    without_event = await receivers.prime()
+    """Prime (one message from each of `primers`, again every 5 s until every subscriber has had an
+    event, 6 times at most: a socket's subscription is live in the server a moment after the
+    client sent `subscribe`, and nothing tells the client when), forget the primers' deliveries,
+    then send at `rate` for `seconds`: (primer sends, subscribers without an event after priming,
+    sends, the CPU meter started with the sends)."""
+    prime = {"sent": 0, "errors": 0}
+    for _ in range(6):
+        again = await fan.send_at_rate(api.graphql_url, primers, rate=max(rate, 100), count=len(primers),
+                                       tag="prime", to=to)
+        prime = {"sent": prime["sent"] + again["sent"], "errors": prime["errors"] + again["errors"]}
+        without_event = await receivers.prime(wait_s=5)
+        if not without_event:
+            break
     await receivers.reset()
     meter = CpuMeter()
     sent = await fan.send_at_rate(api.graphql_url, senders, rate=rate, seconds=seconds, to=to)
@@ -184,6 +191,7 @@ def traffic_figures(connect_s: float, without_event: int, rate: float, prime: di
         "seconds": sent["seconds"],
         "messages_sent": sent["sent"],
         "send_errors": sent["errors"] + prime["errors"],
+        "primer_messages": prime["sent"],
         "send_http_latency_ms": latency_summary(sent["http_ms"]),
     }
 
@@ -215,7 +223,6 @@ async def fanout_phase(api: Server, tokens: Path, workdir: Path, *, subscribers:
         "connected": connected,
         "conversations": subscribers // 2,
         **traffic_figures(connected_s, without_event, rate, prime, sent),
-        "primer_messages": prime["sent"],
         "stored_expected": sent["sent"] - sent["errors"] + prime["sent"] - prime["errors"],
         "deliveries_expected": sent["sent"],
         "deliveries_received": len(received),
@@ -485,9 +492,10 @@ async def run(args: argparse.Namespace) -> dict:
                 f"{cfg['group_s']} s each")
             sizes = []
             for members in cfg["group_sizes"]:
-                wait_idle(api)
+                waited = wait_idle(api)
                 g = await group_phase(api, tokens, workdir, members=members, rate=rate, seconds=cfg["group_s"],
                                       compression=args.ws_compression)
+                g["waited_for_idle_api_s"] = waited
                 d = g["deliver_latency_ms"]
                 log(f"group of {members}: {g['deliveries_received']:,}/{g['deliveries_expected']:,} delivered "
                     f"({g['deliveries_lost']} lost), {g['deliveries_per_s']:,.0f} deliveries/s, send→deliver p50 "

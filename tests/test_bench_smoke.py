@@ -80,7 +80,7 @@ def test_bench_smoke_produces_a_well_formed_report(tmp_path: Path) -> None:
         _numbers(g, ["connected", "messages_sent", "deliveries_expected", "deliveries_received", "deliveries_lost",
                      "deliveries_per_s", "api_cpu_us_per_delivery", "redis_cpu_us_per_delivery"], where)
         _numbers(g["deliver_latency_ms"], LATENCY, f"{where}.deliver_latency_ms")
-        assert g["connected"] == g["members"], g
+        assert g["connected"] == g["members"] and g["subscribers_without_event_after_prime"] == 0, g
         assert g["send_errors"] == 0, g
         # Every member gets every message, its sender included: nothing lost, nothing twice.
         assert g["deliveries_expected"] == g["messages_sent"] * g["members"] > 0, g
