@@ -197,10 +197,15 @@ def charts(report: dict, prefix: Path) -> list[Path]:
         axes[0].plot(members, [g["send_http_latency_ms"]["p99"] for g in sizes], marker=".", linestyle="--",
                      color="tab:gray", label="sendMessage HTTP p99")
         axes[0].set_ylabel("ms")
-        for key, label, color in (("api_cpu_us_per_delivery", "API workers", "tab:blue"),
-                                  ("redis_cpu_us_per_delivery", "Redis", "tab:orange")):
-            axes[1].plot(members, [g[key] for g in sizes], marker="o", color=color, label=label)
-        axes[1].set_ylabel("CPU µs per delivery")
+        growth = report["groups"].get("growth", {})
+        for component, label, color in (("api", "API workers", "tab:blue"), ("redis", "Redis", "tab:orange")):
+            per_message = [g[f"{component}_cpu_us_per_delivery"] * g["members"] / 1000 for g in sizes]
+            axes[1].plot(members, per_message, "o", color=color, label=label)
+            if fit := growth.get(component):
+                axes[1].plot(members, [fit["ms_per_message"] + fit["us_per_member"] / 1000 * m for m in members],
+                             "--", color=color, label=f"{label}: {fit['ms_per_message']:g} ms "
+                             f"+ {fit['us_per_member']:g} µs per member")
+        axes[1].set_ylabel("CPU ms per message (all its deliveries)")
         for ax in axes:
             ax.set_xlabel("group members")
             ax.grid(True, alpha=0.3)
