@@ -5,14 +5,18 @@ loop, graphql-transport-ws, auth in connection_init) so that their work does not
 sender's clock; the sender (`run_fanout`, in the calling process) writes `sendMessage`
 requests over keep-alive HTTP connections at a fixed rate, each text carrying its send time
 (ns since the epoch). The receiver computes deliver − send for every event it gets.
-Subscriber i is user i; users 2k and 2k+1 talk to each other (conversation k), so each
-message is delivered twice: to its receiver (the figure reported) and to its sender.
+Subscriber i is user i. In the 1:1 fan-out users 2k and 2k+1 talk to each other
+(conversation k), so each message is delivered twice: to its receiver (the figure reported)
+and to its sender; in a group (`sendMessage` with `conversationId`) it is delivered to every
+member, the sender's own copy included.
 
 Receiver protocol (stdin/stdout lines): it connects the first `warm` subscribers, prints
-WARM; on GO it connects the others and prints CONNECTED <seconds> <failures>; on PRIME it
-waits until every subscriber has had an event (or 30 s) and prints PRIMED <n without>;
-on RESET it forgets the latencies seen so far; on STOP it writes the results to `--out`
-and prints DONE.
+WARM; on GO it connects the others and prints CONNECTED <seconds> <failures>; on PRIME [s] it
+waits until every subscriber has had an event (or s seconds, 30 by default) and prints
+PRIMED <n without>;
+on RESET it forgets the latencies seen so far; on SETTLE it waits until no event has come
+for 1 s (or 30 s) and prints SETTLED; on STOP it writes the results to `--out` and prints
+DONE. `Receivers` drives such a process from the benchmark.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 import orjson
@@ -42,9 +47,11 @@ class Receiver:
         self.url = url
         self.users = users  # (token, user id)
         self.compression = compression
-        self.latencies_ms: list[float] = []  # at the message's receiver
+        self.latencies_ms: list[float] = []  # at the message's receivers (every member but its sender)
         self.sender_copies_ms: list[float] = []  # the sender's own CREATED event
+        self.distinct: set[tuple[int, str]] = set()  # (subscriber, message seq): a duplicate would hide a loss
         self.events = [0] * len(users)
+        self.last_event = time.monotonic()
         self.failures = 0
         self.sockets: list[ClientConnection] = []
         self.tasks: list[asyncio.Task[None]] = []
@@ -91,10 +98,12 @@ class Receiver:
                     continue
                 message = frame["payload"]["data"]["messageEvents"]["message"]
                 self.events[index] += 1
+                self.last_event = time.monotonic()
                 parts = message["text"].split()
-                if len(parts) >= 2 and parts[0] == "fanout":
+                if len(parts) >= 3 and parts[0] == "fanout":
                     latency = (now_ns - int(parts[1])) / 1e6
-                    if message["receiverId"] == user_id:
+                    self.distinct.add((index, parts[2]))
+                    if message["senderId"] != user_id:
                         self.latencies_ms.append(latency)
                     else:
                         self.sender_copies_ms.append(latency)
@@ -113,24 +122,31 @@ async def receiver_main(args: argparse.Namespace) -> None:
     await receiver.connect_many(range(warm))
     print("WARM", flush=True)
     while True:
-        command = (await stdin.readline()).decode().strip()
+        command, *arguments = (await stdin.readline()).decode().split() or [""]
         if command == "GO":
             t0 = time.perf_counter()
             await receiver.connect_many(range(warm, len(users)))
             print(f"CONNECTED {time.perf_counter() - t0:.3f} {receiver.failures}", flush=True)
         elif command == "PRIME":
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + (float(arguments[0]) if arguments else 30)
             while time.monotonic() < deadline and any(n == 0 for n in receiver.events):
                 await asyncio.sleep(0.05)
             print(f"PRIMED {sum(1 for n in receiver.events if n == 0)}", flush=True)
         elif command == "RESET":
             receiver.latencies_ms.clear()
             receiver.sender_copies_ms.clear()
+            receiver.distinct.clear()
             print("RESET", flush=True)
+        elif command == "SETTLE":
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and time.monotonic() - receiver.last_event < 1.0:
+                await asyncio.sleep(0.05)
+            print("SETTLED", flush=True)
         elif command in ("STOP", ""):
             Path(args.out).write_bytes(orjson.dumps({
                 "receiver_latencies_ms": receiver.latencies_ms,
                 "sender_copy_latencies_ms": receiver.sender_copies_ms,
+                "distinct_deliveries": len(receiver.distinct),
                 "subscribers": len(receiver.sockets),
                 "failures": receiver.failures,
             }))
@@ -138,6 +154,76 @@ async def receiver_main(args: argparse.Namespace) -> None:
                 await ws.close()
             print("DONE", flush=True)
             return
+
+
+class Receivers:
+    """A receiver process driven from the benchmark: `async with Receivers(...) as r` starts it
+    and waits for its warm subscribers; `connect`, `prime`, `reset`, `settle` and `stop` are the
+    protocol's commands. Subscriber i is the user on line i of `tokens`."""
+
+    def __init__(self, url: str, tokens: Path, subscribers: int, out: Path, *, compression: str = "deflate") -> None:
+        self.argv = [sys.executable, "-m", "bench.fanout", "receiver", "--url", url, "--tokens", str(tokens),
+                     "--subscribers", str(subscribers), "--out", str(out), "--compression", compression]
+        self.out = out
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def __aenter__(self) -> Receivers:
+        from bench.stack import REPO
+
+        self.proc = await asyncio.create_subprocess_exec(*self.argv, cwd=REPO, stdin=asyncio.subprocess.PIPE,
+                                                         stdout=asyncio.subprocess.PIPE)
+        await self._expect("WARM")
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()  # an empty line: the receiver writes its results and ends
+            try:
+                await asyncio.wait_for(self.proc.wait(), 30)
+            except TimeoutError:
+                self.proc.kill()
+
+    async def _expect(self, word: str, timeout: float = 120) -> list[str]:
+        assert self.proc is not None and self.proc.stdout is not None
+        line = (await asyncio.wait_for(self.proc.stdout.readline(), timeout)).decode().split()
+        if not line or line[0] != word:
+            raise RuntimeError(f"fan-out receiver said {line!r}, expected {word}")
+        return line[1:]
+
+    async def _command(self, word: str) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write(f"{word}\n".encode())
+        await self.proc.stdin.drain()
+
+    async def connect(self) -> tuple[float, int]:
+        """Connect the other subscribers: (seconds it took, failures)."""
+        await self._command("GO")
+        seconds, failures = await self._expect("CONNECTED", 300)
+        return float(seconds), int(failures)
+
+    async def prime(self, wait_s: float = 30) -> int:
+        """Wait until every subscriber has had an event (or `wait_s`): how many have had none."""
+        await self._command(f"PRIME {wait_s:g}")
+        (without_event,) = await self._expect("PRIMED", wait_s + 30)
+        return int(without_event)
+
+    async def reset(self) -> None:
+        await self._command("RESET")
+        await self._expect("RESET")
+
+    async def settle(self) -> None:
+        """Wait until no event has come for 1 s (or 30 s): the deliveries still on their way."""
+        await self._command("SETTLE")
+        await self._expect("SETTLED", 60)
+
+    async def stop(self) -> dict:
+        """Close the subscribers; what they received since the last reset."""
+        await self._command("STOP")
+        await self._expect("DONE", 60)
+        result: dict = orjson.loads(self.out.read_bytes())
+        return result
 
 
 # --------------------------------------------------------------------------- sender side
@@ -181,10 +267,12 @@ class HTTPConnection:
 
 
 async def send_at_rate(url: str, senders: list[tuple[str, str]], *, rate: float, seconds: float | None = None,
-                       count: int | None = None, connections: int = 32, tag: str = "fanout") -> dict:
-    """sendMessage at `rate`/s for `seconds` (or until `count` messages), sender i → its
-    partner, round-robin over the senders; the text carries the send time. Returns counts
-    and HTTP latencies."""
+                       count: int | None = None, connections: int = 32, tag: str = "fanout",
+                       to: str = "receiverId") -> dict:
+    """sendMessage at `rate`/s for `seconds` (or until `count` messages), round-robin over the
+    senders (token, target): `to` says what the target is, the partner (`receiverId`) or a
+    group (`conversationId`); the text carries the send time and the message's sequence
+    number. Returns counts and HTTP latencies."""
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
@@ -198,12 +286,12 @@ async def send_at_rate(url: str, senders: list[tuple[str, str]], *, rate: float,
 
     async def send(seq: int) -> None:
         nonlocal errors
-        token, partner = senders[seq % len(senders)]
+        token, target = senders[seq % len(senders)]
         conn = await pool.get()
         try:
             t0 = time.time_ns()
             body = orjson.dumps({"operationName": "Send", "query": SEND_QUERY, "variables": {
-                "input": {"receiverId": partner, "text": f"{tag} {t0} {seq}"}}})
+                "input": {to: target, "text": f"{tag} {t0} {seq}"}}})
             status, data = await conn.post(parts.path or "/graphql", body, {"Authorization": f"Bearer {token}"})
             http_ms.append((time.time_ns() - t0) / 1e6)
             if status != 200 or b'"errors"' in data:

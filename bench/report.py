@@ -67,6 +67,12 @@ def targets(report: dict) -> list[dict]:
         f"{p99f - 50:,.1f} ms over", "ms")
     kb = fo["idle_subscription_kb"]
     add("memory per idle subscription", "≤ 50 KB", kb, kb <= 50, f"{kb - 50:,.1f} KB over", "KB")
+    if report.get("groups", {}).get("sizes"):
+        g = report["groups"]["sizes"][-1]
+        lost = g["deliveries_lost"]
+        add(f"group fan-out, {g['members']} members at {g['rate_target_per_s']:g} messages/s "
+            f"({g['members'] * g['rate_target_per_s']:,.0f} deliveries/s): lost deliveries (issue #13)", "0", lost,
+            lost == 0, f"{lost:,} of {g['deliveries_expected']:,} deliveries lost")
     hot = report["history"]["hot"]["latency_ms"]["p99"]
     add("history page (50) p99, hot (Redis)", "≤ 10 ms", hot, hot <= 10, f"{hot - 10:,.2f} ms over", "ms")
     search = report["search"]
@@ -180,6 +186,35 @@ def charts(report: dict, prefix: Path) -> list[Path]:
                  f"(latency at the receiver)", fontsize=10)
     save(fig, "-fanout")
 
+    # 5. Group fan-out: latency and CPU per delivery against the group's size.
+    sizes = report.get("groups", {}).get("sizes", [])
+    if sizes:
+        members = [g["members"] for g in sizes]
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+        for key, color in (("median", "tab:green"), ("p99", "tab:red")):
+            axes[0].plot(members, [g["deliver_latency_ms"][key] for g in sizes], marker="o", color=color,
+                         label=f"send → deliver {key}")
+        axes[0].plot(members, [g["send_http_latency_ms"]["p99"] for g in sizes], marker=".", linestyle="--",
+                     color="tab:gray", label="sendMessage HTTP p99")
+        axes[0].set_ylabel("ms")
+        growth = report["groups"].get("growth", {})
+        for component, label, color in (("api", "API workers", "tab:blue"), ("redis", "Redis", "tab:orange")):
+            per_message = [g[f"{component}_cpu_us_per_delivery"] * g["members"] / 1000 for g in sizes]
+            axes[1].plot(members, per_message, "o", color=color, label=label)
+            if fit := growth.get(component):
+                axes[1].plot(members, [fit["ms_per_message"] + fit["us_per_member"] / 1000 * m for m in members],
+                             "--", color=color, label=f"{label}: {fit['ms_per_message']:g} ms "
+                             f"+ {fit['us_per_member']:g} µs per member")
+        axes[1].set_ylabel("CPU ms per message (all its deliveries)")
+        for ax in axes:
+            ax.set_xlabel("group members")
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize=8)
+            ax.set_ylim(bottom=0)
+        fig.suptitle(f"Group fan-out: {report['groups']['rate_per_s']:g} messages/s into one group, every member "
+                     f"subscribed", fontsize=10)
+        save(fig, "-groups")
+
     # 5. Throughput, ours vs. the ceiling vs. the old app.
     fig, ax = plt.subplots(figsize=(8, 4.5))
     labels, values, colors = [], [], []
@@ -220,6 +255,43 @@ def _cpu_row(label: str, run: dict) -> str:
     parts = cpu.get("components", {})
     return (f"| {label} | {_fmt(parts.get('api'), 2)} | {_fmt(parts.get('redis'), 2)} | "
             f"{_fmt(parts.get('mongodb'), 2)} | {_fmt(parts.get('load'), 2)} | {_fmt(cpu.get('other_cores'), 2)} |")
+
+
+def groups_markdown(groups: dict) -> str:
+    out = ["## Group fan-out (`sendMessage` with `conversationId`, every member on `messageEvents`)\n"]
+    out.append(f"One group per size, created with createGroup + addMembers; all its members subscribed over "
+               f"WebSocket to the benchmark's API ({groups['instances']} instance; each of its worker processes "
+               f"holds one Redis pub/sub connection); {groups['rate_per_s']:g} messages/s for "
+               f"{groups['seconds']:g} s sent into it by its members in turn. A delivery is one member's "
+               f"`CREATED` event (the sender's own copy included): members × messages. Latency: the send's "
+               f"timestamp to each delivery. CPU per delivery: the process's CPU time from the first send to the "
+               f"last delivery, over the deliveries.\n")
+    out.append("| members | messages/s | deliveries/s | delivered / expected | lost | send → deliver p50 ms | p99 "
+               "| max | sendMessage HTTP p50 ms | p99 | API cores | Redis cores | API µs / delivery "
+               "| Redis µs / delivery | outside the benchmark (cores) |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for g in groups["sizes"]:
+        d, h, parts = g["deliver_latency_ms"], g["send_http_latency_ms"], g["cpu"].get("components", {})
+        out.append(f"| {g['members']} | {_fmt(g['rate_achieved_per_s'])} | {_fmt(g['deliveries_per_s'])} | "
+                   f"{g['deliveries_received']:,} / {g['deliveries_expected']:,} | {g['deliveries_lost']:,} | "
+                   f"{d['median']} | {d['p99']} | {d['max']} | {h['median']} | {h['p99']} | "
+                   f"{_fmt(parts.get('api'), 2)} | {_fmt(parts.get('redis'), 2)} | "
+                   f"{_fmt(g['api_cpu_us_per_delivery'])} | {_fmt(g['redis_cpu_us_per_delivery'])} | "
+                   f"{_fmt(g['cpu'].get('other_cores'), 2)} |")
+    out.append("")
+    growth = groups.get("growth", {})
+    if growth:
+        parts_ = [f"{name}: {fit['ms_per_message']:g} ms per message {'−' if fit['us_per_member'] < 0 else '+'} "
+                  f"{abs(fit['us_per_member']):g} µs per member"
+                  for name, fit in (("API workers", growth.get("api")), ("Redis", growth.get("redis"))) if fit]
+        out.append("CPU per message against the group's size (least-squares line over the sizes above; the slope "
+                   "is one more member: one more PUBLISH in the send script, one more delivery): "
+                   + "; ".join(parts_) + ".\n")
+    persisted = groups.get("persisted")
+    if persisted:
+        out.append(f"MongoDB holds {persisted['in_mongodb']:,} of the {persisted['expected']:,} messages accepted "
+                   f"so far, {persisted['drain_s']} s after the group phase.\n")
+    return "\n".join(out)
 
 
 def summary_table(report: dict) -> str:
@@ -316,6 +388,8 @@ def markdown(report: dict, charts_: list[Path]) -> str:
     out.append(f"Memory per idle subscription: **{fo['idle_subscription_kb']} KB** (API workers' RSS "
                f"{rss['before']:,} KB → {rss['idle_connected']:,} KB with the subscribers connected; "
                f"{rss['after_traffic']:,} KB after the traffic; {fo['websocket_compression']}).\n")
+    if report.get("groups", {}).get("sizes"):
+        out.append(groups_markdown(report["groups"]))
     out.append("## History (50-message page, one client, sequential)\n")
     out.append("| source | requests | mean ms | median | p90 | p95 | p99 | max | errors |")
     out.append("|---|---|---|---|---|---|---|---|---|")
@@ -376,6 +450,16 @@ def summary_text(report: dict) -> str:
         status = "MET " if t["met"] else "MISS"
         gap = f"  ({t['gap']})" if t["gap"] else ""
         lines.append(f"[{status}] {t['name']}: {_fmt(t['measured'], 2)}{unit}  target {t['target']}{gap}")
+    groups = report.get("groups", {})
+    if groups.get("sizes"):
+        lines.append(f"Group fan-out, {groups['rate_per_s']:g} messages/s into one group:")
+        for g in groups["sizes"]:
+            d = g["deliver_latency_ms"]
+            lines.append(f"  {g['members']:>4} members: {g['deliveries_per_s']:,.0f} deliveries/s, "
+                         f"{g['deliveries_received']:,}/{g['deliveries_expected']:,} delivered "
+                         f"({g['deliveries_lost']} lost), send→deliver p50 {d['median']} ms p99 {d['p99']} ms, "
+                         f"CPU per delivery API {g['api_cpu_us_per_delivery']} µs Redis "
+                         f"{g['redis_cpu_us_per_delivery']} µs")
     return "\n".join(lines)
 
 

@@ -14,7 +14,10 @@ workers and uvicorn settings), and measures:
    latency at the receiver and memory per idle subscription (worker RSS delta / sockets);
 4. history: a 50-message page, hot (Redis) and cold (a second instance on an empty Redis with
    a tiny hot window: every page comes from MongoDB);
-5. search latency (bench/search_latency.py) and 6. transcription RTF (bench/transcription_rtf.py).
+5. search latency (bench/search_latency.py) and 6. transcription RTF (bench/transcription_rtf.py);
+7. group fan-out (run after 4, on the same API): a group of each size in the sweep, every member
+   subscribed, messages at a fixed rate into it; send→deliver latency of every delivery, lost
+   deliveries, and the API's and Redis's CPU per delivery.
 
 Writes bench/results/<timestamp>.json, <timestamp>.md and <timestamp>-*.png, and prints the
 summary. Figures are only comparable within one run: the load generator shares the cores.
@@ -39,26 +42,27 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import pymongo
 
 from api.dev_servers import embedded_servers, start_redis
 from bench import fanout as fan
-from bench.seed import DATABASE, create_users, ensure_history_depth, write_tokens
+from bench.seed import DATABASE, create_group, create_users, ensure_history_depth, write_tokens
 from bench.stack import REPO, CpuMeter, Server, api_server, ceiling_server, raise_fd_limit, run_wrk
 from bench.stats import latency_summary
 
 MODES: dict[str, dict] = {
     "full": dict(users=1000, per_user=10, ramp_s=5, low=50, high=1000, run_s=15, fan_subs=1000, fan_rate=500,
                  fan_s=10, history_s=10, search_messages=100_000, search_conversations=1000, search_queries=2000,
-                 stt=[5, 30, 120], api_register=100, drain_timeout=300),
+                 stt=[5, 30, 120], api_register=100, drain_timeout=300, group_sizes=[10, 50, 100], group_rate=20,
+                 group_s=10),
     "quick": dict(users=1000, per_user=10, ramp_s=5, low=50, high=1000, run_s=6, fan_subs=200, fan_rate=200,
                   fan_s=5, history_s=3, search_messages=20_000, search_conversations=500, search_queries=500,
-                  stt=[5, 30], api_register=10, drain_timeout=120),
+                  stt=[5, 30], api_register=10, drain_timeout=120, group_sizes=[10, 50, 100], group_rate=20,
+                  group_s=5),
     # For tests/test_bench_smoke.py: every phase, tiny sizes.
     "smoke": dict(users=50, per_user=2, ramp_s=1, low=10, high=50, run_s=2, fan_subs=20, fan_rate=20,
                   fan_s=2, history_s=1, search_messages=2000, search_conversations=100, search_queries=100,
-                  stt=[3], api_register=4, drain_timeout=60),
+                  stt=[3], api_register=4, drain_timeout=60, group_sizes=[4, 8], group_rate=10, group_s=1),
 }
 
 
@@ -159,80 +163,75 @@ def load_phase(label: str, url: str, tokens: Path, **kwargs: Any) -> dict:
     return result
 
 
-async def fanout_phase(api: Server, tokens: Path, workdir: Path, *, subscribers: int, rate: float,
-                       seconds: float, compression: str = "deflate") -> dict:
-    out = workdir / "fanout.json"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.fanout", "receiver", "--url", api.ws_url, "--tokens", str(tokens),
-        "--subscribers", str(subscribers), "--out", str(out), "--compression", compression, cwd=REPO,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    stdin, stdout = proc.stdin, proc.stdout
+async def primed_traffic(api: Server, receivers: fan.Receivers, primers: list[tuple[str, str]],
+                         senders: list[tuple[str, str]], *, rate: float, seconds: float,
+                         to: str = "receiverId") -> tuple[dict, int, dict, CpuMeter]:
+    """Prime (one message from each of `primers`, again every 5 s until every subscriber has had an
+    event, 6 times at most: a socket's subscription is live in the server a moment after the
+    client sent `subscribe`, and nothing tells the client when), forget the primers' deliveries,
+    then send at `rate` for `seconds`: (primer sends, subscribers without an event after priming,
+    sends, the CPU meter started with the sends)."""
+    prime = {"sent": 0, "errors": 0}
+    for _ in range(6):
+        again = await fan.send_at_rate(api.graphql_url, primers, rate=max(rate, 100), count=len(primers),
+                                       tag="prime", to=to)
+        prime = {"sent": prime["sent"] + again["sent"], "errors": prime["errors"] + again["errors"]}
+        without_event = await receivers.prime(wait_s=5)
+        if not without_event:
+            break
+    await receivers.reset()
+    meter = CpuMeter()
+    sent = await fan.send_at_rate(api.graphql_url, senders, rate=rate, seconds=seconds, to=to)
+    return prime, without_event, sent, meter
 
-    async def expect(word: str, timeout: float = 120) -> list[str]:
-        line = (await asyncio.wait_for(stdout.readline(), timeout)).decode().split()
-        if not line or line[0] != word:
-            raise RuntimeError(f"fan-out receiver said {line!r}, expected {word}")
-        return line[1:]
 
-    async def command(word: str) -> None:
-        stdin.write(f"{word}\n".encode())
-        await stdin.drain()
-
-    lines = [ln.split() for ln in tokens.read_text().splitlines()[:subscribers]]
-    pairs = [(ln[0], ln[1]) for ln in lines]  # (token, partner)
-    senders = pairs[0::2]  # user 2k writes to 2k+1: every conversation once per round
-    try:
-        await expect("WARM")
-        await asyncio.sleep(1.5)
-        rss_before = api.rss_kb()
-        await command("GO")
-        connected_s, failures = (await expect("CONNECTED", 300))
-        await asyncio.sleep(2.0)
-        rss_idle = api.rss_kb()
-        connected = subscribers - int(failures)
-        # Prime: one message per conversation, both directions, proves every subscription is live.
-        prime = await fan.send_at_rate(api.graphql_url, pairs, rate=max(rate, 100), count=len(pairs), tag="prime")
-        await command("PRIME")
-        (without_event,) = await expect("PRIMED", 60)
-        await command("RESET")
-        await expect("RESET")
-        meter = CpuMeter()
-        sent = await fan.send_at_rate(api.graphql_url, senders, rate=rate, seconds=seconds)
-        cpu = meter.read()
-        await asyncio.sleep(2.0)
-        rss_after = api.rss_kb()
-        await command("STOP")
-        await expect("DONE", 60)
-    finally:
-        if proc.returncode is None:
-            proc.stdin.close()
-            try:
-                await asyncio.wait_for(proc.wait(), 30)
-            except TimeoutError:
-                proc.kill()
-    data = orjson.loads(out.read_bytes())
-    received = data["receiver_latencies_ms"]
-    per_sub_kb = (rss_idle - rss_before) / connected if connected else 0.0
+def traffic_figures(connect_s: float, without_event: int, rate: float, prime: dict, sent: dict) -> dict:
+    """What the fan-out phases report alike about connecting, priming and sending."""
     return {
-        "subscribers": subscribers,
-        "connected": connected,
-        "conversations": subscribers // 2,
-        "connect_s": float(connected_s),
-        "subscribers_without_event_after_prime": int(without_event),
+        "connect_s": connect_s,
+        "subscribers_without_event_after_prime": without_event,
         "rate_target_per_s": rate,
         "rate_achieved_per_s": sent["achieved_rate"],
         "seconds": sent["seconds"],
         "messages_sent": sent["sent"],
         "send_errors": sent["errors"] + prime["errors"],
         "primer_messages": prime["sent"],
+        "send_http_latency_ms": latency_summary(sent["http_ms"]),
+    }
+
+
+async def fanout_phase(api: Server, tokens: Path, workdir: Path, *, subscribers: int, rate: float,
+                       seconds: float, compression: str = "deflate") -> dict:
+    lines = [ln.split() for ln in tokens.read_text().splitlines()[:subscribers]]
+    pairs = [(ln[0], ln[1]) for ln in lines]  # (token, partner)
+    senders = pairs[0::2]  # user 2k writes to 2k+1: every conversation once per round
+    async with fan.Receivers(api.ws_url, tokens, subscribers, workdir / "fanout.json",
+                             compression=compression) as receivers:
+        await asyncio.sleep(1.5)
+        rss_before = api.rss_kb()
+        connected_s, failures = await receivers.connect()
+        await asyncio.sleep(2.0)
+        rss_idle = api.rss_kb()
+        connected = subscribers - failures
+        # Prime: one message per conversation, both directions, proves every subscription is live.
+        prime, without_event, sent, meter = await primed_traffic(api, receivers, pairs, senders, rate=rate,
+                                                                 seconds=seconds)
+        cpu = meter.read()
+        await asyncio.sleep(2.0)
+        rss_after = api.rss_kb()
+        data = await receivers.stop()
+    received = data["receiver_latencies_ms"]
+    per_sub_kb = (rss_idle - rss_before) / connected if connected else 0.0
+    return {
+        "subscribers": subscribers,
+        "connected": connected,
+        "conversations": subscribers // 2,
+        **traffic_figures(connected_s, without_event, rate, prime, sent),
         "stored_expected": sent["sent"] - sent["errors"] + prime["sent"] - prime["errors"],
         "deliveries_expected": sent["sent"],
         "deliveries_received": len(received),
         "deliver_latency_ms": latency_summary(received),
         "sender_copy_latency_ms": latency_summary(data["sender_copy_latencies_ms"]),
-        "send_http_latency_ms": latency_summary(sent["http_ms"]),
         "worker_rss_kb": {"before": rss_before, "idle_connected": rss_idle, "after_traffic": rss_after},
         "idle_subscription_kb": round(per_sub_kb, 1),
         "websocket_compression": ("permessage-deflate offered by the client (as browsers do)"
@@ -240,6 +239,71 @@ async def fanout_phase(api: Server, tokens: Path, workdir: Path, *, subscribers:
         "latencies_ms": received,
         "cpu": cpu,
     }
+
+
+async def group_phase(api: Server, tokens: Path, workdir: Path, *, members: int, rate: float, seconds: float,
+                      compression: str = "deflate") -> dict:
+    """One group of the first `members` users, every member subscribed to `messageEvents`, `rate`
+    messages/s sent into it by its members in turn for `seconds`. Each message is one PUBLISH per
+    member inside the send script and one delivery per member (the sender's own copy included);
+    latency runs from the send's timestamp to each delivery. CPU per delivery: the API's and
+    Redis's CPU time from the first send until the last delivery, over the deliveries."""
+    group_id = await create_group(api, tokens, members)
+    senders = [(ln.split()[0], group_id) for ln in tokens.read_text().splitlines()[:members]]
+    async with fan.Receivers(api.ws_url, tokens, members, workdir / f"group-{members}.json",
+                             compression=compression) as receivers:
+        connected_s, failures = await receivers.connect()
+        prime, without_event, sent, meter = await primed_traffic(api, receivers, senders[:1], senders, rate=rate,
+                                                                 seconds=seconds, to="conversationId")
+        cpu = meter.read()
+        await receivers.settle()
+        until_delivered = meter.read()
+        data = await receivers.stop()
+    others, own = data["receiver_latencies_ms"], data["sender_copy_latencies_ms"]
+    accepted = sent["sent"] - sent["errors"]
+    expected = accepted * members
+    received = data["distinct_deliveries"]
+
+    def per_delivery_us(component: str) -> float:
+        cpu_s = until_delivered["components"].get(component, 0.0) * until_delivered["wall_s"]
+        return round(cpu_s / received * 1e6, 1) if received else 0.0
+
+    return {
+        "members": members,
+        "connected": members - failures,
+        **traffic_figures(connected_s, without_event, rate, prime, sent),
+        "deliveries_expected": expected,
+        "deliveries_received": received,
+        "deliveries_lost": expected - received,
+        "duplicate_deliveries": len(others) + len(own) - received,
+        "deliveries_per_s": round(received / sent["seconds"], 1) if sent["seconds"] else 0.0,
+        "deliver_latency_ms": latency_summary(others + own),
+        "other_members_latency_ms": latency_summary(others),
+        "sender_copy_latency_ms": latency_summary(own),
+        "api_cpu_us_per_delivery": per_delivery_us("api"),
+        "redis_cpu_us_per_delivery": per_delivery_us("redis"),
+        "load_cpu_us_per_delivery": per_delivery_us("load"),
+        "cpu": cpu,
+        "cpu_until_delivered": until_delivered,
+    }
+
+
+def cost_growth(sizes: list[dict]) -> dict:
+    """How the API's and Redis's CPU per message grow with the group size: a least-squares line
+    through (members, CPU ms per message); its slope is the cost of one more member (one more
+    PUBLISH in the script, one more delivery), its intercept what a message costs regardless."""
+    fit: dict = {}
+    points = [g for g in sizes if g["deliveries_received"]]
+    for component in ("api", "redis"):
+        xs = [float(g["members"]) for g in points]
+        ys = [g[f"{component}_cpu_us_per_delivery"] * g["members"] / 1000 for g in points]  # ms per message
+        if len(set(xs)) < 2:
+            continue
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+        fit[component] = {"us_per_member": round(slope * 1000, 1), "ms_per_message": round(my - slope * mx, 3),
+                          "points_ms_per_message": [[x, round(y, 3)] for x, y in zip(xs, ys, strict=True)]}
+    return fit
 
 
 def history_phase(label: str, server: Server, tokens: Path, seconds: float) -> dict:
@@ -424,6 +488,27 @@ async def run(args: argparse.Namespace) -> dict:
             report["history"]["cold_instance_start_s"] = round(time.perf_counter() - t0, 2)
             wait_idle(cold)
             report["history"]["cold"] = history_phase("history cold (MongoDB)", cold, history_tokens, cfg["history_s"])
+            cold.stop()
+
+            # 7. Group fan-out, last: the 1:1 phases above run as they would without it.
+            rate = cfg["group_rate"]
+            log(f"group fan-out: groups of {cfg['group_sizes']} members, {rate:g} messages/s for "
+                f"{cfg['group_s']} s each")
+            sizes = []
+            for members in cfg["group_sizes"]:
+                waited = wait_idle(api)
+                g = await group_phase(api, tokens, workdir, members=members, rate=rate, seconds=cfg["group_s"],
+                                      compression=args.ws_compression)
+                g["waited_for_idle_api_s"] = waited
+                d = g["deliver_latency_ms"]
+                log(f"group of {members}: {g['deliveries_received']:,}/{g['deliveries_expected']:,} delivered "
+                    f"({g['deliveries_lost']} lost), {g['deliveries_per_s']:,.0f} deliveries/s, send→deliver p50 "
+                    f"{d['median']} ms p99 {d['p99']} ms; per delivery API {g['api_cpu_us_per_delivery']} µs, "
+                    f"Redis {g['redis_cpu_us_per_delivery']} µs")
+                sizes.append(g)
+            report["groups"] = {"rate_per_s": rate, "seconds": cfg["group_s"], "instances": 1, "sizes": sizes,
+                                "growth": cost_growth(sizes),
+                                "persisted": archive.wait_for(since=time.time(), timeout=cfg["drain_timeout"])}
         finally:
             for server in (cold, api, ceiling):
                 if server is not None:

@@ -123,3 +123,31 @@ def ensure_history_depth(api: Server, tokens: Path, redis_url: str, depth: int =
                       cap=per_user)
         added = run["ok"]
     return {"fewest_before": fewest, "added": added}
+
+
+async def create_group(api: Server, tokens: Path, members: int) -> str:
+    """A group of the first `members` users of `tokens` (line format: see `write_tokens`), as
+    clients make one: the first user creates it with half of the others (createGroup), then
+    adds the rest (addMembers). Returns the conversation id."""
+    lines = [ln.split() for ln in tokens.read_text().splitlines()[:members]]
+    if len(lines) < members:
+        raise ValueError(f"a group of {members} needs {members} users, there are {len(lines)}")
+    owner_token, ids = lines[0][0], [ln[2] for ln in lines[1:]]
+    half = len(ids) // 2
+    create = ("mutation G($input: CreateGroupInput!) { createGroup(input: $input) { id memberCount } }",
+              {"input": {"title": f"bench group of {members}", "memberIds": ids[:half]}})
+    add = "mutation A($id: ID!, $users: [ID!]!) { addMembers(conversationId: $id, userIds: $users) { id memberCount } }"
+    async with httpx.AsyncClient(timeout=60, headers={"Authorization": f"Bearer {owner_token}"}) as client:
+
+        async def call(query: str, variables: dict) -> dict:
+            data = (await client.post(api.graphql_url, json={"query": query, "variables": variables})).json()
+            if data.get("errors"):
+                raise RuntimeError(f"group set-up failed: {data['errors']}")
+            return next(iter(data["data"].values()))
+
+        group = await call(*create)
+        if ids[half:]:
+            group = await call(add, {"id": group["id"], "users": ids[half:]})
+    if group["memberCount"] != members:
+        raise RuntimeError(f"the group has {group['memberCount']} members, expected {members}")
+    return str(group["id"])

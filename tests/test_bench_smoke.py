@@ -2,7 +2,8 @@
 
 `python -m bench.run --mode smoke` is `make bench-quick` with tiny sizes: its own embedded
 servers, the API with 2 workers, the ceiling app, 50 clients × 2 messages, 20 WebSocket
-subscribers, history hot and cold, a small search seed and one short clip to transcribe.
+subscribers, history hot and cold, groups of 4 and 8 members at 10 messages/s for 1 s, a small
+search seed and one short clip to transcribe.
 """
 
 from __future__ import annotations
@@ -72,6 +73,22 @@ def test_bench_smoke_produces_a_well_formed_report(tmp_path: Path) -> None:
     _numbers(fo["deliver_latency_ms"], LATENCY, "fanout.deliver_latency_ms")
     assert fo["connected"] == fo["subscribers"] == 20
 
+    groups = report["groups"]
+    assert [g["members"] for g in groups["sizes"]] == [4, 8]
+    for g in groups["sizes"]:
+        where = f"groups[{g['members']}]"
+        _numbers(g, ["connected", "messages_sent", "deliveries_expected", "deliveries_received", "deliveries_lost",
+                     "deliveries_per_s", "api_cpu_us_per_delivery", "redis_cpu_us_per_delivery"], where)
+        _numbers(g["deliver_latency_ms"], LATENCY, f"{where}.deliver_latency_ms")
+        assert g["connected"] == g["members"] and g["subscribers_without_event_after_prime"] == 0, g
+        assert g["send_errors"] == 0, g
+        # Every member gets every message, its sender included: nothing lost, nothing twice.
+        assert g["deliveries_expected"] == g["messages_sent"] * g["members"] > 0, g
+        assert g["deliveries_lost"] == 0 and g["duplicate_deliveries"] == 0, g
+    for component in ("api", "redis"):
+        _numbers(groups["growth"][component], ["us_per_member", "ms_per_message"], f"groups.growth.{component}")
+    assert groups["persisted"]["in_mongodb"] == groups["persisted"]["expected"], groups["persisted"]
+
     for source in ("hot", "cold"):
         h = report["history"][source]
         _numbers(h, ["requests", "page_size"], f"history.{source}")
@@ -94,6 +111,6 @@ def test_bench_smoke_produces_a_well_formed_report(tmp_path: Path) -> None:
     assert "## Targets" in text and "| figure | target | measured | met |" in text
     charts = sorted(p.name for p in out.glob(f"{stamp}-*.png"))
     assert charts == sorted(f"{stamp}-{name}.png" for name in (
-        "latency-percentiles", "latency-distribution", "throughput", "fanout", "throughput-comparison"))
+        "latency-percentiles", "latency-distribution", "throughput", "fanout", "groups", "throughput-comparison"))
     for chart in out.glob("*.png"):
         assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 5000
