@@ -26,6 +26,9 @@ UNREAD = "query Q($id: ID!) { conversation(id: $id) { unreadCount } }"
 HISTORY = "query H($c: ID!) { history(conversationId: $c) { edges { node { id } } } }"
 AUDIO_URL = "query A($id: ID!) { message(id: $id) { audio { url } } }"
 MESSAGE_EVENTS = "subscription { messageEvents { type message { id conversationId senderId text } } }"
+# What a client cache needs to update its conversation list without a refetch.
+MESSAGE_EVENTS_WITH_COUNTS = """subscription { messageEvents { type message { id conversationId senderId text
+  conversation { id unreadCount lastMessage { id } } } } }"""
 CONVERSATION_EVENTS = "subscription { conversationEvents { type conversationId userId partnerId byUserId upTo } }"
 
 
@@ -57,8 +60,9 @@ async def test_a_group_lives_across_instances_and_a_removed_member_stops_at_once
                     connect(on["mallory"][0], mallory.token) as mallory_ws,
                     connect(b.ws_url, carol.token) as carol_events, connect(a.ws_url, alice.token) as alice_events,
                     connect(b.ws_url, bob.token) as bob_events):
-            for socket in (alice_ws, bob_ws, carol_ws, mallory_ws):
+            for socket in (alice_ws, bob_ws, mallory_ws):
                 await socket.subscribe(MESSAGE_EVENTS)
+            await carol_ws.subscribe(MESSAGE_EVENTS_WITH_COUNTS)
             for socket in (carol_events, alice_events, bob_events):
                 await socket.subscribe(CONVERSATION_EVENTS)
             for user in (alice, bob, carol, mallory):
@@ -68,10 +72,12 @@ async def test_a_group_lives_across_instances_and_a_removed_member_stops_at_once
 
             sent = (await gql_b.ok(SEND, {"input": {"conversationId": group, "text": "hello crew"}},
                                    token=bob.token))["sendMessage"]
-            for socket in (alice_ws, bob_ws, carol_ws):  # every member, on both instances
-                event = await message_event(socket)
-                assert event == {"type": "CREATED", "message": {"id": sent["id"], "conversationId": group,
-                                                                "senderId": bob.id, "text": "hello crew"}}
+            expected = {"id": sent["id"], "conversationId": group, "senderId": bob.id, "text": "hello crew"}
+            for socket in (alice_ws, bob_ws):  # every member, on both instances
+                assert await message_event(socket) == {"type": "CREATED", "message": expected}
+            carols = await message_event(carol_ws)  # with her view of the conversation, for her cache
+            assert carols == {"type": "CREATED", "message": {
+                **expected, "conversation": {"id": group, "unreadCount": 1, "lastMessage": {"id": sent["id"]}}}}
             await mallory_ws.expect_silence(0.3)
 
             # Typing names who types; read receipts are per member.

@@ -22,8 +22,9 @@ expectType<Equal<ResultOf<typeof SendText>["sendMessage"]["clientId"], string | 
 export const send: VariablesOf<typeof SendText> = {
   input: { receiverId: "u1", text: "hello", clientId: "c-1" },
 };
-// @ts-expect-error receiverId is required
-export const unaddressed: VariablesOf<typeof SendText> = { input: { text: "hello" } };
+export const toGroup: VariablesOf<typeof SendText> = { input: { conversationId: "c1", text: "hello all" } };
+// @ts-expect-error text is a String
+export const notText: VariablesOf<typeof SendText> = { input: { conversationId: "c1", text: 42 } };
 // @ts-expect-error partnerId is required
 export const noPartner: VariablesOf<typeof MeAndHistory> = { last: 30 };
 // @ts-expect-error an Upload is a File, not a string
