@@ -1,0 +1,67 @@
+"""Redis loses its data while the app runs (FLUSHDB, a restart without persistence): the
+periodic upkeep notices (`HotWindow.upkeep`: the archive markers' sentinel is gone) and restores
+from MongoDB what search and user lookups need, on an in-process app with a short upkeep period."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from pymongo import AsyncMongoClient
+
+from storage import keys
+from tests.utils.graphql import register, send
+from tests.utils.in_process import InProcessApp, InProcessApps
+from tests.utils.search import message_hits, search, unique_name_with, unique_word
+
+UPKEEP = {"hot_window_trim_seconds": 0.2}
+
+
+@pytest.fixture(scope="module")
+async def recovering(in_process_apps: InProcessApps) -> InProcessApp:
+    return await in_process_apps.start(**UPKEEP)
+
+
+async def _archived(app: InProcessApp, message_ids: list[str], timeout: float = 10) -> None:
+    mongo: AsyncMongoClient[Any] = AsyncMongoClient(app.mongodb_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while await mongo[app.database]["messages"].count_documents({"_id": {"$in": message_ids}}) < len(message_ids):
+            assert time.monotonic() < deadline, "never archived"
+            await asyncio.sleep(0.05)
+    finally:
+        await mongo.close()
+
+
+async def _lose_everything(app: InProcessApp) -> None:
+    """FLUSHDB under the running app, then wait until its upkeep restored the markers' sentinel."""
+    client = aioredis.Redis.from_url(app.redis_url, decode_responses=True)
+    try:
+        await client.flushdb()
+        deadline = time.monotonic() + 10
+        while not await client.exists(keys.archive_markers_ready()):
+            assert time.monotonic() < deadline, "the upkeep never noticed the loss"
+            await asyncio.sleep(0.05)
+    finally:
+        await client.aclose()
+
+
+async def test_search_and_username_lookup_work_again_after_redis_lost_its_data(recovering: InProcessApp) -> None:
+    async with recovering.client() as gql:
+        alice, bob = await register(gql), await register(gql)
+        carol = await register(gql, unique_name_with("recovered"))  # untouched after the loss
+        word = unique_word()
+        message = await send(gql, alice, bob, f"remember the {word}")
+        await _archived(recovering, [message["id"]])
+
+        await _lose_everything(recovering)
+
+        # (a) the RediSearch indexes exist again and cover the restored messages
+        hits = message_hits(await search(gql, bob, word))
+        assert [h["message"]["id"] for h in hits] == [message["id"]]
+        # (b) the user mirror is back: a user nobody touched since is found by username
+        found = await search(gql, bob, carol.username)
+        assert [h["user"]["id"] for h in found["hits"] if h["__typename"] == "UserHit"] == [carol.id]
