@@ -112,6 +112,20 @@ class ArchiveStore:
         async for row in cursor:
             yield row["_id"]
 
+    async def pending_transcriptions(self, *, batch_size: int = 500) -> AsyncIterator[list[tuple[str, str]]]:
+        """(message id, conversation id) of every archived message whose transcription is
+        PENDING, in batches (index `pending_transcriptions`)."""
+        cursor = self.collection.find({"transcription_status": "PENDING"}, {"_id": 1, "conversation_id": 1},
+                                      batch_size=batch_size)
+        batch: list[tuple[str, str]] = []
+        async for doc in cursor:
+            batch.append((doc["_id"], doc["conversation_id"]))
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
     async def latest_ids(self, conversation_ids: Sequence[str]) -> dict[str, str]:
         """Conversation -> id of its newest archived message, for those that have one."""
         if not conversation_ids:

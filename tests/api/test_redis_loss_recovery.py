@@ -1,6 +1,7 @@
 """Redis loses its data while the app runs (FLUSHDB, a restart without persistence): the
 periodic upkeep notices (`HotWindow.upkeep`: the archive markers' sentinel is gone) and restores
-from MongoDB what search and user lookups need, on an in-process app with a short upkeep period."""
+from MongoDB what search, user lookups and transcription need, on an in-process app with a short
+upkeep period."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ import redis.asyncio as aioredis
 from pymongo import AsyncMongoClient
 
 from storage import keys
+from storage.archive import to_doc
+from storage.ids import new_id
+from storage.records import StoredAudio, StoredMessage
 from tests.utils.graphql import register, send
 from tests.utils.in_process import InProcessApp, InProcessApps
 from tests.utils.search import message_hits, search, unique_name_with, unique_word
@@ -65,3 +69,29 @@ async def test_search_and_username_lookup_work_again_after_redis_lost_its_data(r
         # (b) the user mirror is back: a user nobody touched since is found by username
         found = await search(gql, bob, carol.username)
         assert [h["user"]["id"] for h in found["hits"] if h["__typename"] == "UserHit"] == [carol.id]
+
+
+async def test_a_pending_voice_message_is_transcribed_after_redis_lost_its_job(recovering: InProcessApp) -> None:
+    """A voice message MongoDB has as PENDING whose job was only in Redis: the restore queues it
+    again. The app's engine is `none`, so the worker settles the job as FAILED: it ran."""
+    conversation, sender, receiver = new_id(), new_id(), new_id()
+    pending = StoredMessage(
+        id=new_id(), kind="VOICE", conversation_id=conversation, sender_id=sender, receiver_id=receiver, text="",
+        sent_at_ms=int(time.time() * 1000),
+        audio=StoredAudio(id=new_id(), mime_type="audio/ogg", size_bytes=4, duration_seconds=1.0),
+        transcription_status="PENDING",
+    )
+    mongo: AsyncMongoClient[Any] = AsyncMongoClient(recovering.mongodb_url)
+    try:
+        messages = mongo[recovering.database]["messages"]
+        await messages.insert_one(to_doc(pending))  # archived; its job is lost with Redis below
+
+        await _lose_everything(recovering)
+
+        deadline = time.monotonic() + 10
+        while (await messages.find_one({"_id": pending.id}) or {}).get("transcription_status") == "PENDING":
+            assert time.monotonic() < deadline, "the PENDING voice message was never queued again"
+            await asyncio.sleep(0.05)
+        assert (await messages.find_one({"_id": pending.id}) or {})["transcription_status"] == "FAILED"
+    finally:
+        await mongo.close()
