@@ -96,7 +96,8 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
                            # also after Redis lost its data at run time (upkeep notices it)
                            restore_steps=[functools.partial(ensure_indexes, redis), users.reconcile_mirror])
     messages = MessageStore(redis, archive, hot_window)
-    hot_window.restore_steps.append(messages.requeue_lost_transcriptions)  # needs the store the window serves
+    hot_window.restore_steps += [messages.restore_client_ids,  # need the store the window serves
+                                 messages.requeue_lost_transcriptions]
     conversations = ConversationStore(redis, database[ConversationDoc.Settings.name], archive, read_markers)
     conversation_lists = ConversationLists(redis, conversations, archive)
     member_state = MemberStateStore(redis)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Sequence
 
 import orjson
@@ -20,7 +21,7 @@ from storage import keys
 from storage.archive import ArchiveStore
 from storage.connections import json_commands
 from storage.hot_window import HotWindow, hot_member
-from storage.ids import id_timestamp_ms
+from storage.ids import first_id_at, id_timestamp_ms
 from storage.records import MessageEventPayload, StoredMessage
 from storage.slots import PARTITIONS, partition_of
 
@@ -156,6 +157,24 @@ class MessageStore:
             for user_id in members:
                 pipe.publish(keys.user_events(user_id), event)
             await pipe.execute()
+
+    async def restore_client_ids(self) -> int:
+        """Reserve again, for the rest of their TTL, the clientIds of the archived messages sent
+        in the last CLIENT_ID_TTL_SECONDS (Redis lost the reservations), never over one Redis
+        holds; one of its restore steps. A retry after the loss then finds the first message.
+        Returns how many were reserved."""
+        now_ms = int(time.time() * 1000)
+        restored = 0
+        async for batch in self.archive.client_ids_since(first_id_at(now_ms - CLIENT_ID_TTL_SECONDS * 1000)):
+            async with self.redis.pipeline(transaction=False) as pipe:  # one single-key SET each
+                for sender_id, client_id, message_id, sent_ms in batch:
+                    left_ms = sent_ms + CLIENT_ID_TTL_SECONDS * 1000 - now_ms
+                    if left_ms > 0:
+                        pipe.set(keys.client_id(sender_id, client_id), message_id, nx=True, px=left_ms)
+                restored += sum(1 for reply in await pipe.execute() if reply)
+        if restored:
+            log.warning("reserved clientIds again that Redis had lost", extra={"restored": restored})
+        return restored
 
     async def requeue_lost_transcriptions(self) -> int:
         """Queue a job again for every voice message MongoDB has as PENDING that no

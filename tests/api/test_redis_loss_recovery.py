@@ -95,3 +95,17 @@ async def test_a_pending_voice_message_is_transcribed_after_redis_lost_its_job(r
         assert (await messages.find_one({"_id": pending.id}) or {})["transcription_status"] == "FAILED"
     finally:
         await mongo.close()
+
+
+async def test_a_client_id_retried_after_redis_lost_its_data_gives_the_first_message(
+    recovering: InProcessApp,
+) -> None:
+    async with recovering.client() as gql:
+        alice, bob = await register(gql), await register(gql)
+        first = await send(gql, alice, bob, "only once", client_id="retry-me")
+        await _archived(recovering, [first["id"]])
+
+        await _lose_everything(recovering)
+
+        again = await send(gql, alice, bob, "only once", client_id="retry-me")
+        assert again["id"] == first["id"]

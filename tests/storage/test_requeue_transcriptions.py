@@ -1,10 +1,14 @@
-"""After Redis lost its transcription jobs, `MessageStore.requeue_lost_transcriptions` (a restore
-step) queues every PENDING voice message of MongoDB again, exactly once, and never one whose job
-Redis still holds."""
+"""Restore steps after Redis lost its data: `MessageStore.requeue_lost_transcriptions` queues every
+PENDING voice message of MongoDB again, exactly once, and never one whose job Redis still holds;
+`MessageStore.restore_client_ids` reserves the recent clientIds again."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from storage import keys
+from storage.ids import new_id
+from storage.messages import CLIENT_ID_TTL_SECONDS
 from storage.records import next_revision
 from storage.slots import partition_of
 from tests.storage.conftest import MessageStores
@@ -39,3 +43,17 @@ async def test_pending_voice_messages_are_queued_again_once(message_stores: Mess
     await stores.redis.zadd(keys.transcription_delayed(partition_of(lost.conversation_id)),
                             {f"{lost.id}:{lost.conversation_id}:2": 0})
     assert await stores.messages.requeue_lost_transcriptions() == 0
+
+
+async def test_client_id_reservations_are_restored_for_the_rest_of_their_ttl(message_stores: MessageStores) -> None:
+    stores = message_stores
+    sent = dataclasses.replace(await voice_message(stores), client_id="retry-me")
+    await stores.archive.upsert([sent])
+    await stores.redis.flushdb()
+
+    assert await stores.messages.restore_client_ids() == 1
+    key = keys.client_id(sent.sender_id, "retry-me")
+    assert await stores.redis.get(key) == sent.id
+    assert 0 < await stores.redis.pttl(key) <= CLIENT_ID_TTL_SECONDS * 1000
+    assert await stores.messages.restore_client_ids() == 0  # never over a reservation Redis holds
+    assert await stores.messages.reserve_client_id(dataclasses.replace(sent, id=new_id())) == sent.id
