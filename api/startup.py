@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ from storage.cold import ConversationDoc, MessageDoc, ReadMarkerDoc, UserDoc
 from storage.connections import close_redis, open_mongo, open_redis
 from storage.conversation_lists import ConversationLists
 from storage.conversations import ConversationStore
+from storage.hot import ensure_indexes
 from storage.hot_window import HotWindow
 from storage.last_seen import LastSeenWriter
 from storage.member_state import MemberStateStore
@@ -90,17 +92,20 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
     archive = ArchiveStore(messages_collection.with_options(write_concern=archive_write_concern(settings)))
     read_markers = ReadMarkerArchive(database[ReadMarkerDoc.Settings.name])
     hot_window = HotWindow(redis, archive, window_seconds=settings.hot_window_days * 86400,
-                           interval_seconds=settings.hot_window_trim_seconds)
+                           interval_seconds=settings.hot_window_trim_seconds,
+                           # also after Redis lost its data at run time (upkeep notices it)
+                           restore_steps=[functools.partial(ensure_indexes, redis), users.reconcile_mirror])
     messages = MessageStore(redis, archive, hot_window)
+    hot_window.restore_steps += [messages.restore_client_ids,  # need the store the window serves
+                                 messages.requeue_lost_transcriptions]
     conversations = ConversationStore(redis, database[ConversationDoc.Settings.name], archive, read_markers)
     conversation_lists = ConversationLists(redis, conversations, archive)
     member_state = MemberStateStore(redis)
     stack.callback(member_state.close)
     audio = AudioStore(database)
 
-    await users.reconcile_mirror()
     await migrate_pair_model(redis, database, archive)
-    await hot_window.restore()
+    await hot_window.restore()  # the search indexes, the user mirror, the archive markers, the hot window
     await audio.create_indexes()
 
     persister = Persister(redis, messages, archive, read_markers, conversations, conversation_lists,

@@ -112,6 +112,37 @@ class ArchiveStore:
         async for row in cursor:
             yield row["_id"]
 
+    async def pending_transcriptions(self, *, batch_size: int = 500) -> AsyncIterator[list[tuple[str, str]]]:
+        """(message id, conversation id) of every archived message whose transcription is
+        PENDING, in batches (index `pending_transcriptions`)."""
+        cursor = self.collection.find({"transcription_status": "PENDING"}, {"_id": 1, "conversation_id": 1},
+                                      batch_size=batch_size)
+        batch: list[tuple[str, str]] = []
+        async for doc in cursor:
+            batch.append((doc["_id"], doc["conversation_id"]))
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    async def client_ids_since(self, first_id: str, *, batch_size: int = 500
+                               ) -> AsyncIterator[list[tuple[str, str, str, int]]]:
+        """(sender id, clientId, message id, sent ms) of every message from id `first_id` on
+        that was sent with a clientId, oldest first, in batches."""
+        id_filter: dict[str, str] = {"$gte": first_id}
+        while True:
+            docs = await self.collection.find(
+                {"_id": id_filter}, {"_id": 1, "sender_id": 1, "client_id": 1, "sent_at_ms": 1},
+            ).sort("_id", 1).limit(batch_size).to_list()
+            if not docs:
+                return
+            batch = [(d["sender_id"], d["client_id"], d["_id"], int(d["sent_at_ms"]))
+                     for d in docs if d.get("client_id")]
+            if batch:
+                yield batch
+            id_filter = {"$gt": docs[-1]["_id"]}
+
     async def latest_ids(self, conversation_ids: Sequence[str]) -> dict[str, str]:
         """Conversation -> id of its newest archived message, for those that have one."""
         if not conversation_ids:

@@ -58,6 +58,9 @@ class MessageDoc(Document):
             IndexModel([("conversation_id", ASCENDING), ("_id", DESCENDING)], name="conversation_messages"),
             IndexModel([("conversation_id", ASCENDING), ("sender_id", ASCENDING), ("_id", ASCENDING)],
                        name="conversation_sender"),
+            # voice messages still to transcribe (re-queued after Redis lost their jobs): few
+            IndexModel([("transcription_status", ASCENDING)], name="pending_transcriptions",
+                       partialFilterExpression={"transcription_status": "PENDING"}),
         ]
 
 

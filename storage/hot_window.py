@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable, Sequence
 
 from redis.asyncio import Redis
 
@@ -45,10 +46,19 @@ return #ARGV / 3
 """
 
 
+RestoreStep = Callable[[], Awaitable[object]]
+
+
 class HotWindow:
-    def __init__(self, redis: Redis, archive: ArchiveStore, *, window_seconds: float, interval_seconds: float) -> None:
+    """`restore_steps` rebuild the rest of what Redis keeps for the app (search indexes, the
+    user mirror, ...); `restore` runs them, then the markers and the hot window, so a Redis that
+    lost its data is noticed at one point (`upkeep`) and restored by one list."""
+
+    def __init__(self, redis: Redis, archive: ArchiveStore, *, window_seconds: float, interval_seconds: float,
+                 restore_steps: Sequence[RestoreStep] = ()) -> None:
         self.redis = redis
         self.archive = archive
+        self.restore_steps = list(restore_steps)
         self._remove_if_unchanged = redis.register_script(_REMOVE_IF_UNCHANGED)
         self.window_seconds = window_seconds
         self.interval_seconds = interval_seconds
@@ -61,11 +71,17 @@ class HotWindow:
         return await self.redis.hget(keys.conversation_meta(conversation_id), "archived") == "1"
 
     async def restore(self) -> None:
-        """Rebuild what a Redis without our data lacks: archive markers and the hot window.
-        Run at start-up and whenever the markers' sentinel disappears (Redis lost its data)."""
+        """Rebuild what a Redis without our data lacks: the `restore_steps` (in order), then the
+        archive markers and the hot window. Run at start-up and whenever the markers' sentinel
+        disappears (Redis lost its data); the sentinel is set only once all of it succeeded, so
+        a failed step is retried at the next upkeep. Every step is idempotent (instances may
+        restore at the same time)."""
+        for step in self.restore_steps:
+            await step()
         window_start = self.window_start_ms()  # one value for both, so nothing falls between
         await self.rebuild_archive_markers(window_start_ms=window_start)
         await self.hydrate(window_start_ms=window_start)
+        await self.redis.set(keys.archive_markers_ready(), "1")  # restored: the next loss is noticed
 
     def start(self) -> None:
         self._task = asyncio.create_task(
@@ -110,7 +126,8 @@ class HotWindow:
     async def rebuild_archive_markers(self, *, window_start_ms: int, batch_size: int = 1000) -> int:
         """After Redis lost its data (or on a new Redis), mark every conversation that has
         messages older than the hot window: those exist only in MongoDB. Runs once per Redis
-        dataset; afterwards trimming keeps the markers."""
+        dataset (`restore` sets the sentinel once everything is back); afterwards trimming keeps
+        the markers."""
         if await self.redis.exists(keys.archive_markers_ready()):
             return 0
         marked = 0
@@ -121,7 +138,6 @@ class HotWindow:
                 if len(pipe) >= batch_size:
                     await pipe.execute()
             await pipe.execute()
-        await self.redis.set(keys.archive_markers_ready(), "1")
         return marked
 
     async def trim(self, *, window_start_ms: int, batch_size: int = 500) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Sequence
 
 import orjson
@@ -20,9 +21,9 @@ from storage import keys
 from storage.archive import ArchiveStore
 from storage.connections import json_commands
 from storage.hot_window import HotWindow, hot_member
-from storage.ids import id_timestamp_ms
+from storage.ids import first_id_at, id_timestamp_ms
 from storage.records import MessageEventPayload, StoredMessage
-from storage.slots import partition_of
+from storage.slots import PARTITIONS, partition_of
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,57 @@ class MessageStore:
             for user_id in members:
                 pipe.publish(keys.user_events(user_id), event)
             await pipe.execute()
+
+    async def restore_client_ids(self) -> int:
+        """Reserve again, for the rest of their TTL, the clientIds of the archived messages sent
+        in the last CLIENT_ID_TTL_SECONDS (Redis lost the reservations), never over one Redis
+        holds; one of its restore steps. A retry after the loss then finds the first message.
+        Returns how many were reserved."""
+        now_ms = int(time.time() * 1000)
+        restored = 0
+        async for batch in self.archive.client_ids_since(first_id_at(now_ms - CLIENT_ID_TTL_SECONDS * 1000)):
+            async with self.redis.pipeline(transaction=False) as pipe:  # one single-key SET each
+                for sender_id, client_id, message_id, sent_ms in batch:
+                    left_ms = sent_ms + CLIENT_ID_TTL_SECONDS * 1000 - now_ms
+                    if left_ms > 0:
+                        pipe.set(keys.client_id(sender_id, client_id), message_id, nx=True, px=left_ms)
+                restored += sum(1 for reply in await pipe.execute() if reply)
+        if restored:
+            log.warning("reserved clientIds again that Redis had lost", extra={"restored": restored})
+        return restored
+
+    async def requeue_lost_transcriptions(self) -> int:
+        """Queue a job again for every voice message MongoDB has as PENDING that no
+        transcription stream or retry set holds (Redis lost them); one of its restore steps.
+        A job that turns out to be a duplicate is harmless: the worker skips a message that is
+        no longer PENDING. Returns how many were queued."""
+        held = await self._queued_transcriptions()
+        queued = 0
+        async for batch in self.archive.pending_transcriptions():
+            async with self.redis.pipeline(transaction=False) as pipe:  # one single-key XADD each
+                for message_id, conversation_id in batch:
+                    if message_id not in held:
+                        pipe.xadd(keys.transcription_stream(partition_of(conversation_id)),
+                                  {"id": message_id, "conversation": conversation_id, "attempt": "1"})
+                        queued += 1
+                await pipe.execute()
+        if queued:
+            log.warning("re-queued transcriptions Redis had lost", extra={"queued": queued})
+        return queued
+
+    async def _queued_transcriptions(self) -> set[str]:
+        """The message ids of every transcription job in Redis: each partition's stream (done
+        jobs are deleted from it) and retry set, one single-key read each."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for partition in range(PARTITIONS):
+                pipe.xrange(keys.transcription_stream(partition))
+                pipe.zrange(keys.transcription_delayed(partition), 0, -1)
+            replies = await pipe.execute()
+        held: set[str] = set()
+        for stream, delayed in zip(replies[::2], replies[1::2], strict=True):
+            held.update(fields["id"] for _, fields in stream if "id" in fields)
+            held.update(job.split(":", 1)[0] for job in delayed)
+        return held
 
     async def find(self, message_id: str, *, conversation_id: str | None = None) -> StoredMessage | None:
         """From the hot window, else from the archive. Without `conversation_id`, every

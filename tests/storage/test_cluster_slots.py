@@ -3,8 +3,8 @@ all its keys hash to one slot (storage/slots.py). Every script call, every MULTI
 every other command the message and conversation stores and the transcription worker send is
 recorded with its keys while they do their work (a direct conversation made, a group mirrored,
 text and voice sent, a message updated, reads, unread counts, typing, transcription jobs taken,
-retried and released, the persister draining, the hot window trimmed and hydrated, a
-conversation re-mirrored from MongoDB), then each call's keys are mapped to slots with
+retried and released, the persister draining, the hot window trimmed and hydrated, the restore
+steps after a data loss, a conversation re-mirrored from MongoDB), then each call's keys are mapped to slots with
 redis-py's own `key_slot`: every one must be a single slot.
 
 Presence is left out (made cluster-safe separately)."""
@@ -211,6 +211,9 @@ async def _exercise(stores: MessageStores, recorder: Recorder) -> None:
         m.id: 0 for m in [*old, text, in_group]}
     assert await stores.hot_window.trim(window_start_ms=stores.hot_window.window_start_ms()) == 2
     assert await stores.hot_window.hydrate(window_start_ms=two_days_ago - 1000) == 2
+    # Restore steps after Redis lost its data (one single-key command each).
+    await stores.messages.restore_client_ids()
+    await stores.messages.requeue_lost_transcriptions()
 
     # Redis lost the group's mirror: read again from MongoDB, with its persisted read marker.
     await redis.delete(keys.conversation_meta(group.id), keys.conversation_members(group.id),
