@@ -55,10 +55,15 @@ async def addressed_conversation(
     if conversation_id is not None:
         return await member_conversation(ctx, viewer_id, conversation_id, field="conversationId")
     assert partner_id is not None
+    partner_id = parse_id(partner_id, field=partner_field)
+    store = ctx.runtime.conversations
+    known = await store.mirrored(direct_conversation_id(viewer_id, partner_id))
+    if known is not None and known.member(viewer_id) is not None:
+        return known  # the partner exists: the conversation names them (one round-trip on the hot path)
     partner_id = await existing_user(ctx, partner_id, field=partner_field)
     if create:
-        return await ctx.runtime.conversations.ensure_direct(viewer_id, partner_id, now_ms())
-    return await ctx.runtime.conversations.get(direct_conversation_id(viewer_id, partner_id))
+        return await store.ensure_direct(viewer_id, partner_id, now_ms())
+    return await store.get(direct_conversation_id(viewer_id, partner_id))
 
 
 async def visible_message(

@@ -28,9 +28,14 @@ class ConversationLists:
 
     async def touch(self, user_ids: Iterable[str], conversation_id: str, at_ms: int) -> None:
         """Activity in `conversation_id` at `at_ms`, for each of these members."""
+        await self.touch_many([(user_ids, conversation_id, at_ms)])
+
+    async def touch_many(self, updates: Sequence[tuple[Iterable[str], str, int]]) -> None:
+        """Several (members, conversation id, activity ms) updates in one round-trip."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            for user_id in dict.fromkeys(user_ids):
-                pipe.zadd(keys.user_conversations(user_id), {conversation_id: at_ms}, gt=True)
+            for user_ids, conversation_id, at_ms in updates:
+                for user_id in dict.fromkeys(user_ids):
+                    pipe.zadd(keys.user_conversations(user_id), {conversation_id: at_ms}, gt=True)
             await pipe.execute()
 
     async def remove(self, user_id: str, conversation_id: str) -> None:

@@ -112,7 +112,7 @@ class ConversationStore:
 
     async def get(self, conversation_id: str) -> StoredConversation | None:
         """From the Redis mirror; from MongoDB (mirrored on the way) when Redis lacks it."""
-        mirrored = await self._mirrored(conversation_id)
+        mirrored = await self.mirrored(conversation_id)
         if mirrored is not None:
             return mirrored
         doc = await self.collection.find_one({"_id": conversation_id})
@@ -128,7 +128,8 @@ class ConversationStore:
         doc = await self.collection.find_one({"_id": conversation_id})
         return from_doc(doc) if doc else None
 
-    async def _mirrored(self, conversation_id: str) -> StoredConversation | None:
+    async def mirrored(self, conversation_id: str) -> StoredConversation | None:
+        """Redis's copy only (one round-trip); None when Redis lacks it."""
         async with self.redis.pipeline(transaction=True) as pipe:  # both keys share a slot
             pipe.hgetall(keys.conversation_meta(conversation_id))
             pipe.hgetall(keys.conversation_members(conversation_id))
@@ -170,7 +171,7 @@ class ConversationStore:
         """The DIRECT conversation of `a` and `b`, made in Redis (and queued for MongoDB) if it
         exists nowhere yet; needs no MongoDB when Redis has it."""
         conversation_id = direct_conversation_id(a, b)
-        found = await self._mirrored(conversation_id)
+        found = await self.mirrored(conversation_id)
         if found is not None:
             return found
         try:
@@ -186,7 +187,7 @@ class ConversationStore:
                   keys.outbox_stream(partition_of(conversation_id))],
             args=[conversation_id, now_ms, members[0], members[-1]],
         )
-        mirrored = await self._mirrored(conversation_id)
+        mirrored = await self.mirrored(conversation_id)
         assert mirrored is not None  # just made (or made by a racing instance)
         return mirrored
 
@@ -194,7 +195,7 @@ class ConversationStore:
         """Outbox entries of kind `conversation`: write conversations made in Redis to MongoDB
         ($setOnInsert: a copy MongoDB already has is never touched)."""
         for conversation_id in dict.fromkeys(conversation_ids):
-            conversation = await self._mirrored(conversation_id)
+            conversation = await self.mirrored(conversation_id)
             if conversation is None:
                 log.warning("outbox conversation missing in Redis", extra={"conversation": conversation_id})
                 continue

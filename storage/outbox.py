@@ -215,11 +215,13 @@ class Persister:
         by_stream: dict[str, list[str]] = {}
         for stream, entry_id, _ in entries:
             by_stream.setdefault(stream, []).append(entry_id)
-        for stream, entry_ids in by_stream.items():  # one MULTI per stream: one slot each
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.xack(stream, keys.OUTBOX_GROUP, *entry_ids)
-                pipe.xdel(stream, *entry_ids)
-                await pipe.execute()
+        await asyncio.gather(*[self._acknowledge(stream, ids) for stream, ids in by_stream.items()])
+
+    async def _acknowledge(self, stream: str, entry_ids: list[str]) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:  # one MULTI per stream: one slot each
+            pipe.xack(stream, keys.OUTBOX_GROUP, *entry_ids)
+            pipe.xdel(stream, *entry_ids)
+            await pipe.execute()
 
     async def _touch_member_lists(self, messages: Sequence[StoredMessage]) -> None:
         """Repeat each send's conversation-list update (ZADD GT: idempotent), so a crash between
@@ -227,6 +229,10 @@ class Persister:
         newest: dict[str, int] = {}
         for message in messages:
             newest[message.conversation_id] = max(newest.get(message.conversation_id, 0), message.sent_at_ms)
-        for conversation_id, at_ms in newest.items():
-            members = await self.redis.hkeys(keys.conversation_members(conversation_id))
-            await self.lists.touch(members, conversation_id, at_ms)
+        if not newest:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:  # one round-trip for all the members
+            for conversation_id in newest:
+                pipe.hkeys(keys.conversation_members(conversation_id))
+            members = await pipe.execute()
+        await self.lists.touch_many([(m, c, at_ms) for m, (c, at_ms) in zip(members, newest.items(), strict=True)])
