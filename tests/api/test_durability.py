@@ -18,7 +18,7 @@ from storage import keys
 from storage.ids import direct_conversation_id
 from tests.conftest import SHARED_DATABASE, mongodb_url, shared_mongodb_url
 from tests.utils.graphql import Account, GraphQLClient, all_history, register, send
-from tests.utils.ws import MESSAGE_EVENTS, connect, user_channel, wait_for_subscribers
+from tests.utils.ws import MESSAGE_EVENTS, Socket, connect, user_channel, wait_for_subscribers
 
 MONGO_FAST_FAIL = "serverSelectionTimeoutMS=1500&connectTimeoutMS=1000"
 
@@ -59,6 +59,23 @@ async def send_to_group(gql: GraphQLClient, sender: Account, group: str, count: 
         ])
         ids += [r["sendMessage"]["id"] for r in results]
     return sorted(ids)
+
+
+async def subscribe_as_clients_do(socket: Socket, redis_url: str, channel: str, attempts: int = 5) -> None:
+    """Subscribe to MESSAGE_EVENTS until the server listens, subscribing again after a
+    RESUBSCRIBE ending, as the API tells clients to (the instance may only now be noticing
+    that its pub/sub connection died with the old Redis)."""
+    for _ in range(attempts):
+        op_id = await socket.subscribe(MESSAGE_EVENTS)
+        try:
+            await wait_for_subscribers(redis_url, channel, timeout=3)
+            return
+        except AssertionError:
+            while (ended := await socket.next_message(timeout=5))["type"] != "complete":
+                assert ended["id"] == op_id and ended["type"] in ("next", "data"), ended
+                codes = [e["extensions"]["code"] for e in ended["payload"].get("errors", [])]
+                assert codes == ["RESUBSCRIBE"], ended
+    raise AssertionError(f"{channel}: never subscribed after {attempts} attempts")
 
 
 def archived(url: str, database: str, ids: list[str]) -> list[str]:
@@ -165,8 +182,7 @@ async def test_redis_restart_loses_nothing_and_live_events_resume(
             history = (await gql.ok(GROUP_HISTORY, {"c": group}, token=bob.token))["history"]["edges"]
             assert [e["node"]["id"] for e in history] == in_group
             async with connect(server.ws_url, bob.token) as bob_socket:
-                await bob_socket.subscribe(MESSAGE_EVENTS)
-                await wait_for_subscribers(own_redis.url, user_channel(bob.id))
+                await subscribe_as_clients_do(bob_socket, own_redis.url, user_channel(bob.id))
                 after = await send(gql, alice, bob, "after the restart")
                 event = (await bob_socket.next_payload())["data"]["messageEvents"]
                 assert event["message"]["id"] == after["id"]

@@ -44,6 +44,13 @@ class Socket:
                 continue
             raise AssertionError(f"unexpected message {message}")
 
+    async def next_message(self, timeout: float = 10.0) -> dict[str, Any]:
+        """The next protocol message other than a keep-alive, whatever its type."""
+        while True:
+            message = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+            if message["type"] not in ("ka", "ping", "pong"):
+                return dict(message)
+
     async def expect_silence(self, seconds: float = 0.5) -> None:
         with contextlib.suppress(TimeoutError):
             message = await asyncio.wait_for(self.ws.recv(), seconds)
