@@ -1,6 +1,10 @@
-"""Latency summaries shared by the benchmark phases."""
+"""Figures shared by the benchmark phases and the report: latency summaries, the old app's numbers."""
 
 from __future__ import annotations
+
+# The old app on this kind of machine (issue #6): wrk, same embedded Redis and MongoDB-wire server.
+OLD_APP = {"c50_rps": 1400, "c1000_rps": 1265, "c1000_p99_ms": 650, "jmeter_rps": 685, "jmeter_mean_ms": 1106,
+           "jmeter_median_ms": 1033, "jmeter_total_s": 14}
 
 
 def percentile(values: list[float], q: float) -> float:
