@@ -57,9 +57,9 @@ async def addressed_conversation(
     assert partner_id is not None
     partner_id = parse_id(partner_id, field=partner_field)
     store = ctx.runtime.conversations
-    known = await store.mirrored(direct_conversation_id(viewer_id, partner_id))
+    known = await store.known_direct(direct_conversation_id(viewer_id, partner_id))
     if known is not None and known.member(viewer_id) is not None:
-        return known  # the partner exists: the conversation names them (one round-trip on the hot path)
+        return known  # the partner exists: the conversation names them (no round-trip on the hot path)
     partner_id = await existing_user(ctx, partner_id, field=partner_field)
     if create:
         return await store.ensure_direct(viewer_id, partner_id, now_ms())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import unicodedata
 
-from resolvers.access import addressed_conversation, exactly_one, parse_id, visible_message
+from resolvers.access import addressed_conversation, exactly_one, now_ms, parse_id, visible_message
 from resolvers.context import Context
 from resolvers.cursors import Page, decode_cursor, encode_cursor
 from resolvers.errors import Conflict, InvalidInput, NotFound
@@ -86,7 +86,10 @@ async def _store(ctx: Context, message: StoredMessage) -> StoredMessage:
     runtime = ctx.runtime
     outcome = await runtime.messages.send(message)
     if outcome.status == NOT_MIRRORED:  # Redis lost the conversation since we read it: mirror, retry
-        await runtime.conversations.get(message.conversation_id)
+        if message.receiver_id is not None:  # DIRECT: from MongoDB, or made again
+            await runtime.conversations.ensure_direct(message.sender_id, message.receiver_id, now_ms())
+        else:
+            await runtime.conversations.get(message.conversation_id)
         outcome = await runtime.messages.send(message)
     if outcome.status in (NOT_A_MEMBER, NOT_MIRRORED) or outcome.message is None:
         raise NotFound("conversation not found", field="conversationId")

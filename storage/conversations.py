@@ -12,6 +12,7 @@ writes it to MongoDB.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +28,8 @@ from storage.records import StoredConversation, StoredMember
 from storage.slots import partition_of
 
 log = logging.getLogger(__name__)
+
+DIRECT_CACHE_SIZE = 10_000  # a few MB: the DIRECT conversations this process sends in most
 
 # KEYS: meta, members. ARGV: version, kind, title, created ms, closed, then member, "role:joined ms" pairs.
 # An older or equal version changes nothing: two instances mirroring at once cannot go back.
@@ -108,6 +111,7 @@ class ConversationStore:
         self.archive = archive
         self.read_markers = read_markers
         self._mirror = redis.register_script(_MIRROR)
+        self._directs: OrderedDict[str, StoredConversation] = OrderedDict()  # LRU, see `known_direct`
         self._create_direct = redis.register_script(_CREATE_DIRECT)
 
     async def get(self, conversation_id: str) -> StoredConversation | None:
@@ -127,6 +131,20 @@ class ConversationStore:
         """MongoDB's current copy, for a compare-and-set change (`replace`)."""
         doc = await self.collection.find_one({"_id": conversation_id})
         return from_doc(doc) if doc else None
+
+    async def known_direct(self, conversation_id: str) -> StoredConversation | None:
+        """A DIRECT conversation from this process's memory, else Redis's copy (then remembered).
+        A DIRECT conversation's members never change, so the copy never goes stale; the send
+        script still checks membership in Redis (and finds a conversation Redis lost)."""
+        if (cached := self._directs.get(conversation_id)) is not None:
+            self._directs.move_to_end(conversation_id)
+            return cached
+        found = await self.mirrored(conversation_id)
+        if found is not None and found.kind == "DIRECT":
+            self._directs[conversation_id] = found
+            if len(self._directs) > DIRECT_CACHE_SIZE:
+                self._directs.popitem(last=False)
+        return found
 
     async def mirrored(self, conversation_id: str) -> StoredConversation | None:
         """Redis's copy only (one round-trip); None when Redis lacks it."""
