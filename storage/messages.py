@@ -229,10 +229,18 @@ class MessageStore:
         """The messages at these keys that are in Redis, in the order asked."""
         if not message_keys:
             return []
-        async with self.redis.pipeline(transaction=False) as pipe:  # keys of several slots
-            for key in message_keys:
-                pipe.json().get(key, "$")
-            raw = await pipe.execute()
+        by_slot: dict[str, list[str]] = {}  # one JSON.MGET per partition: its keys share a slot
+        for key in message_keys:
+            by_slot.setdefault(key[key.index("{"):key.index("}")], []).append(key)
+        if len(by_slot) == 1:
+            raw = await self._json.mget(message_keys, "$")
+        else:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for slot_keys in by_slot.values():
+                    pipe.json().mget(slot_keys, "$")
+                found = dict(zip((k for ks in by_slot.values() for k in ks),
+                                 (r for rs in await pipe.execute() for r in rs), strict=True))
+            raw = [found[key] for key in message_keys]
         return [StoredMessage.from_document(r[0]) for r in raw if r]
 
     async def page(self, conversation_id: str, *, before: str | None, limit: int) -> list[StoredMessage]:
