@@ -16,7 +16,6 @@ from resolvers.context import Context
 from resolvers.cursors import Page, decode_cursor, encode_cursor
 from resolvers.errors import InvalidInput, NotFound
 from storage import keys
-from storage.conversations import activity_ms
 from storage.member_state import NOT_A_MEMBER, ConversationEvent, MemberState
 from storage.records import StoredConversation, StoredMessage
 
@@ -33,7 +32,6 @@ class ConversationView:
     viewer_id: str
     state: MemberState
     last_message: StoredMessage | None
-    activity_ms: int
 
 
 async def views(ctx: Context, viewer_id: str, conversations: Sequence[StoredConversation]) -> list[ConversationView]:
@@ -41,11 +39,7 @@ async def views(ctx: Context, viewer_id: str, conversations: Sequence[StoredConv
     runtime = ctx.runtime
     states = await runtime.member_state.states(viewer_id, ids)
     latest = await runtime.messages.latest(ids)
-    return [
-        ConversationView(c, viewer_id, s, latest.get(c.id),
-                         activity_ms(c, latest[c.id].id if c.id in latest else None))
-        for c, s in zip(conversations, states, strict=True)
-    ]
+    return [ConversationView(c, viewer_id, s, latest.get(c.id)) for c, s in zip(conversations, states, strict=True)]
 
 
 async def conversations(ctx: Context, *, first: int | None, after: str | None) -> Page[ConversationView]:
@@ -62,8 +56,8 @@ async def conversations(ctx: Context, *, first: int | None, after: str | None) -
         position = (int(ms), conversation_id)
     lists = ctx.runtime.conversation_lists
     ids, has_more = await lists.page(viewer_id, first=first, after=position)
-    found = [await ctx.runtime.conversations.get(i) for i in ids]
-    mine = [c for c in found if c is not None and c.member(viewer_id) is not None]
+    found = await ctx.runtime.conversations.get_many(ids)
+    mine = [c for c in found.values() if c is not None and c.member(viewer_id) is not None]
     for stale in set(ids) - {c.id for c in mine}:  # left or removed since: the list is only an index
         await lists.remove(viewer_id, stale)
     scores = dict(zip(ids, await lists.activity(viewer_id, ids), strict=True))

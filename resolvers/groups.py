@@ -201,6 +201,4 @@ async def _announce(
     ctx: Context, group: StoredConversation, events: Sequence[ConversationEvent], *, also: Sequence[str] = ()
 ) -> None:
     """Tell the members (and `also`, e.g. who was removed) what changed."""
-    audience = [*group.member_ids(), *also]
-    for event in events:
-        await ctx.runtime.member_state.publish(event, audience)
+    await ctx.runtime.member_state.publish(events, [*group.member_ids(), *also])

@@ -11,7 +11,7 @@ from resolvers.conversations import ConversationView
 from resolvers.cursors import Page
 from schema.messages import Message
 from schema.node import Node
-from schema.paging import PageInfo, at_ms, edges_of
+from schema.paging import PageInfo, at_ms, edges_of, utc
 from schema.users import ContextInfo, User, load_user
 from storage.member_state import ConversationEvent as StoredConversationEvent
 from storage.records import StoredMember
@@ -93,7 +93,7 @@ class Conversation(Node):
     @strawberry.field(description="The current members, longest-standing first.")
     def members(self) -> list[ConversationMember]:
         return [
-            ConversationMember(user_id=m.user_id, role=MemberRole(m.role), joined_at=at_ms(m.joined_ms) or datetime.min,
+            ConversationMember(user_id=m.user_id, role=MemberRole(m.role), joined_at=utc(m.joined_ms),
                                last_read_at=at_ms(self.read_times_ms.get(m.user_id)))
             for m in self.member_list
         ]
@@ -168,6 +168,6 @@ class ConversationEvent:
             user_id=strawberry.ID(event.user_id),
             partner_id=strawberry.ID(event.user_id) if event.direct else None,
             by_user_id=strawberry.ID(event.by_user_id) if event.by_user_id else None,
-            at=at_ms(event.at_ms) or datetime.min,
+            at=utc(event.at_ms),
             up_to=strawberry.ID(event.up_to) if event.up_to else None,
         )

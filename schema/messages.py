@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated
 
@@ -11,7 +11,7 @@ import strawberry
 from resolvers import conversations as conversing
 from resolvers.cursors import Page
 from schema.node import Node
-from schema.paging import PageInfo, edges_of
+from schema.paging import PageInfo, edges_of, utc
 from schema.users import ContextInfo, User, load_user
 from storage.audio import AudioRecord
 from storage.records import MessageEventPayload, StoredAudio, StoredMessage, StoredTranscript
@@ -151,7 +151,7 @@ class Message(Node):
             sender_id=strawberry.ID(message.sender_id),
             receiver_id=strawberry.ID(message.receiver_id) if message.receiver_id else None,
             text=message.text,
-            sent_at=datetime.fromtimestamp(message.sent_at_ms / 1000, UTC),
+            sent_at=utc(message.sent_at_ms),
             audio=AudioFile.from_stored(message.audio, message.conversation_id) if message.audio else None,
             transcription_status=TranscriptionStatus(message.transcription_status)
             if message.transcription_status else None,

@@ -14,9 +14,14 @@ T = TypeVar("T")
 E = TypeVar("E")
 
 
+def utc(ms: int) -> datetime:
+    """A UTC datetime from epoch milliseconds."""
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
 def at_ms(ms: int | None) -> datetime | None:
-    """A UTC datetime from epoch milliseconds (None stays None, as does 0: never set)."""
-    return datetime.fromtimestamp(ms / 1000, UTC) if ms else None
+    """`utc(ms)` for a time that may not be set (None, or 0: never)."""
+    return utc(ms) if ms else None
 
 
 @strawberry.type(description="Where a page sits in its list (Relay-style); cursors are opaque strings.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import strawberry
 from strawberry.types import Info
@@ -13,7 +13,7 @@ from resolvers.cursors import Page
 from resolvers.subscriptions import PresenceUpdate
 from resolvers.users import UserView
 from schema.node import Node
-from schema.paging import PageInfo, edges_of
+from schema.paging import PageInfo, edges_of, utc
 
 ContextInfo = Info[Context, None]
 
@@ -102,5 +102,5 @@ class PresenceEvent:
     def from_update(cls, update: PresenceUpdate) -> PresenceEvent:
         return cls(
             user=User.from_view(update.user), online=update.online,
-            at=datetime.fromtimestamp(update.at_ms / 1000, UTC),
+            at=utc(update.at_ms),
         )

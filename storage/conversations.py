@@ -43,6 +43,11 @@ redis.call('HSET', KEYS[1], 'version', ARGV[1], 'kind', ARGV[2], 'title', ARGV[3
 return 1
 """
 
+# KEYS: meta, members. Both hashes as one consistent reading (a mirror never shows half a change).
+_READ_MIRROR = """
+return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])}
+"""
+
 # KEYS: meta, members, the partition's outbox. ARGV: conversation id, created ms, member a, member b.
 _CREATE_DIRECT = """
 if redis.call('HEXISTS', KEYS[1], 'version') == 1 then return 0 end
@@ -95,6 +100,15 @@ def from_mirror(conversation_id: str, meta: dict[str, str], members: dict[str, s
     )
 
 
+def _mirror_of(conversation_id: str, reply: list[list[str]]) -> StoredConversation | None:
+    """A `_READ_MIRROR` reply as a conversation; None when Redis has no mirror of it."""
+    flat_meta, flat_members = reply
+    meta = dict(zip(flat_meta[::2], flat_meta[1::2], strict=True))
+    if "version" not in meta:
+        return None
+    return from_mirror(conversation_id, meta, dict(zip(flat_members[::2], flat_members[1::2], strict=True)))
+
+
 def new_direct(a: str, b: str, now_ms: int) -> StoredConversation:
     members = tuple(StoredMember(u, "MEMBER", now_ms) for u in sorted({a, b}))
     return StoredConversation(id=direct_conversation_id(a, b), kind="DIRECT", members=members, version=1,
@@ -111,20 +125,31 @@ class ConversationStore:
         self.archive = archive
         self.read_markers = read_markers
         self._mirror = redis.register_script(_MIRROR)
+        self._read_mirror = redis.register_script(_READ_MIRROR)
         self._directs: OrderedDict[str, StoredConversation] = OrderedDict()  # LRU, see `known_direct`
         self._create_direct = redis.register_script(_CREATE_DIRECT)
 
     async def get(self, conversation_id: str) -> StoredConversation | None:
         """From the Redis mirror; from MongoDB (mirrored on the way) when Redis lacks it."""
-        mirrored = await self.mirrored(conversation_id)
-        if mirrored is not None:
-            return mirrored
-        doc = await self.collection.find_one({"_id": conversation_id})
-        if doc is None:
-            return None
-        conversation = from_doc(doc)
-        await self._restore_read_markers(conversation_id)
-        await self.mirror(conversation)
+        return (await self.get_many([conversation_id]))[conversation_id]
+
+    async def get_many(self, conversation_ids: Sequence[str]) -> dict[str, StoredConversation | None]:
+        """Each conversation as `get` finds it: the mirrors in one round-trip, MongoDB for the rest."""
+        async with self.redis.pipeline(transaction=False) as pipe:  # one slot per conversation
+            for conversation_id in conversation_ids:
+                await self._read(conversation_id, client=pipe)
+            replies = await pipe.execute()
+        found = {c: _mirror_of(c, reply) for c, reply in zip(conversation_ids, replies, strict=True)}
+        for conversation_id in [c for c, value in found.items() if value is None]:
+            found[conversation_id] = await self._restore(conversation_id)
+        return found
+
+    async def _restore(self, conversation_id: str) -> StoredConversation | None:
+        """MongoDB's copy, mirrored into Redis with its members' read markers."""
+        conversation = await self.fetch_authoritative(conversation_id)
+        if conversation is not None:
+            await self._restore_read_markers(conversation_id)
+            await self.mirror(conversation)
         return conversation
 
     async def fetch_authoritative(self, conversation_id: str) -> StoredConversation | None:
@@ -148,13 +173,13 @@ class ConversationStore:
 
     async def mirrored(self, conversation_id: str) -> StoredConversation | None:
         """Redis's copy only (one round-trip); None when Redis lacks it."""
-        async with self.redis.pipeline(transaction=True) as pipe:  # both keys share a slot
-            pipe.hgetall(keys.conversation_meta(conversation_id))
-            pipe.hgetall(keys.conversation_members(conversation_id))
-            meta, members = await pipe.execute()
-        if "version" not in meta:
-            return None
-        return from_mirror(conversation_id, meta, members)
+        return _mirror_of(conversation_id, await self._read(conversation_id))
+
+    async def _read(self, conversation_id: str, client: Any = None) -> Any:
+        return await self._read_mirror(
+            keys=[keys.conversation_meta(conversation_id), keys.conversation_members(conversation_id)],
+            client=client,
+        )
 
     async def mirror(self, conversation: StoredConversation) -> bool:
         """Copy `conversation` into Redis unless Redis has this version or a newer one."""

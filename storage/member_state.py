@@ -204,12 +204,14 @@ class MemberStateStore:
         if left > 1:  # refreshed meanwhile (perhaps through another instance)
             self._schedule_expiry(conversation_id, user_id, direct, int(left))
 
-    async def publish(self, event: ConversationEvent, user_ids: Sequence[str]) -> None:
-        """Send a conversation event to these users (membership changes, after the change)."""
-        encoded = event.encode()
+    async def publish(self, events: Sequence[ConversationEvent], user_ids: Sequence[str]) -> None:
+        """Send conversation events to these users (membership changes, after the change), in
+        one round-trip."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            for user_id in dict.fromkeys(user_ids):
-                pipe.publish(keys.conversation_events(user_id), encoded)
+            for event in events:
+                encoded = event.encode()
+                for user_id in dict.fromkeys(user_ids):
+                    pipe.publish(keys.conversation_events(user_id), encoded)
             await pipe.execute()
 
     def close(self) -> None:

@@ -212,14 +212,10 @@ class MessageStore:
     async def find(self, message_id: str, *, conversation_id: str | None = None) -> StoredMessage | None:
         """From the hot window, else from the archive. Without `conversation_id`, every
         partition's key is tried in one round-trip."""
-        if conversation_id is not None:
-            hot = await self.get_hot(conversation_id, [message_id])
-            return hot[0] if hot else await self.archive.get(message_id)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key in keys.message_keys_anywhere(message_id):
-                pipe.json().get(key, "$")
-            found = [r for r in await pipe.execute() if r]
-        return StoredMessage.from_document(found[0][0]) if found else await self.archive.get(message_id)
+        candidates = ([keys.message_key(conversation_id, message_id)] if conversation_id is not None
+                      else keys.message_keys_anywhere(message_id))
+        hot = await self.get_hot_keys(candidates)
+        return hot[0] if hot else await self.archive.get(message_id)
 
     async def get_hot(self, conversation_id: str, message_ids: Sequence[str]) -> list[StoredMessage]:
         """The messages of one conversation that are in Redis, in the order asked."""
