@@ -84,16 +84,19 @@ async def _store(ctx: Context, message: StoredMessage) -> StoredMessage:
     """Run the send script; then each member's conversation list (idempotent, and repeated by
     the persister, so a crash in between loses nothing)."""
     runtime = ctx.runtime
-    outcome = await runtime.messages.send(message)
+    # A DIRECT pair never changes: its lists are touched in the send's round-trip.
+    pair = (message.sender_id, message.receiver_id) if message.receiver_id is not None else ()
+    outcome = await runtime.messages.send(message, touch_lists_of=pair)
     if outcome.status == NOT_MIRRORED:  # Redis lost the conversation since we read it: mirror, retry
         if message.receiver_id is not None:  # DIRECT: from MongoDB, or made again
             await runtime.conversations.ensure_direct(message.sender_id, message.receiver_id, now_ms())
         else:
             await runtime.conversations.get(message.conversation_id)
-        outcome = await runtime.messages.send(message)
+        outcome = await runtime.messages.send(message, touch_lists_of=pair)
     if outcome.status in (NOT_A_MEMBER, NOT_MIRRORED) or outcome.message is None:
         raise NotFound("conversation not found", field="conversationId")
-    await runtime.conversation_lists.touch(outcome.member_ids, message.conversation_id, message.sent_at_ms)
+    if not pair:  # a group: its members as the send script found them
+        await runtime.conversation_lists.touch(outcome.member_ids, message.conversation_id, message.sent_at_ms)
     return outcome.message
 
 

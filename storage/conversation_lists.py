@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterable, Sequence
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from storage import keys
 from storage.archive import ArchiveStore
@@ -34,8 +35,7 @@ class ConversationLists:
         """Several (members, conversation id, activity ms) updates in one round-trip."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for user_ids, conversation_id, at_ms in updates:
-                for user_id in dict.fromkeys(user_ids):
-                    pipe.zadd(keys.user_conversations(user_id), {conversation_id: at_ms}, gt=True)
+                queue_touch(pipe, user_ids, conversation_id, at_ms)
             await pipe.execute()
 
     async def remove(self, user_id: str, conversation_id: str) -> None:
@@ -99,3 +99,10 @@ class ConversationLists:
                 )
             newest = await pipe.execute()
         return {c: ids[0] for c, ids in zip(conversation_ids, newest, strict=True) if ids}
+
+
+def queue_touch(pipe: Pipeline, user_ids: Iterable[str], conversation_id: str, at_ms: int) -> None:
+    """Add to `pipe` the activity in `conversation_id` at `at_ms` for each of these members
+    (one single-key ZADD GT each: idempotent, never moves a list back in time)."""
+    for user_id in dict.fromkeys(user_ids):
+        pipe.zadd(keys.user_conversations(user_id), {conversation_id: at_ms}, gt=True)

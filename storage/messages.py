@@ -10,16 +10,20 @@ updated after it (`storage.conversation_lists`), idempotently.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from storage import keys
 from storage.archive import ArchiveStore
 from storage.connections import json_commands
+from storage.conversation_lists import queue_touch
 from storage.hot_window import HotWindow, hot_member
 from storage.ids import first_id_at, id_timestamp_ms
 from storage.records import MessageEventPayload, StoredMessage
@@ -83,6 +87,7 @@ class MessageStore:
         self.hot_window = hot_window
         self._json = json_commands(redis)
         self._send = redis.register_script(_SEND)
+        self._send_sha = hashlib.sha1(_SEND.encode()).hexdigest()  # for EVALSHA in a pipeline
         self._update = redis.register_script(_UPDATE)
 
     async def reserve_client_id(self, message: StoredMessage) -> StoredMessage | str:
@@ -99,33 +104,55 @@ class MessageStore:
             return message
         return reserved
 
-    async def send(self, message: StoredMessage) -> SendOutcome:
-        """Store, enqueue for MongoDB and publish `message` if its sender is a member."""
+    async def send(self, message: StoredMessage, *, touch_lists_of: Sequence[str] = ()) -> SendOutcome:
+        """Store, enqueue for MongoDB and publish `message` if its sender is a member. The
+        conversation lists of `touch_lists_of` (members known beforehand: a DIRECT pair's never
+        change) are touched in the same round-trip, after the script (idempotent ZADD GT)."""
         document = message.to_document()
         event = MessageEventPayload("CREATED", message).encode(document)
         conversation = message.conversation_id
         partition = partition_of(conversation)
-        status, *members = await self._send(
-            keys=[
-                keys.message_key(conversation, message.id),
-                keys.conversation_messages(conversation),
-                keys.conversation_sent(conversation, message.sender_id),
-                keys.conversation_members(conversation),
-                keys.conversation_meta(conversation),
-                keys.hot_messages(partition),
-                keys.outbox_stream(partition),
-                keys.transcription_stream(partition),
-            ],
-            args=[
-                message.id, orjson.dumps(document), event,
-                "1" if message.transcription_status == "PENDING" else "0",
-                message.sender_id, _USER_CHANNEL, conversation, hot_member(message),
-            ],
-        )
+        script_keys = [
+            keys.message_key(conversation, message.id),
+            keys.conversation_messages(conversation),
+            keys.conversation_sent(conversation, message.sender_id),
+            keys.conversation_members(conversation),
+            keys.conversation_meta(conversation),
+            keys.hot_messages(partition),
+            keys.outbox_stream(partition),
+            keys.transcription_stream(partition),
+        ]
+        args: list[str | bytes] = [
+            message.id, orjson.dumps(document), event,
+            "1" if message.transcription_status == "PENDING" else "0",
+            message.sender_id, _USER_CHANNEL, conversation, hot_member(message),
+        ]
+        if touch_lists_of:
+            reply = await self._send_and_touch(script_keys, args, touch_lists_of, message)
+        else:
+            reply = await self._send(keys=script_keys, args=args)
+        status, *members = reply
         status = int(status)
         if status == ALREADY_SENT:
             return SendOutcome(status, await self.find(message.id, conversation_id=conversation), tuple(members))
         return SendOutcome(status, message if status == SENT else None, tuple(members))
+
+    async def _send_and_touch(self, script_keys: list[str], args: list[str | bytes], touch_lists_of: Sequence[str],
+                              message: StoredMessage) -> list[Any]:
+        # EVALSHA by hand: a Script in a pipeline costs a SCRIPT EXISTS round-trip every time.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.evalsha(self._send_sha, len(script_keys), *script_keys, *args)
+            queue_touch(pipe, touch_lists_of, message.conversation_id, message.sent_at_ms)
+            replies = await pipe.execute(raise_on_error=False)
+        for failed in replies[1:]:
+            if isinstance(failed, Exception):
+                raise failed
+        reply = replies[0]
+        if isinstance(reply, NoScriptError):  # Redis restarted or flushed its scripts: load and run
+            reply = await self._send(keys=script_keys, args=args)  # the send script is idempotent
+        elif isinstance(reply, Exception):
+            raise reply
+        return list(reply)
 
     async def update(self, message: StoredMessage, *, queue_transcription: bool = False) -> None:
         """Replace a message wherever it lives and publish UPDATED to every member: in the hot

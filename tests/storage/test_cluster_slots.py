@@ -12,6 +12,7 @@ Presence is left out (made cluster-safe separately)."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 import traceback
 from collections.abc import AsyncIterator, Sequence
@@ -50,6 +51,7 @@ _SCRIPTS = {  # script text -> its constant's name, to name a call in a report
     for name, value in vars(module).items()
     if name.isupper() and isinstance(value, str) and "redis.call" in value
 }
+_SHAS = {hashlib.sha1(text.encode()).hexdigest(): name for text, name in _SCRIPTS.items()}
 _NOT_RECORDED = {"EVALSHA", "EVAL", "SCRIPT", "COMMAND", "PUBLISH", "PING", "INFO", "FT.SEARCH", "FT.INFO",
                  "FT._LIST", "FT.CREATE", "SCAN", "MULTI", "EXEC"}
 
@@ -127,6 +129,11 @@ class Recorder:
     def command(self, args: tuple[Any, ...]) -> None:
         name = str(args[0]).upper()
         where = _caller()
+        if name == "EVALSHA" and where != "?":  # a script run by hand in a pipeline: its keys are named
+            key_count = int(args[2])
+            self.calls.append(Call("script", _SHAS.get(str(args[1]), str(args[1])), where,
+                                   keys=[str(k) for k in args[3:3 + key_count]]))
+            return
         if where != "?" and name.split(" ")[0] not in _NOT_RECORDED and len(args) > 2:  # 1 argument: 1 key at most
             self.calls.append(Call("command", name, where, commands=[args]))
 
@@ -179,7 +186,8 @@ async def _exercise(stores: MessageStores, recorder: Recorder) -> None:
                           text="", sent_at_ms=id_timestamp_ms(voice_id),
                           audio=StoredAudio(new_id(), "audio/ogg", 4, 1.0), transcription_status="PENDING")
     for message in [*old, text, in_group, voice]:
-        assert (await stores.messages.send(message)).status == SENT
+        pair = (message.sender_id, message.receiver_id) if message.receiver_id else ()  # DIRECT: lists too
+        assert (await stores.messages.send(message, touch_lists_of=pair)).status == SENT
     done = dataclasses.replace(voice, rev=1, transcription_status="DONE", transcript=StoredTranscript("hi", "fixed"))
     await stores.messages.update(done)
     await stores.messages.update(dataclasses.replace(done, rev=2, transcription_status="PENDING"),
@@ -257,6 +265,8 @@ def test_every_script_we_meant_to_cover_was_recorded(recorded: Recorder) -> None
         assert {keys.outbox_stream(partition_of(conversation))} in multi
     assert {keys.transcription_stream(partition_of(direct))} in multi  # the worker's acknowledgement
     assert {keys.read_markers(group), keys.read_times(group)} in multi  # markers restored from MongoDB
+    sends = [c for c in recorded.calls if c.kind == "script" and c.name == "storage.messages._SEND"]
+    assert any(keys.conversation_members(direct) in c.keys for c in sends)  # pipelined with the list touch
     # The partitioned keys were among what the scripts touched.
     touched = {k for c in recorded.calls if c.kind == "script" for k in c.keys}
     for key in (keys.hot_messages, keys.outbox_stream, keys.transcription_stream, keys.transcription_delayed):
