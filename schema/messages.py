@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from resolvers import conversations as conversing
+from resolvers import messages as messaging
 from resolvers.cursors import Page
 from schema.node import Node
 from schema.paging import PageInfo, edges_of, utc
@@ -140,6 +141,7 @@ class Message(Node):
     transcript: Transcript | None = strawberry.field(
         default=None, description="The transcript with word timings; VOICE only, once DONE."
     )
+    reply_to_id: strawberry.Private[str | None] = None  # what replyTo resolves
 
     @classmethod
     def from_stored(cls, message: StoredMessage) -> Message:
@@ -156,6 +158,7 @@ class Message(Node):
             transcription_status=TranscriptionStatus(message.transcription_status)
             if message.transcription_status else None,
             transcript=Transcript.from_stored(message.transcript) if message.transcript else None,
+            reply_to_id=message.reply_to_id,
         )
 
     @strawberry.field(description="The user who sent it.")
@@ -165,6 +168,19 @@ class Message(Node):
     @strawberry.field(description="DIRECT conversations: the other member. Null in a group.")
     async def receiver(self, info: ContextInfo) -> User | None:
         return await load_user(info, str(self.receiver_id)) if self.receiver_id else None
+
+    @strawberry.field(
+        description="The message this one replies to (sendMessage's `replyToId`), always in the same "
+        "conversation, as it is now: edited text, or a tombstone (`deletedAt` set) once deleted. Null "
+        "if it is not a reply."
+    )
+    async def reply_to(self, info: ContextInfo) -> Message | None:
+        if self.reply_to_id is None:
+            return None
+        found = await messaging.replied_to(
+            info.context, conversation_id=str(self.conversation_id), reply_to_id=self.reply_to_id
+        )
+        return Message.from_stored(found) if found is not None else None
 
     @strawberry.field(description="The conversation it belongs to, as you see it (NOT_FOUND once you left it).")
     async def conversation(

@@ -201,6 +201,7 @@ class Mutation(GroupMutations):
             text=input.text,
             audio_id=input.audio_id,
             client_id=input.client_id,
+            reply_to_id=input.reply_to_id,
         )
         return Message.from_stored(message)
 

@@ -78,6 +78,12 @@ class ArchiveStore:
         doc = await self.collection.find_one({"_id": message_id})
         return from_raw(doc) if doc else None
 
+    async def get_many(self, message_ids: Sequence[str]) -> list[StoredMessage]:
+        """The archived messages among `message_ids` (any order), in one read."""
+        if not message_ids:
+            return []
+        return [from_raw(d) async for d in self.collection.find({"_id": {"$in": list(message_ids)}})]
+
     async def page(self, conversation_id: str, *, before: str | None, limit: int) -> list[StoredMessage]:
         """Up to `limit` archived messages older than `before`, newest first."""
         query: dict[str, object] = {"conversation_id": conversation_id}

@@ -217,6 +217,17 @@ class MessageStore:
         hot = await self.get_hot_keys(candidates)
         return hot[0] if hot else await self.archive.get(message_id)
 
+    async def find_many(self, refs: Sequence[tuple[str, str]]) -> dict[str, StoredMessage]:
+        """Message id -> message, for the (conversation id, message id) pairs found: the hot
+        ones in one read per partition, the rest in one archive read. A message found in
+        another conversation than the one named is left out."""
+        found = {m.id: m for m in await self.get_hot_keys([keys.message_key(c, i) for c, i in refs])}
+        missing = [i for _, i in refs if i not in found]
+        if missing:
+            found.update((m.id, m) for m in await self.archive.get_many(missing))
+        conversation_of = {i: c for c, i in refs}
+        return {i: m for i, m in found.items() if m.conversation_id == conversation_of.get(i)}
+
     async def get_hot(self, conversation_id: str, message_ids: Sequence[str]) -> list[StoredMessage]:
         """The messages of one conversation that are in Redis, in the order asked."""
         return await self.get_hot_keys([keys.message_key(conversation_id, i) for i in message_ids])

@@ -55,6 +55,7 @@ class StoredMessage:
     text: str
     sent_at_ms: int
     client_id: str | None = None
+    reply_to_id: str | None = None  # the message this one quotes, in the same conversation
     audio: StoredAudio | None = None  # VOICE only
     transcription_status: str | None = None  # VOICE only: PENDING, DONE, FAILED
     transcript: StoredTranscript | None = None  # VOICE only, once DONE
@@ -72,6 +73,7 @@ class StoredMessage:
             "text": self.text,
             "sent_at_ms": self.sent_at_ms,
             "client_id": self.client_id,
+            "reply_to_id": self.reply_to_id,
             "audio": asdict(self.audio) if self.audio else None,
             "transcription_status": self.transcription_status,
             "transcript": asdict(self.transcript) if self.transcript else None,
@@ -89,6 +91,7 @@ class StoredMessage:
             text=doc["text"],
             sent_at_ms=int(doc["sent_at_ms"]),
             client_id=doc.get("client_id"),
+            reply_to_id=doc.get("reply_to_id"),
             audio=StoredAudio(**doc["audio"]) if doc.get("audio") else None,
             transcription_status=doc.get("transcription_status"),
             transcript=StoredTranscript.from_dict(doc["transcript"]) if doc.get("transcript") else None,
