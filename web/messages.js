@@ -101,7 +101,8 @@ export function renderMessage(message) {
   }
   // The popover slot (reaction picker, delete confirmation) survives redraws of the rest.
   li.append(h("div", { class: "bubble" }), h("div", { class: "reactions", role: "group", "aria-label": "Reactions" }),
-    h("div", { class: "actions", role: "group", "aria-label": "Message actions" }), h("p", { class: "meta" }),
+    h("div", { class: "footer" }, h("p", { class: "meta" }),
+      h("div", { class: "actions", role: "group", "aria-label": "Message actions" })),
     h("div", { class: "popover" }));
   fillMessage(li, message);
   return li;
