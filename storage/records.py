@@ -64,7 +64,7 @@ class StoredMessage:
     def to_document(self) -> dict[str, Any]:
         """The JSON stored in Redis, in `MessageHot`'s shape; built field by field because it
         runs on every send (`asdict` deep-copies)."""
-        return {
+        document = {
             "pk": self.id,
             "kind": self.kind,
             "conversation_id": self.conversation_id,
@@ -73,12 +73,14 @@ class StoredMessage:
             "text": self.text,
             "sent_at_ms": self.sent_at_ms,
             "client_id": self.client_id,
-            "reply_to_id": self.reply_to_id,
             "audio": asdict(self.audio) if self.audio else None,
             "transcription_status": self.transcription_status,
             "transcript": asdict(self.transcript) if self.transcript else None,
             "rev": self.rev,
         }
+        if self.reply_to_id is not None:  # only on replies: other documents stay as small as before
+            document["reply_to_id"] = self.reply_to_id
+        return document
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> StoredMessage:
