@@ -12,19 +12,27 @@ import { messageOf, upsertMessage } from "./messages.js";
 import { state } from "./state.js";
 
 const input = () => $("message-input");
+// Live events seen per message id. Events come in order on one socket; an answer does not come
+// in order with them, so an answer is shown only if no event about its message came meanwhile
+// (the event of our own change is then on its way, and newer).
+const liveEvents = new Map();
 
 function showError(error) {
   $("composer-error").textContent = typeof error === "string" ? error : describeError(error);
 }
 
-/** Show a mutation's answer (the message as it is now) if its conversation is still open. */
-function showAnswer(message) {
+/** Run a mutation on a message; show its answer (the message as it is now) unless events overtook it. */
+async function change(id, query, variables, field) {
+  const seen = liveEvents.get(id) || 0;
+  const message = (await api(query, { id, ...variables }))[field];
+  if ((liveEvents.get(id) || 0) !== seen) return;
   if (state.open && state.open.conversationId === message.conversationId) upsertMessage(message);
   afterChange(message);
 }
 
-/** A message changed (here or live): a reply or an edit in the composer that it ends follows. */
-export function afterChange(message) {
+/** A message changed (here, or live when `live`): a reply or an edit of it in the composer follows. */
+export function afterChange(message, { live = false } = {}) {
+  if (live) liveEvents.set(message.id, (liveEvents.get(message.id) || 0) + 1);
   if (!message.deletedAt) return;
   if (state.replyTo && state.replyTo.id === message.id) state.replyTo = null;
   if (state.editing && state.editing.id === message.id) {
@@ -95,7 +103,7 @@ async function saveEdit() {
     return;
   }
   try {
-    const { editMessage: message } = await api(Q.editMessage, { id: editing.id, text });
+    await change(editing.id, Q.editMessage, { text }, "editMessage");
     if (state.editing === editing) {
       state.editing = null;
       input().value = editing.draft;
@@ -103,7 +111,6 @@ async function saveEdit() {
       renderModeBar();
       $("composer-error").textContent = "";
     }
-    showAnswer(message);
   } catch (error) {
     showError(error); // still editing: fix the text, or Escape
   }
@@ -163,8 +170,8 @@ function confirmDelete(li) {
 async function deleteMessage(li, button, error) {
   button.disabled = true;
   try {
-    const { deleteMessage: message } = await api(Q.deleteMessage, { id: messageOf(li).id });
-    showAnswer(message); // the tombstone: "Message deleted", the confirmation gone
+    await change(messageOf(li).id, Q.deleteMessage, {}, "deleteMessage"); // the tombstone: "Message deleted"
+    li.querySelector(".popover").replaceChildren();
     li.focus();
   } catch (failure) {
     button.disabled = false;
@@ -195,8 +202,7 @@ async function toggleReaction(li, emoji) {
   if (!message) return;
   const mine = (message.reactions || []).some((r) => r.emoji === emoji && r.reactedByMe);
   try {
-    const data = await api(mine ? Q.unreact : Q.react, { id: message.id, emoji });
-    showAnswer(mine ? data.unreact : data.react);
+    await change(message.id, mine ? Q.unreact : Q.react, { emoji }, mine ? "unreact" : "react");
   } catch (error) {
     showError(error);
   }

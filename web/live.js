@@ -51,7 +51,7 @@ export async function onMessageEvent(event) {
     // A change to a message of an older page not loaded here only updates the replies quoting it.
     if (event.type === "CREATED" || state.open.elements.has(message.id)) upsertMessage(message, { live: true });
     else refreshQuotesOf(message);
-    afterChange(message); // deleted elsewhere: a reply to it or an edit of it in the composer ends
+    afterChange(message, { live: true }); // deleted elsewhere: a reply to it or an edit of it in the composer ends
     if (event.type === "CREATED" && fromOther) {
       hideTyping(message.senderId);
       if (visible()) markRead();
