@@ -173,7 +173,7 @@ export function fillMessage(li, message, local = null) {
 
   const oldQuote = bubble.querySelector(":scope > .quote"); // a voice bubble keeps its player: swap the quote only
   if (oldQuote) oldQuote.remove();
-  const quote = renderQuote(message.replyTo);
+  const quote = !message.deletedAt && renderQuote(message.replyTo);
   if (quote) bubble.prepend(quote);
   li.querySelector(".reactions").replaceChildren(...renderReactions(message));
   li.querySelector(".actions").replaceChildren(...(local ? [] : renderActions(message)));
