@@ -11,7 +11,7 @@ import strawberry
 from resolvers import conversations as conversing
 from resolvers.cursors import Page
 from schema.node import Node
-from schema.paging import PageInfo, edges_of, utc
+from schema.paging import PageInfo, at_ms, edges_of, utc
 from schema.users import ContextInfo, User, load_user
 from storage.audio import AudioRecord
 from storage.records import MessageEventPayload, StoredAudio, StoredMessage, StoredTranscript
@@ -113,6 +113,13 @@ class AudioFile:
         return info.context.media_url(str(self.id), self.conversation_id)
 
 
+@strawberry.type(description="One emoji members reacted to a message with.")
+class Reaction:
+    emoji: str = strawberry.field(description="The emoji (one emoji grapheme).")
+    count: int = strawberry.field(description="How many members reacted with it (at least 1).")
+    reacted_by_me: bool = strawberry.field(description="Whether you are one of them.")
+
+
 @strawberry.type(
     description="A message in a conversation; only the conversation's current members can read it."
 )
@@ -140,6 +147,15 @@ class Message(Node):
     transcript: Transcript | None = strawberry.field(
         default=None, description="The transcript with word timings; VOICE only, once DONE."
     )
+    edited_at: datetime | None = strawberry.field(
+        default=None, description="When its sender last edited the text (editMessage); null if never."
+    )
+    deleted_at: datetime | None = strawberry.field(
+        default=None,
+        description='When its sender deleted it for everyone (deleteMessage): a tombstone, with text "", no '
+        "audio, no transcript and no reactions. Null if not deleted.",
+    )
+    stored_reactions: strawberry.Private[tuple[tuple[str, tuple[str, ...]], ...]] = ()
 
     @classmethod
     def from_stored(cls, message: StoredMessage) -> Message:
@@ -156,7 +172,19 @@ class Message(Node):
             transcription_status=TranscriptionStatus(message.transcription_status)
             if message.transcription_status else None,
             transcript=Transcript.from_stored(message.transcript) if message.transcript else None,
+            edited_at=at_ms(message.edited_at_ms),
+            deleted_at=at_ms(message.deleted_at_ms),
+            stored_reactions=message.reactions,
         )
+
+    @strawberry.field(
+        description="The emoji members reacted with (react / unreact), in the order first used, each with "
+        "its count and whether you are among them; empty if none."
+    )
+    def reactions(self, info: ContextInfo) -> list[Reaction]:
+        viewer_id = info.context.viewer_id
+        return [Reaction(emoji=emoji, count=len(users), reacted_by_me=viewer_id in users)
+                for emoji, users in self.stored_reactions]
 
     @strawberry.field(description="The user who sent it.")
     async def sender(self, info: ContextInfo) -> User:
@@ -197,13 +225,17 @@ class MessageConnection:
 class MessageEventType(Enum):
     CREATED = strawberry.enum_value("CREATED", description="The message was sent.")
     UPDATED = strawberry.enum_value(
-        "UPDATED", description="The message changed: a voice message's transcription finished, failed or was retried."
+        "UPDATED", description="The message changed: a voice message's transcription finished, failed or was "
+        "retried, its sender edited it, or a reaction was added or taken back."
+    )
+    DELETED = strawberry.enum_value(
+        "DELETED", description="Its sender deleted it for everyone; the event's message is the tombstone."
     )
 
 
-@strawberry.type(description="A message in one of your conversations was created or updated.")
+@strawberry.type(description="A message in one of your conversations was created, updated or deleted.")
 class MessageEvent:
-    type: MessageEventType = strawberry.field(description="Created or updated.")
+    type: MessageEventType = strawberry.field(description="Created, updated or deleted.")
     message: Message = strawberry.field(description="The message as it is now.")
 
     @classmethod
