@@ -1,6 +1,7 @@
 """Replies (sendMessage's replyToId, Message.replyTo): in 1:1 and groups, refused across
-conversations and to outsiders, read in one batch per history page, and still resolved once
-the replied-to message left the Redis hot window for the MongoDB archive."""
+conversations and to outsiders, read in one batch per history page, still resolved once the
+replied-to message left the Redis hot window for the MongoDB archive, and shown as it is now
+(edited, or a tombstone)."""
 
 from __future__ import annotations
 
@@ -162,3 +163,23 @@ async def test_reply_to_resolves_after_the_message_left_the_hot_window(in_proces
         assert [(m["id"], m["replyTo"]) for m in await history(gql, alice, p=bob.id)] == [
             (original["id"], None), (early["id"], expected), (late["id"], expected)]
         assert (await gql.ok(MESSAGE, {"id": early["id"]}, token=bob.token))["message"]["replyTo"] == expected
+
+
+async def test_reply_to_shows_the_quoted_message_as_it_is_now_edited_then_deleted(gql: GraphQLClient) -> None:
+    alice, bob = await register(gql), await register(gql)
+    original = await send(gql, alice, "at 6", receiverId=bob.id)
+    reply = await send(gql, bob, "ok", receiverId=alice.id, replyToId=original["id"])
+    now = "query M($id: ID!) { message(id: $id) { replyTo { id text editedAt deletedAt } } }"
+    await gql.ok("mutation E($id: ID!) { editMessage(id: $id, text: \"at 7\") { id } }", {"id": original["id"]},
+                 token=alice.token)
+    edited = (await gql.ok(now, {"id": reply["id"]}, token=bob.token))["message"]["replyTo"]
+    assert edited["text"] == "at 7" and edited["editedAt"] and edited["deletedAt"] is None
+    await gql.ok("mutation D($id: ID!) { deleteMessage(id: $id) { id } }", {"id": original["id"]}, token=alice.token)
+    for viewer in (alice, bob):
+        tombstone = (await gql.ok(now, {"id": reply["id"]}, token=viewer.token))["message"]["replyTo"]
+        assert tombstone["id"] == original["id"] and tombstone["text"] == "" and tombstone["deletedAt"]
+        assert [m["replyTo"] and m["replyTo"]["text"] for m in await history(gql, viewer, c=original["conversationId"])
+                ] == [None, ""]
+    # A deleted reply keeps nothing of what it said, its quote included.
+    await gql.ok("mutation D($id: ID!) { deleteMessage(id: $id) { id } }", {"id": reply["id"]}, token=bob.token)
+    assert (await gql.ok(now, {"id": reply["id"]}, token=alice.token))["message"]["replyTo"] is None
