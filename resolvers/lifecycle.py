@@ -148,12 +148,17 @@ async def delete_message(ctx: Context, *, message_id: str) -> StoredMessage:
     return await _change(ctx, message, decide, field="id")
 
 
-async def react(ctx: Context, *, message_id: str, emoji: str) -> StoredMessage:
-    """The viewer's reaction (one per user and emoji; again is a no-op); UPDATED to every member."""
+async def _reaction_of(ctx: Context, message_id: str, emoji: str) -> tuple[str, str, StoredMessage]:
+    """(viewer, validated emoji, the message if the viewer may see it) for react and unreact."""
     viewer_id = ctx.require_viewer()
     await ctx.rate_limit("send_message", viewer_id)
     emoji = validate_emoji(emoji)
-    message = await _message(ctx, viewer_id, message_id, field="messageId")
+    return viewer_id, emoji, await _message(ctx, viewer_id, message_id, field="messageId")
+
+
+async def react(ctx: Context, *, message_id: str, emoji: str) -> StoredMessage:
+    """The viewer's reaction (one per user and emoji; again is a no-op); UPDATED to every member."""
+    viewer_id, emoji, message = await _reaction_of(ctx, message_id, emoji)
 
     def decide(current: StoredMessage) -> Change | None:
         _refuse_deleted(current, "messageId")
@@ -171,10 +176,7 @@ async def react(ctx: Context, *, message_id: str, emoji: str) -> StoredMessage:
 
 async def unreact(ctx: Context, *, message_id: str, emoji: str) -> StoredMessage:
     """Take the viewer's reaction back (none: a no-op); UPDATED to every member."""
-    viewer_id = ctx.require_viewer()
-    await ctx.rate_limit("send_message", viewer_id)
-    emoji = validate_emoji(emoji)
-    message = await _message(ctx, viewer_id, message_id, field="messageId")
+    viewer_id, emoji, message = await _reaction_of(ctx, message_id, emoji)
 
     def decide(current: StoredMessage) -> Change | None:
         users = dict(current.reactions).get(emoji, ())

@@ -33,8 +33,9 @@ def _tombstone(message: StoredMessage) -> StoredMessage:
                                deleted_at_ms=123)
 
 
-def _delete_after_first_read(changes: MessageChanges) -> None:
-    """Make the next read race a delete: the delete lands right after the state was read."""
+def _race_first_read(changes: MessageChanges, racing: Callable[[StoredMessage], StoredMessage]) -> None:
+    """Make the next read race another change: `racing(found)` (its rev bumped) lands right
+    after the state was read."""
     find: Callable[[str, str], Awaitable[StoredMessage | None]] = changes._find
     raced = False
 
@@ -43,7 +44,7 @@ def _delete_after_first_read(changes: MessageChanges) -> None:
         found = await find(message_id, conversation_id)
         if found is not None and not raced:
             raced = True
-            assert await changes.apply(found.rev, next_revision(_tombstone(found)), event="DELETED")
+            assert await changes.apply(found.rev, next_revision(racing(found)))
         return found
 
     changes._find = racing_find
@@ -78,7 +79,7 @@ async def test_a_transcript_racing_a_delete_never_brings_the_message_back(messag
         voice = await _voice(stores)
         if archived:
             await _archived(stores, voice)
-        _delete_after_first_read(stores.messages.changes)
+        _race_first_read(stores.messages.changes, _tombstone)
         await worker._settle(voice, result)  # reads PENDING, a delete lands, its write is refused, decided again
         found = await stores.messages.find(voice.id, conversation_id=voice.conversation_id)
         assert found is not None and found.deleted_at_ms == 123 and found.transcript is None and found.rev == 1
@@ -90,19 +91,7 @@ async def test_a_reaction_racing_a_transcript_keeps_both(message_stores: Message
     await ensure_group(stores.redis)
     voice = await _voice(stores)
     changes = stores.messages.changes
-    find = changes._find
-    raced = False
-
-    async def racing_find(message_id: str, conversation_id: str) -> StoredMessage | None:
-        nonlocal raced
-        found = await find(message_id, conversation_id)
-        if found is not None and not raced:
-            raced = True
-            reacted = next_revision(found, reactions=(("👍", ("someone",)),))
-            assert await changes.apply(found.rev, reacted)
-        return found
-
-    changes._find = racing_find
+    _race_first_read(changes, lambda found: dataclasses.replace(found, reactions=(("👍", ("someone",)),)))
     done = await changes.change(voice.id, voice.conversation_id, lambda m: Change(
         dataclasses.replace(m, text="hi", transcription_status="DONE")))
     assert done is not None and done.rev == 2
