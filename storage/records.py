@@ -84,7 +84,7 @@ class StoredMessage:
             "rev": self.rev,
             "edited_at_ms": self.edited_at_ms,
             "deleted_at_ms": self.deleted_at_ms,
-            "reactions": [{"emoji": emoji, "user_ids": list(users)} for emoji, users in self.reactions],
+            "reactions": [{"emoji": e, "user_ids": list(u)} for e, u in self.reactions] if self.reactions else [],
         }
         if self.reply_to_id is not None:  # only on replies: other documents stay as small as before
             document["reply_to_id"] = self.reply_to_id
@@ -108,7 +108,7 @@ class StoredMessage:
             rev=int(doc.get("rev", 0)),
             edited_at_ms=doc.get("edited_at_ms"),
             deleted_at_ms=doc.get("deleted_at_ms"),
-            reactions=tuple((r["emoji"], tuple(r["user_ids"])) for r in doc.get("reactions") or ()),
+            reactions=tuple((r["emoji"], tuple(r["user_ids"])) for r in rs) if (rs := doc.get("reactions")) else (),
         )
 
 
