@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     # Messages newer than this stay in Redis too (fractions allowed, e.g. for tests).
     hot_window_days: float = Field(default=90.0, gt=0)
     max_group_members: int = Field(default=256, ge=2, le=10_000)
+    # How long after sending a message its sender may edit it; unset: no limit.
+    edit_window_seconds: float | None = Field(default=None, gt=0)
     hot_window_trim_seconds: float = Field(default=60.0, gt=0)
     # Outbox entries a dead consumer left pending are taken over after this idle time.
     outbox_claim_idle_seconds: float = Field(default=30.0, gt=0)

@@ -172,6 +172,7 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
         max_audio_bytes=settings.max_audio_bytes,
         max_audio_seconds=settings.max_audio_seconds,
         max_group_members=settings.max_group_members,
+        edit_window_seconds=settings.edit_window_seconds,
         trusted_proxies=parse_trusted_proxies(settings.trusted_proxies),
         revocations=RevocationStore(redis, database[UserDoc.Settings.name], hub,
                                     token_ttl_seconds=settings.jwt_ttl_seconds,

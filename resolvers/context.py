@@ -60,6 +60,7 @@ class Context:
     response: Any = None
     token: str | None = None
     user_loader: Any = None  # DataLoader of UserViews, batched per event-loop tick
+    reply_loader: Any = None  # DataLoader of replied-to messages, made on first use
     connection_params: dict[str, Any] | None = None  # WebSocket connection_init payload
     session_connection_id: str | None = None  # presence entry of this WebSocket
     session_user_id: str | None = None  # whose presence entry it is

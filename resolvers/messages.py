@@ -5,13 +5,15 @@ from __future__ import annotations
 import dataclasses
 import unicodedata
 
+from strawberry.dataloader import DataLoader
+
 from resolvers.access import addressed_conversation, exactly_one, now_ms, parse_id, visible_message
 from resolvers.context import Context
 from resolvers.cursors import Page, decode_cursor, encode_cursor
 from resolvers.errors import Conflict, InvalidInput, NotFound
 from storage.ids import id_timestamp_ms, new_id
 from storage.messages import NOT_A_MEMBER, NOT_MIRRORED, with_id
-from storage.records import StoredAudio, StoredMessage
+from storage.records import StoredAudio, StoredConversation, StoredMessage
 
 MAX_TEXT = 4000
 MAX_CLIENT_ID = 128
@@ -41,7 +43,7 @@ def validate_client_id(client_id: str | None) -> str | None:
 
 async def send_message(
     ctx: Context, *, conversation_id: str | None, receiver_id: str | None, text: str | None, audio_id: str | None,
-    client_id: str | None,
+    client_id: str | None, reply_to_id: str | None = None,
 ) -> StoredMessage:
     sender_id = ctx.require_viewer()
     await ctx.rate_limit("send_message", sender_id)
@@ -53,10 +55,13 @@ async def send_message(
     text = normalise_text(text) if text is not None else None
     audio_id = parse_id(audio_id, field="audioId") if audio_id is not None else None
     client_id = validate_client_id(client_id)
+    reply_to_id = parse_id(reply_to_id, field="replyToId") if reply_to_id is not None else None
     conversation = await addressed_conversation(
         ctx, sender_id, conversation_id=conversation_id, partner_id=receiver_id, create=True, partner_field="receiverId"
     )
     assert conversation is not None
+    if reply_to_id is not None:  # a read only for replies: plain sends stay one script call
+        await _replied_in(ctx, conversation, reply_to_id)
     message_id = new_id()
     message = StoredMessage(
         id=message_id,
@@ -67,6 +72,7 @@ async def send_message(
         text=text or "",
         sent_at_ms=id_timestamp_ms(message_id),
         client_id=client_id,
+        reply_to_id=reply_to_id,
     )
     if client_id is not None:
         reserved = await ctx.runtime.messages.reserve_client_id(message)
@@ -78,6 +84,33 @@ async def send_message(
     if audio_id is None:
         return await _store(ctx, message)
     return await _send_voice(ctx, message, audio_id)
+
+
+async def _replied_in(ctx: Context, conversation: StoredConversation, message_id: str) -> StoredMessage:
+    """The message replied to: it must be in the conversation the sender (a member) writes in."""
+    found = await ctx.runtime.messages.find(message_id, conversation_id=conversation.id)
+    if found is None or found.conversation_id != conversation.id:
+        raise NotFound("message not found", field="replyToId")
+    return found
+
+
+def make_reply_loader(ctx: Context) -> DataLoader[tuple[str, str], StoredMessage | None]:
+    """Batches the replyTo lookups of one execution (a history page: one read, not one each)."""
+
+    async def load(refs: list[tuple[str, str]]) -> list[StoredMessage | None]:
+        found = await ctx.runtime.messages.find_many(refs)
+        return [found.get(message_id) for _, message_id in refs]
+
+    return DataLoader(load_fn=load, cache=False)  # no cache: each read shows the current state
+
+
+async def replied_to(ctx: Context, *, conversation_id: str, reply_to_id: str) -> StoredMessage | None:
+    """The current state of a replied-to message (a tombstone once deleted). It is in the
+    reply's conversation, so whoever sees the reply may see it."""
+    if ctx.reply_loader is None:
+        ctx.reply_loader = make_reply_loader(ctx)
+    found: StoredMessage | None = await ctx.reply_loader.load((conversation_id, reply_to_id))
+    return found
 
 
 async def _store(ctx: Context, message: StoredMessage) -> StoredMessage:

@@ -46,4 +46,5 @@ class Runtime:
     max_audio_bytes: int
     max_audio_seconds: float
     max_group_members: int = 256
+    edit_window_seconds: float | None = None  # how long a sender may edit a message; None: no limit
     trusted_proxies: tuple[Network, ...] = ()  # peers whose X-Forwarded-For is believed

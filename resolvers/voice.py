@@ -76,7 +76,8 @@ async def retry_transcription(ctx: Context, *, message_id: str) -> StoredMessage
             field="messageId",
         )
     pending = next_revision(message, transcription_status="PENDING", transcript=None, text="")
-    await ctx.runtime.messages.update(pending, queue_transcription=True)
+    if not await ctx.runtime.messages.update(pending, queue_transcription=True):
+        raise Conflict("the message changed meanwhile: try again", field="messageId")
     return pending
 
 

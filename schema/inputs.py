@@ -53,6 +53,11 @@ class SendMessageInput:
         description="Your idempotency key (1-128 printable characters): resending it returns the "
         "first message instead of creating a second. Use a fresh one (e.g. a UUID) per message.",
     )
+    reply_to_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="Reply to (quote) this message: it must be in the same conversation (NOT_FOUND naming "
+        "replyToId otherwise). Its current state shows as `replyTo`.",
+    )
 
 
 @strawberry.input(description="A new group; you become its OWNER.")

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from resolvers import conversations as conversing
+from resolvers import messages as messaging
 from resolvers.cursors import Page
 from schema.node import Node
-from schema.paging import PageInfo, edges_of, utc
+from schema.paging import PageInfo, at_ms, edges_of, utc
 from schema.users import ContextInfo, User, load_user
 from storage.audio import AudioRecord
 from storage.records import MessageEventPayload, StoredAudio, StoredMessage, StoredTranscript
@@ -113,6 +114,13 @@ class AudioFile:
         return info.context.media_url(str(self.id), self.conversation_id)
 
 
+@strawberry.type(description="One emoji members reacted to a message with.")
+class Reaction:
+    emoji: str = strawberry.field(description="The emoji (one emoji grapheme).")
+    count: int = strawberry.field(description="How many members reacted with it (at least 1).")
+    reacted_by_me: bool = strawberry.field(description="Whether you are one of them.")
+
+
 @strawberry.type(
     description="A message in a conversation; only the conversation's current members can read it."
 )
@@ -140,6 +148,16 @@ class Message(Node):
     transcript: Transcript | None = strawberry.field(
         default=None, description="The transcript with word timings; VOICE only, once DONE."
     )
+    reply_to_id: strawberry.Private[str | None] = None  # what replyTo resolves
+    edited_at: datetime | None = strawberry.field(
+        default=None, description="When its sender last edited the text (editMessage); null if never."
+    )
+    deleted_at: datetime | None = strawberry.field(
+        default=None,
+        description='When its sender deleted it for everyone (deleteMessage): a tombstone, with text "", no '
+        "audio, no transcript and no reactions. Null if not deleted.",
+    )
+    stored_reactions: strawberry.Private[tuple[tuple[str, tuple[str, ...]], ...]] = ()
 
     @classmethod
     def from_stored(cls, message: StoredMessage) -> Message:
@@ -156,7 +174,20 @@ class Message(Node):
             transcription_status=TranscriptionStatus(message.transcription_status)
             if message.transcription_status else None,
             transcript=Transcript.from_stored(message.transcript) if message.transcript else None,
+            reply_to_id=message.reply_to_id,
+            edited_at=at_ms(message.edited_at_ms),
+            deleted_at=at_ms(message.deleted_at_ms),
+            stored_reactions=message.reactions,
         )
+
+    @strawberry.field(
+        description="The emoji members reacted with (react / unreact), in the order first used, each with "
+        "its count and whether you are among them; empty if none."
+    )
+    def reactions(self, info: ContextInfo) -> list[Reaction]:
+        viewer_id = info.context.viewer_id
+        return [Reaction(emoji=emoji, count=len(users), reacted_by_me=viewer_id in users)
+                for emoji, users in self.stored_reactions]
 
     @strawberry.field(description="The user who sent it.")
     async def sender(self, info: ContextInfo) -> User:
@@ -165,6 +196,19 @@ class Message(Node):
     @strawberry.field(description="DIRECT conversations: the other member. Null in a group.")
     async def receiver(self, info: ContextInfo) -> User | None:
         return await load_user(info, str(self.receiver_id)) if self.receiver_id else None
+
+    @strawberry.field(
+        description="The message this one replies to (sendMessage's `replyToId`), always in the same "
+        "conversation, as it is now: edited text, or a tombstone (`deletedAt` set) once deleted. Null "
+        "if it is not a reply, and on a tombstone (which keeps nothing of what it said)."
+    )
+    async def reply_to(self, info: ContextInfo) -> Message | None:
+        if self.reply_to_id is None or self.deleted_at is not None:
+            return None
+        found = await messaging.replied_to(
+            info.context, conversation_id=str(self.conversation_id), reply_to_id=self.reply_to_id
+        )
+        return Message.from_stored(found) if found is not None else None
 
     @strawberry.field(description="The conversation it belongs to, as you see it (NOT_FOUND once you left it).")
     async def conversation(
@@ -197,13 +241,17 @@ class MessageConnection:
 class MessageEventType(Enum):
     CREATED = strawberry.enum_value("CREATED", description="The message was sent.")
     UPDATED = strawberry.enum_value(
-        "UPDATED", description="The message changed: a voice message's transcription finished, failed or was retried."
+        "UPDATED", description="The message changed: a voice message's transcription finished, failed or was "
+        "retried, its sender edited it, or a reaction was added or taken back."
+    )
+    DELETED = strawberry.enum_value(
+        "DELETED", description="Its sender deleted it for everyone; the event's message is the tombstone."
     )
 
 
-@strawberry.type(description="A message in one of your conversations was created or updated.")
+@strawberry.type(description="A message in one of your conversations was created, updated or deleted.")
 class MessageEvent:
-    type: MessageEventType = strawberry.field(description="Created or updated.")
+    type: MessageEventType = strawberry.field(description="Created, updated or deleted.")
     message: Message = strawberry.field(description="The message as it is now.")
 
     @classmethod

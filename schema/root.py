@@ -20,6 +20,7 @@ from schema.conversation_operations import ConversationQueries, GroupMutations
 from schema.conversations import Conversation, ConversationConnection, ConversationEvent
 from schema.errors import translate_error
 from schema.inputs import LoginInput, RegisterInput, SendMessageInput
+from schema.message_operations import MessageMutations
 from schema.messages import AudioFile, Message, MessageConnection, MessageEvent
 from schema.scalars import SCALAR_MAP
 from schema.search import SearchResults
@@ -161,7 +162,7 @@ class Query(ConversationQueries):
     description="Changes; POST only. All but `register` and `login` need a valid token "
     "(`Authorization: Bearer <token>`)."
 )
-class Mutation(GroupMutations):
+class Mutation(GroupMutations, MessageMutations):
     @strawberry.mutation(
         description="Create an account and log in (no token needed). At most 20 sign-ups per hour "
         "per IP address by default (RATE_LIMITED); a taken username or email is CONFLICT."
@@ -201,6 +202,7 @@ class Mutation(GroupMutations):
             text=input.text,
             audio_id=input.audio_id,
             client_id=input.client_id,
+            reply_to_id=input.reply_to_id,
         )
         return Message.from_stored(message)
 
@@ -325,7 +327,8 @@ class Mutation(GroupMutations):
 class Subscription:
     @strawberry.subscription(
         description="Every message of every conversation you are a member of: CREATED, then UPDATED "
-        "when it changes (a voice transcript lands). After you leave a conversation, none of its events reach "
+        "when it changes (a voice transcript lands, an edit, a reaction) and DELETED when its sender deletes it "
+        "(with the tombstone). After you leave a conversation, none of its events reach "
         "you. Ends with RESUBSCRIBE when events may have been lost (see Subscription)."
     )
     async def message_events(self, info: ContextInfo) -> AsyncGenerator[MessageEvent, None]:

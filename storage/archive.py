@@ -74,9 +74,23 @@ class ArchiveStore:
             stale = [archived[i]["_id"] for i in _duplicate_id_writes(exc)]
             log.info("archive writes skipped: a newer revision is archived", extra={"ids": stale})
 
+    async def replace_at_revision(self, message: StoredMessage, *, expected_rev: int) -> bool:
+        """Replace an archived message only if it still has `expected_rev` (a change decided on
+        that state; `None` in the filter also matches one archived without a rev, read as 0).
+        False when it changed meanwhile or is not archived."""
+        revisions: list[int | None] = [expected_rev, None] if expected_rev == 0 else [expected_rev]
+        result = await self.collection.replace_one({"_id": message.id, "rev": {"$in": revisions}}, to_doc(message))
+        return result.matched_count == 1
+
     async def get(self, message_id: str) -> StoredMessage | None:
         doc = await self.collection.find_one({"_id": message_id})
         return from_raw(doc) if doc else None
+
+    async def get_many(self, message_ids: Sequence[str]) -> list[StoredMessage]:
+        """The archived messages among `message_ids` (any order), in one read."""
+        if not message_ids:
+            return []
+        return [from_raw(d) async for d in self.collection.find({"_id": {"$in": list(message_ids)}})]
 
     async def page(self, conversation_id: str, *, before: str | None, limit: int) -> list[StoredMessage]:
         """Up to `limit` archived messages older than `before`, newest first."""

@@ -128,6 +128,14 @@ class AudioStore:
         await self.chunks.delete_many({"files_id": audio_id})
         return True
 
+    async def delete_sent(self, *, audio_id: str, message_id: str) -> None:
+        """Delete the recording `message_id` sent (its message is being deleted): the files
+        document first, so /media answers 404 at once; then its chunks (idempotent, a retry
+        finishes what a crash left)."""
+        await self.files.delete_one({"_id": audio_id, "metadata.message_id": message_id})
+        if await self.files.find_one({"_id": audio_id}, {"_id": 1}) is None:
+            await self.chunks.delete_many({"files_id": audio_id})
+
     async def read_all(self, audio_id: str) -> bytes:
         stream = await self.bucket.open_download_stream(audio_id)
         return await stream.read()

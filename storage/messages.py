@@ -26,6 +26,7 @@ from storage.connections import json_commands
 from storage.conversation_lists import queue_touch
 from storage.hot_window import HotWindow, hot_member
 from storage.ids import first_id_at, id_timestamp_ms
+from storage.message_changes import MessageChanges
 from storage.records import MessageEventPayload, StoredMessage
 from storage.slots import PARTITIONS, partition_of
 
@@ -57,20 +58,6 @@ for _, member in ipairs(members) do redis.call('PUBLISH', ARGV[6] .. member, ARG
 return {1, unpack(members)}
 """
 
-# An update of an existing message (a transcript landed, a retry was asked for): replace the
-# document only if it still exists, enqueue it for MongoDB, publish UPDATED to every member.
-# KEYS: document, members, and its partition's outbox and transcription queue.
-# ARGV: id, document JSON, UPDATED event, '1' to queue a transcription job, channel prefix, conversation.
-_UPDATE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('JSON.SET', KEYS[1], '$', ARGV[2])
-redis.call('XADD', KEYS[3], '*', 'id', ARGV[1], 'conversation', ARGV[6])
-if ARGV[4] == '1' then redis.call('XADD', KEYS[4], '*', 'id', ARGV[1], 'conversation', ARGV[6], 'attempt', '1') end
-for _, member in ipairs(redis.call('HKEYS', KEYS[2])) do redis.call('PUBLISH', ARGV[5] .. member, ARGV[3]) end
-return 1
-"""
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class SendOutcome:
     status: int  # SENT, ALREADY_SENT, NOT_A_MEMBER, NOT_MIRRORED
@@ -88,7 +75,7 @@ class MessageStore:
         self._json = json_commands(redis)
         self._send = redis.register_script(_SEND)
         self._send_sha = hashlib.sha1(_SEND.encode()).hexdigest()  # for EVALSHA in a pipeline
-        self._update = redis.register_script(_UPDATE)
+        self.changes = MessageChanges(redis, archive, self._find_in)  # every change after the send
 
     async def reserve_client_id(self, message: StoredMessage) -> StoredMessage | str:
         """Reserve the sender's clientId for `message`. Returns `message` when it is ours (or was
@@ -154,36 +141,12 @@ class MessageStore:
             raise reply
         return list(reply)
 
-    async def update(self, message: StoredMessage, *, queue_transcription: bool = False) -> None:
-        """Replace a message wherever it lives and publish UPDATED to every member: in the hot
-        window atomically (persisted through the outbox), or in MongoDB when it already left
-        Redis. The caller passes the new state with `rev` already bumped (`next_revision`)."""
-        document = message.to_document()
-        event = MessageEventPayload("UPDATED", message).encode(document)
-        conversation = message.conversation_id
-        partition = partition_of(conversation)
-        updated = await self._update(
-            keys=[
-                keys.message_key(conversation, message.id),
-                keys.conversation_members(conversation),
-                keys.outbox_stream(partition),
-                keys.transcription_stream(partition),
-            ],
-            args=[message.id, orjson.dumps(document), event, "1" if queue_transcription else "0",
-                  _USER_CHANNEL, conversation],
-        )
-        if updated:
-            return
-        log.info("updating an archived message", extra={"message_id": message.id})
-        await self.archive.upsert([message])
-        members = await self.redis.hkeys(keys.conversation_members(conversation))
-        async with self.redis.pipeline(transaction=False) as pipe:
-            if queue_transcription:
-                pipe.xadd(keys.transcription_stream(partition),
-                          {"id": message.id, "conversation": conversation, "attempt": "1"})
-            for user_id in members:
-                pipe.publish(keys.user_events(user_id), event)
-            await pipe.execute()
+    async def update(self, message: StoredMessage, *, queue_transcription: bool = False) -> bool:
+        """Replace a message wherever it lives and publish UPDATED to every member, if nothing
+        changed it since the state `message` was made from: the caller passes the new state
+        with `rev` already bumped (`next_revision`). False when it lost that race (or the message
+        is gone); `changes.change` decides again instead."""
+        return await self.changes.apply(message.rev - 1, message, queue_transcription=queue_transcription)
 
     async def restore_client_ids(self) -> int:
         """Reserve again, for the rest of their TTL, the clientIds of the archived messages sent
@@ -243,6 +206,19 @@ class MessageStore:
                       else keys.message_keys_anywhere(message_id))
         hot = await self.get_hot_keys(candidates)
         return hot[0] if hot else await self.archive.get(message_id)
+
+    async def find_many(self, refs: Sequence[tuple[str, str]]) -> dict[str, StoredMessage]:
+        """Message id -> message, for the (conversation id, message id) pairs found: the hot
+        ones in one read per partition, the rest in one archive read. A message found in
+        another conversation than the one named is left out."""
+        found = {m.id: m for m in await self.get_hot_keys([keys.message_key(c, i) for c, i in refs])}
+        missing = [i for _, i in refs if i not in found]
+        if missing:
+            found.update((m.id, m) for m in await self.archive.get_many(missing))
+        conversation_of = {i: c for c, i in refs}
+        return {i: m for i, m in found.items() if m.conversation_id == conversation_of.get(i)}
+    async def _find_in(self, message_id: str, conversation_id: str) -> StoredMessage | None:
+        return await self.find(message_id, conversation_id=conversation_id)
 
     async def get_hot(self, conversation_id: str, message_ids: Sequence[str]) -> list[StoredMessage]:
         """The messages of one conversation that are in Redis, in the order asked."""

@@ -55,15 +55,21 @@ class StoredMessage:
     text: str
     sent_at_ms: int
     client_id: str | None = None
+    reply_to_id: str | None = None  # the message this one quotes, in the same conversation
     audio: StoredAudio | None = None  # VOICE only
     transcription_status: str | None = None  # VOICE only: PENDING, DONE, FAILED
     transcript: StoredTranscript | None = None  # VOICE only, once DONE
     rev: int = 0  # bumped by every update; trimming keeps a message until MongoDB has this rev
+    edited_at_ms: int | None = None  # TEXT only, set by an edit
+    deleted_at_ms: int | None = None  # set on a tombstone (deleted for everyone)
+    # (emoji, ids of the users who reacted with it), oldest emoji first; at most 20 emoji, each
+    # with at most one entry per member of the conversation (MAX_GROUP_MEMBERS bounds it).
+    reactions: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def to_document(self) -> dict[str, Any]:
         """The JSON stored in Redis, in `MessageHot`'s shape; built field by field because it
         runs on every send (`asdict` deep-copies)."""
-        return {
+        document = {
             "pk": self.id,
             "kind": self.kind,
             "conversation_id": self.conversation_id,
@@ -76,7 +82,13 @@ class StoredMessage:
             "transcription_status": self.transcription_status,
             "transcript": asdict(self.transcript) if self.transcript else None,
             "rev": self.rev,
+            "edited_at_ms": self.edited_at_ms,
+            "deleted_at_ms": self.deleted_at_ms,
+            "reactions": [{"emoji": e, "user_ids": list(u)} for e, u in self.reactions] if self.reactions else [],
         }
+        if self.reply_to_id is not None:  # only on replies: other documents stay as small as before
+            document["reply_to_id"] = self.reply_to_id
+        return document
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> StoredMessage:
@@ -89,10 +101,14 @@ class StoredMessage:
             text=doc["text"],
             sent_at_ms=int(doc["sent_at_ms"]),
             client_id=doc.get("client_id"),
+            reply_to_id=doc.get("reply_to_id"),
             audio=StoredAudio(**doc["audio"]) if doc.get("audio") else None,
             transcription_status=doc.get("transcription_status"),
             transcript=StoredTranscript.from_dict(doc["transcript"]) if doc.get("transcript") else None,
             rev=int(doc.get("rev", 0)),
+            edited_at_ms=doc.get("edited_at_ms"),
+            deleted_at_ms=doc.get("deleted_at_ms"),
+            reactions=tuple((r["emoji"], tuple(r["user_ids"])) for r in rs) if (rs := doc.get("reactions")) else (),
         )
 
 

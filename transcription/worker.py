@@ -11,12 +11,15 @@ Failures are retried with exponential backoff through a delayed-job sorted set p
 after the last attempt the message is marked FAILED, with the reason in the log. A MongoDB error
 while reading the audio is not the job's fault: the same attempt is retried with backoff.
 A job whose workers died `max_deliveries` times (the stream's delivery count) is FAILED.
+A result is stored through the revision-checked change path (`storage.message_changes`): a
+message deleted while it was transcribed stays deleted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 
@@ -27,9 +30,10 @@ from redis.asyncio import Redis
 from storage import keys
 from storage.audio import AudioStore
 from storage.background import cancel_and_wait
+from storage.message_changes import Change
 from storage.messages import MessageStore
 from storage.outbox import StreamEntry, claim_streams, consumer_name, ensure_groups, read_streams
-from storage.records import StoredMessage, StoredTranscript, StoredWord, next_revision
+from storage.records import StoredMessage, StoredTranscript, StoredWord
 from storage.slots import PARTITIONS, partition_of
 from transcription.base import Transcriber, TranscriptionFailed, TranscriptResult
 
@@ -54,6 +58,11 @@ return #due
 """
 # Longest wait between retries of an audio read (MongoDB down): it comes back, keep trying.
 MAX_READ_RETRY_SECONDS = 60.0
+
+
+def _waiting(message: StoredMessage) -> bool:
+    """A voice message still waiting for its transcript (a deleted one has no audio and no status)."""
+    return message.audio is not None and message.transcription_status == "PENDING" and message.deleted_at_ms is None
 
 
 def delayed_job(message: StoredMessage, attempt: int, read_failures: int = 0) -> str:
@@ -212,8 +221,8 @@ class TranscriptionWorker:
 
     async def process(self, message_id: str, conversation_id: str, attempt: int, *, read_failures: int = 0) -> None:
         message = await self.messages.find(message_id, conversation_id=conversation_id)
-        if message is None or message.audio is None or message.transcription_status != "PENDING":
-            return  # gone, or already settled (a duplicate job)
+        if message is None or message.audio is None or not _waiting(message):
+            return  # gone, deleted, or already settled (a duplicate job)
         started = time.perf_counter()
         try:
             audio = await self.audio.read_all(message.audio.id)
@@ -239,15 +248,21 @@ class TranscriptionWorker:
         await self._settle(message, result)
 
     async def _settle(self, message: StoredMessage, result: TranscriptResult) -> None:
-        current = await self.messages.find(message.id, conversation_id=message.conversation_id)
-        if current is None or current.transcription_status != "PENDING":
-            return
+        """Store the transcript if the message still waits for it: decided again on the latest
+        state when another change (a reaction, a delete) landed meanwhile, so a deleted message
+        stays deleted and no reaction is lost."""
         transcript = StoredTranscript(
             text=result.text, engine=result.engine, confidence=result.confidence, language=result.language,
             words=tuple(StoredWord(w.word, w.start, w.end, w.confidence) for w in result.words),
         )
-        done = next_revision(current, text=result.text, transcription_status="DONE", transcript=transcript)
-        await self.messages.update(done)
+
+        def decide(current: StoredMessage) -> Change | None:
+            if not _waiting(current):
+                return None
+            return Change(dataclasses.replace(current, text=result.text, transcription_status="DONE",
+                                              transcript=transcript))
+
+        await self.messages.changes.change(message.id, message.conversation_id, decide)
 
     async def _failed(self, message: StoredMessage, attempt: int, reason: str, *, retryable: bool) -> None:
         if retryable and attempt < self.max_attempts:
@@ -262,10 +277,10 @@ class TranscriptionWorker:
         await self._mark_failed(message.id, message.conversation_id)
 
     async def _mark_failed(self, message_id: str, conversation_id: str) -> None:
-        current = await self.messages.find(message_id, conversation_id=conversation_id)
-        if current is None or current.transcription_status != "PENDING":
-            return
-        await self.messages.update(next_revision(current, transcription_status="FAILED"))
+        def decide(current: StoredMessage) -> Change | None:
+            return Change(dataclasses.replace(current, transcription_status="FAILED")) if _waiting(current) else None
+
+        await self.messages.changes.change(message_id, conversation_id, decide)
 
     async def _retry_read(self, message: StoredMessage, attempt: int, read_failures: int, exc: Exception) -> None:
         """MongoDB could not hand over the audio: the same attempt again later, waiting longer each time."""

@@ -7,13 +7,16 @@
 //   app.js          -> auth, session, contacts, conversation, groups, messages, composer, recording, search
 //   auth.js         -> session
 //   session.js      -> live, search, conversation, recording, contacts
-//   live.js         -> groups, conversation, contacts, messages
+//   live.js         -> groups, conversation, contacts, messages, lifecycle
+//   lifecycle.js    -> composer, composing, messages, bubble (reply, edit, delete, react)
 //   search.js       -> conversation, contacts
 //   groups.js       -> conversation, contacts
-//   conversation.js -> recording, composer, contacts, messages
+//   conversation.js -> recording, composer, composing, contacts, messages
 //   recording.js    -> composer
-//   composer.js     -> messages, contacts
-//   contacts.js, messages.js -> leaves only
+//   composer.js     -> messages, contacts, composing, bubble
+//   composing.js    -> bubble (the composer's reply / edit bar)
+//   messages.js     -> bubble
+//   contacts.js, bubble.js -> leaves only
 // Three calls go up the graph, as handlers app.js passes in: an UNAUTHENTICATED answer logs
 // out (api.js), a row of the list opens its conversation (contacts.js), Retry resends (messages.js).
 
@@ -24,6 +27,7 @@ import { loadPeople, onContactChosen, rowKey } from "./contacts.js";
 import { closeConversation, loadOlder, markRead, maybeLoadOlder, openConversation } from "./conversation.js";
 import { $ } from "./dom.js";
 import { wireGroups } from "./groups.js";
+import { onComposerKey, wireLifecycle } from "./lifecycle.js";
 import { onRetrySend, scroller } from "./messages.js";
 import { cancelRecording, startRecording, stopRecording } from "./recording.js";
 import { clearSearch, onSearchInput, runSearch } from "./search.js";
@@ -64,6 +68,7 @@ function wire() {
   const input = $("message-input");
   input.addEventListener("input", onComposerInput);
   input.addEventListener("keydown", (event) => {
+    if (onComposerKey(event)) return;
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       sendText();
@@ -82,6 +87,7 @@ function wire() {
   });
 
   wireGroups();
+  wireLifecycle();
 
   const scrollEl = scroller();
   scrollEl.addEventListener("scroll", maybeLoadOlder, { passive: true });

@@ -1,6 +1,8 @@
 // Writing and sending: the text box, typing notices, optimistic sends (idempotent by clientId, retryable).
 
 import { api, describeError } from "./api.js";
+import { asQuote } from "./bubble.js";
+import { takeReply } from "./composing.js";
 import { noteMessage, renderContacts } from "./contacts.js";
 import { Q } from "./documents.js";
 import { $ } from "./dom.js";
@@ -40,6 +42,7 @@ export async function deliver(local) {
     // The first message to someone creates the DIRECT conversation: from then on, its id.
     const to = open.conversationId ? { conversationId: open.conversationId } : { receiverId: local.message.receiverId };
     const input = { ...to, clientId: local.message.clientId };
+    if (local.message.replyTo) input.replyToId = local.message.replyTo.id;
     if (local.kind === "VOICE") input.audioId = local.audioId;
     else input.text = local.message.text;
     const { sendMessage: message } = await api(Q.send, { input });
@@ -72,13 +75,14 @@ export function sendText() {
   autoGrow();
   stopTyping();
   $("composer-error").textContent = "";
+  const replyTo = takeReply();
   const local = {
     kind: "TEXT",
     open: state.open,
     state: "sending",
     message: {
       id: null, clientId: randomId(), kind: "TEXT", senderId: me().id, receiverId: state.open.partner && state.open.partner.id, sender: me(),
-      text, sentAt: new Date().toISOString(),
+      text, sentAt: new Date().toISOString(), replyTo: replyTo && asQuote(replyTo), reactions: [],
     },
   };
   addLocalMessage(local);
@@ -89,6 +93,7 @@ export function sendVoice(blob, mimeType, seconds) {
   if (!state.open) return;
   const blobUrl = URL.createObjectURL(blob);
   state.open.blobUrls.push(blobUrl);
+  const replyTo = takeReply();
   const local = {
     kind: "VOICE",
     open: state.open,
@@ -100,6 +105,7 @@ export function sendVoice(blob, mimeType, seconds) {
     message: {
       id: null, clientId: randomId(), kind: "VOICE", senderId: me().id, receiverId: state.open.partner && state.open.partner.id, sender: me(),
       text: "", sentAt: new Date().toISOString(), transcriptionStatus: "PENDING", audio: null,
+      replyTo: replyTo && asQuote(replyTo), reactions: [],
     },
   };
   addLocalMessage(local);
@@ -116,7 +122,7 @@ function whereOpen() {
 // Typing notices: at most one "started" per 2 s while typing, "stopped" on send or clear.
 export function onComposerInput() {
   autoGrow();
-  if (!state.open) return;
+  if (!state.open || state.editing) return; // an edit is no news to the others until saved
   const text = $("message-input").value.trim();
   if (!text) {
     stopTyping();

@@ -2,6 +2,7 @@
 
 import { api, describeError } from "./api.js";
 import { autoGrow, stopTyping } from "./composer.js";
+import { resetMode } from "./composing.js";
 import { conversationFor, rememberConversation, renderContacts, userById } from "./contacts.js";
 import { Q } from "./documents.js";
 import { $, h } from "./dom.js";
@@ -61,6 +62,8 @@ export function closeConversation() {
   }
   cancelRecording();
   hideTyping(); // its timers too, before the conversation goes
+  if (state.editing) $("message-input").value = "";
+  resetMode();
   state.open = null;
   $("messages").replaceChildren();
   $("conversation-view").hidden = true;

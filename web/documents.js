@@ -1,8 +1,11 @@
 // The GraphQL documents the page sends: queries, mutations, subscriptions (gql.js carries them).
 
 const USER_FIELDS = "id username online lastSeenAt";
+// The quoted message of a reply, as it is now (edited, or a tombstone once deleted).
+const QUOTE_FIELDS = "id kind senderId text deletedAt sender { id username }";
 const MESSAGE_FIELDS = `id conversationId clientId kind senderId receiverId text sentAt transcriptionStatus
-  audio { id url mimeType durationSeconds } transcript { text } sender { ${USER_FIELDS} }`;
+  audio { id url mimeType durationSeconds } transcript { text } sender { ${USER_FIELDS} }
+  editedAt deletedAt reactions { emoji count reactedByMe } replyTo { ${QUOTE_FIELDS} }`;
 const CONVERSATION_FIELDS = `id kind title memberCount unreadCount lastReadAt partnerLastReadAt
   lastMessage { id sentAt } partner { ${USER_FIELDS} }
   members { role joinedAt user { ${USER_FIELDS} } }`;
@@ -27,6 +30,10 @@ export const Q = {
       edges { node { ${MESSAGE_FIELDS} } } pageInfo { hasPreviousPage startCursor } } }`,
   message: `query Message($id: ID!) { message(id: $id) { ${MESSAGE_FIELDS} } }`,
   send: `mutation SendMessage($input: SendMessageInput!) { sendMessage(input: $input) { ${MESSAGE_FIELDS} } }`,
+  editMessage: `mutation EditMessage($id: ID!, $text: String!) { editMessage(id: $id, text: $text) { ${MESSAGE_FIELDS} } }`,
+  deleteMessage: `mutation DeleteMessage($id: ID!) { deleteMessage(id: $id) { ${MESSAGE_FIELDS} } }`,
+  react: `mutation React($id: ID!, $emoji: String!) { react(messageId: $id, emoji: $emoji) { ${MESSAGE_FIELDS} } }`,
+  unreact: `mutation Unreact($id: ID!, $emoji: String!) { unreact(messageId: $id, emoji: $emoji) { ${MESSAGE_FIELDS} } }`,
   upload: `mutation UploadAudio($file: Upload!) { uploadAudio(file: $file) { id url mimeType durationSeconds } }`,
   retryTranscription: `mutation RetryTranscription($id: ID!) { retryTranscription(messageId: $id) { ${MESSAGE_FIELDS} } }`,
   markRead: `mutation MarkRead(${WHERE}, $upTo: ID!) { markRead(${IN}, upTo: $upTo) { id unreadCount } }`,

@@ -7,7 +7,8 @@ import {
 } from "./conversation.js";
 import { $ } from "./dom.js";
 import { refreshGroup } from "./groups.js";
-import { upsertMessage } from "./messages.js";
+import { afterChange } from "./lifecycle.js";
+import { refreshQuotesOf, upsertMessage } from "./messages.js";
 import { me, state } from "./state.js";
 
 export function onPresence(event) {
@@ -47,7 +48,10 @@ export async function onMessageEvent(event) {
   }
   renderContacts();
   if (isOpen(message.conversationId)) {
-    upsertMessage(message, { live: true });
+    // A change to a message of an older page not loaded here only updates the replies quoting it.
+    if (event.type === "CREATED" || state.open.elements.has(message.id)) upsertMessage(message, { live: true });
+    else refreshQuotesOf(message);
+    afterChange(message, { live: true }); // deleted elsewhere: a reply to it or an edit of it in the composer ends
     if (event.type === "CREATED" && fromOther) {
       hideTyping(message.senderId);
       if (visible()) markRead();

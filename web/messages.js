@@ -1,10 +1,15 @@
 // The open conversation's message list: insert in order, (re)draw text and voice bubbles, scroll.
 
 import { api, describeError } from "./api.js";
+import { asQuote, renderActions, renderQuote, renderReactions } from "./bubble.js";
 import { Q } from "./documents.js";
 import { $, h } from "./dom.js";
 import { clock, dateTimeFormat, shortTime } from "./format.js";
 import { me, state } from "./state.js";
+
+// The message each element shows now (lifecycle.js acts on it: reply, edit, react, delete).
+const shown = new WeakMap();
+export const messageOf = (li) => shown.get(li);
 
 // Resending is composer.js's job (it imports this module): app.js hands it in.
 let resend = () => {};
@@ -47,6 +52,7 @@ export function upsertMessage(message, { live = false } = {}) {
   }
   if (li) {
     fillMessage(li, message);
+    refreshQuotesOf(message);
     return li;
   }
   const stick = live && isNearBottom();
@@ -56,6 +62,16 @@ export function upsertMessage(message, { live = false } = {}) {
   updateHistoryTop();
   if (stick || (live && message.senderId === me().id)) scrollToBottom();
   return li;
+}
+
+/** Replies quoting `message` show it as it is now (edited, or deleted). */
+export function refreshQuotesOf(message) {
+  for (const li of state.open.elements.values()) {
+    const shownNow = messageOf(li);
+    if (shownNow && shownNow.replyTo && shownNow.replyTo.id === message.id) {
+      fillMessage(li, { ...shownNow, replyTo: asQuote(message) });
+    }
+  }
 }
 
 function insertInOrder(li) {
@@ -83,7 +99,11 @@ export function renderMessage(message) {
   if (!mine && state.open && state.open.kind === "GROUP") {
     li.append(h("p", { class: "sender", "data-testid": "message-sender" }));
   }
-  li.append(h("div", { class: "bubble" }), h("p", { class: "meta" }));
+  // The popover slot (reaction picker, delete confirmation) survives redraws of the rest.
+  li.append(h("div", { class: "bubble" }), h("div", { class: "reactions", role: "group", "aria-label": "Reactions" }),
+    h("div", { class: "footer" }, h("p", { class: "meta" }),
+      h("div", { class: "actions", role: "group", "aria-label": "Message actions" })),
+    h("div", { class: "popover" }));
   fillMessage(li, message);
   return li;
 }
@@ -91,7 +111,10 @@ export function renderMessage(message) {
 /** (Re)draw a message element from the message; keeps a playing <audio> untouched. */
 export function fillMessage(li, message, local = null) {
   // A late answer never takes a finished transcript back to "transcribing…".
-  if (li.dataset.status === "DONE" && message.transcriptionStatus === "PENDING" && li.dataset.id === message.id) return;
+  if (!message.deletedAt && li.dataset.status === "DONE" && message.transcriptionStatus === "PENDING"
+      && li.dataset.id === message.id) return;
+  const focused = li.contains(document.activeElement) && document.activeElement.closest("[data-action]");
+  const refocus = focused && { action: focused.dataset.action, emoji: focused.dataset.emoji };
   const mine = message.senderId === me().id;
   if (message.id) li.dataset.id = message.id;
   if (message.clientId) li.dataset.clientId = message.clientId;
@@ -104,7 +127,13 @@ export function fillMessage(li, message, local = null) {
   const bubble = li.querySelector(".bubble");
   const meta = li.querySelector(".meta");
 
-  if (message.kind === "TEXT") {
+  li.dataset.deleted = String(Boolean(message.deletedAt));
+  if (message.id && !local) shown.set(li, message);
+  if (message.deletedAt) {
+    delete li.dataset.status;
+    li.querySelector(".popover").replaceChildren();
+    bubble.replaceChildren(h("p", { class: "text deleted", "data-testid": "message-text" }, "Message deleted"));
+  } else if (message.kind === "TEXT") {
     bubble.replaceChildren(h("p", { class: "text", "data-testid": "message-text" }, message.text));
   } else {
     const status = message.transcriptionStatus || "PENDING";
@@ -142,8 +171,19 @@ export function fillMessage(li, message, local = null) {
     }
   }
 
+  const oldQuote = bubble.querySelector(":scope > .quote"); // a voice bubble keeps its player: swap the quote only
+  if (oldQuote) oldQuote.remove();
+  const quote = !message.deletedAt && renderQuote(message.replyTo);
+  if (quote) bubble.prepend(quote);
+  li.querySelector(".reactions").replaceChildren(...renderReactions(message));
+  li.querySelector(".actions").replaceChildren(...(local ? [] : renderActions(message)));
+
   const time = h("time", { datetime: message.sentAt, title: dateTimeFormat.format(new Date(message.sentAt)) }, shortTime(message.sentAt));
   const parts = [time];
+  if (message.editedAt && !message.deletedAt) {
+    parts.push(h("span", { class: "edited", "data-testid": "message-edited", title: dateTimeFormat.format(new Date(message.editedAt)) },
+      " · edited"));
+  }
   if (local && local.state === "sending") parts.push(h("span", { class: "sending" }, local.phase || " · Sending…"));
   if (local && local.state === "failed") {
     parts.push(
@@ -156,6 +196,12 @@ export function fillMessage(li, message, local = null) {
     );
   }
   meta.replaceChildren(...parts);
+  if (refocus) {
+    const same = [...li.querySelectorAll(`[data-action="${refocus.action}"]`)]
+      .find((el) => !refocus.emoji || el.dataset.emoji === refocus.emoji);
+    if (same) same.focus();
+    else li.focus();
+  }
 }
 
 async function refreshAudioUrl(li, audio) {

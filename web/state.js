@@ -12,6 +12,8 @@ export const state = {
   open: null, // the open conversation (see openConversation)
   recording: null,
   typingSent: 0,
+  replyTo: null, // the message the composer replies to (shown quoted above it)
+  editing: null, // {id, text, draft}: the message of mine the composer edits, and the draft it set aside
   typingTimer: null,
   searchTimer: null,
   searchSeq: 0,

@@ -15,7 +15,7 @@ expectType<Equal<Message["sentAt"], string>>();
 expectType<Equal<Message["kind"], "TEXT" | "VOICE">>();
 expectType<Equal<Message["transcriptionStatus"], "DONE" | "FAILED" | "PENDING" | null>>();
 expectType<Equal<NonNullable<Message["audio"]>["url"], string>>();
-expectType<Equal<Event["type"], "CREATED" | "UPDATED">>();
+expectType<Equal<Event["type"], "CREATED" | "UPDATED" | "DELETED">>();
 expectType<Equal<VariablesOf<typeof UploadVoice>["file"], File>>();
 expectType<Equal<ResultOf<typeof SendText>["sendMessage"]["clientId"], string | null>>();
 

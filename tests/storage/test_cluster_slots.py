@@ -31,9 +31,11 @@ from storage import conversations as conversations_module
 from storage import hot_window as hot_window_module
 from storage import keys
 from storage import member_state as member_state_module
+from storage import message_changes as message_changes_module
 from storage import messages as messages_module
 from storage.audio import AudioStore
 from storage.ids import id_timestamp_ms, new_id
+from storage.message_changes import Change
 from storage.messages import SENT
 from storage.outbox import ensure_group
 from storage.records import StoredAudio, StoredConversation, StoredMember, StoredMessage, StoredTranscript
@@ -47,7 +49,8 @@ _ROOT = Path(__file__).resolve().parents[2]
 _RECORDED_PACKAGES = (str(_ROOT / "storage"), str(_ROOT / "transcription"))
 _SCRIPTS = {  # script text -> its constant's name, to name a call in a report
     value: f"{module.__name__}.{name}"
-    for module in (conversations_module, hot_window_module, member_state_module, messages_module, worker_module)
+    for module in (conversations_module, hot_window_module, member_state_module, messages_module,
+                   message_changes_module, worker_module)
     for name, value in vars(module).items()
     if name.isupper() and isinstance(value, str) and "redis.call" in value
 }
@@ -192,6 +195,9 @@ async def _exercise(stores: MessageStores, recorder: Recorder) -> None:
     await stores.messages.update(done)
     await stores.messages.update(dataclasses.replace(done, rev=2, transcription_status="PENDING"),
                                  queue_transcription=True)
+    reacted = await stores.messages.changes.change(  # an edit, a reaction, a delete: the same script
+        text.id, direct.id, lambda m: Change(dataclasses.replace(m, reactions=(("👍", (bob,)),))))
+    assert reacted is not None and reacted.rev == 1
 
     assert await state.mark_read(direct.id, bob, text.id, direct=True, now_ms=now) == 1
     assert await state.mark_read(group.id, alice, in_group.id, direct=False, now_ms=now) == 1
@@ -216,8 +222,11 @@ async def _exercise(stores: MessageStores, recorder: Recorder) -> None:
     while await persister.drain_once():
         pass
     assert await stores.archive.revisions([m.id for m in [*old, text, in_group]]) == {
-        m.id: 0 for m in [*old, text, in_group]}
+        **{m.id: 0 for m in [*old, in_group]}, text.id: 1}
     assert await stores.hot_window.trim(window_start_ms=stores.hot_window.window_start_ms()) == 2
+    edited = await stores.messages.changes.change(  # archived: MongoDB, then events one key each
+        old[0].id, direct.id, lambda m: Change(dataclasses.replace(m, text="edited", edited_at_ms=now)))
+    assert edited is not None and edited.rev == 1
     assert await stores.hot_window.hydrate(window_start_ms=two_days_ago - 1000) == 2
     # Restore steps after Redis lost its data (one single-key command each).
     await stores.messages.restore_client_ids()
@@ -255,7 +264,7 @@ def _fail_with(offending: Sequence[Call], what: str) -> None:
 def test_every_script_we_meant_to_cover_was_recorded(recorded: Recorder) -> None:
     names = {c.name for c in recorded.calls if c.kind == "script"}
     expected = {f"storage.{m}" for m in ("conversations._MIRROR", "conversations._CREATE_DIRECT", "messages._SEND",
-                                          "messages._UPDATE", "member_state._MARK_READ", "member_state._STATE",
+                                          "message_changes._CHANGE", "member_state._MARK_READ", "member_state._STATE",
                                           "member_state._TYPING_START", "member_state._TYPING_STOP",
                                           "hot_window._REMOVE_IF_UNCHANGED")} | {"transcription.worker._RELEASE_DUE"}
     assert expected <= names
