@@ -91,6 +91,12 @@ def conversation_sent(conversation_id: str, sender_id: str) -> str:
     return f"{_conv(conversation_id)}:sent:{sender_id}"
 
 
+def published_revision(conversation_id: str, message_id: str) -> str:
+    """The newest revision of an archived message whose event went out: an older one's late
+    event is dropped (MongoDB writes and publishing are two steps there)."""
+    return f"{_conv(conversation_id)}:published:{message_id}"
+
+
 def read_markers(conversation_id: str) -> str:
     """Hash: member id -> id of the last message that member has read."""
     return f"{_conv(conversation_id)}:read"

@@ -46,6 +46,19 @@ return 1
 """
 
 
+# Publish an archived message's event unless a newer revision's went out first (its MongoDB
+# write and this are two steps, so two changes may publish out of order).
+# KEYS: the message's published revision, its conversation's members (one slot).
+# ARGV: revision, event, channel prefix, seconds to remember the revision.
+_PUBLISH_IF_NEWER = """
+if tonumber(redis.call('GET', KEYS[1]) or '-1') >= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
+for _, member in ipairs(redis.call('HKEYS', KEYS[2])) do redis.call('PUBLISH', ARGV[3] .. member, ARGV[2]) end
+return 1
+"""
+PUBLISHED_REVISION_TTL_SECONDS = 3600  # far longer than two writes of one message can be apart
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """What a decision makes of a message: its new state (`rev` is bumped on writing) and the
@@ -70,6 +83,7 @@ class MessageChanges:
         self.archive = archive
         self._find = find
         self._change = redis.register_script(_CHANGE)
+        self._publish_if_newer = redis.register_script(_PUBLISH_IF_NEWER)
 
     async def change(self, message_id: str, conversation_id: str, decide: Decide) -> StoredMessage | None:
         """Read the message, `decide` what it becomes, write that if nothing changed it meanwhile,
@@ -109,12 +123,11 @@ class MessageChanges:
         if not await self.archive.replace_at_revision(message, expected_rev=expected_rev):
             return False
         log.info("changed an archived message", extra={"message_id": message.id, "rev": message.rev})
-        members = await self.redis.hkeys(keys.conversation_members(conversation))
-        async with self.redis.pipeline(transaction=False) as pipe:  # single-key commands
-            if queue_transcription:
-                pipe.xadd(keys.transcription_stream(partition),
-                          {"id": message.id, "conversation": conversation, "attempt": "1"})
-            for user_id in members:
-                pipe.publish(keys.user_events(user_id), payload)
-            await pipe.execute()
+        if queue_transcription:
+            await self.redis.xadd(keys.transcription_stream(partition),
+                                  {"id": message.id, "conversation": conversation, "attempt": "1"})
+        await self._publish_if_newer(
+            keys=[keys.published_revision(conversation, message.id), keys.conversation_members(conversation)],
+            args=[message.rev, payload, _USER_CHANNEL, PUBLISHED_REVISION_TTL_SECONDS],
+        )
         return True

@@ -264,7 +264,8 @@ def _fail_with(offending: Sequence[Call], what: str) -> None:
 def test_every_script_we_meant_to_cover_was_recorded(recorded: Recorder) -> None:
     names = {c.name for c in recorded.calls if c.kind == "script"}
     expected = {f"storage.{m}" for m in ("conversations._MIRROR", "conversations._CREATE_DIRECT", "messages._SEND",
-                                          "message_changes._CHANGE", "member_state._MARK_READ", "member_state._STATE",
+                                          "message_changes._CHANGE", "message_changes._PUBLISH_IF_NEWER",
+                                          "member_state._MARK_READ", "member_state._STATE",
                                           "member_state._TYPING_START", "member_state._TYPING_STOP",
                                           "hot_window._REMOVE_IF_UNCHANGED")} | {"transcription.worker._RELEASE_DUE"}
     assert expected <= names

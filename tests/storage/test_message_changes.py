@@ -11,7 +11,7 @@ from storage.ids import id_timestamp_ms, new_id
 from storage.message_changes import Change, MessageChanges
 from storage.messages import SENT
 from storage.outbox import ensure_group
-from storage.records import StoredAudio, StoredMessage, StoredTranscript, next_revision
+from storage.records import MessageEventPayload, StoredAudio, StoredMessage, StoredTranscript, next_revision
 from tests.storage.conftest import MessageStores
 from transcription.base import TranscriptResult
 from transcription.worker import TranscriptionWorker
@@ -84,6 +84,34 @@ async def test_a_transcript_racing_a_delete_never_brings_the_message_back(messag
         found = await stores.messages.find(voice.id, conversation_id=voice.conversation_id)
         assert found is not None and found.deleted_at_ms == 123 and found.transcript is None and found.rev == 1
         stores.messages.changes._find = stores.messages._find_in
+
+
+async def test_an_archived_message_never_publishes_an_older_revision_after_a_newer(
+    message_stores: MessageStores,
+) -> None:
+    stores = message_stores
+    voice = await _voice(stores)
+    await _archived(stores, voice)
+    changes = stores.messages.changes
+    first = next_revision(voice, reactions=(("👍", ("a",)),))
+    second = next_revision(first, reactions=())
+    pubsub = stores.redis.pubsub()
+    await pubsub.subscribe(keys.user_events(voice.sender_id))
+    try:
+        confirmed = await pubsub.get_message(timeout=5)  # subscribed before anything is published
+        assert confirmed is not None and confirmed["type"] == "subscribe"
+        assert await changes.apply(0, first) and await changes.apply(1, second)
+        # The first change's event, had it been delayed past the second's, is dropped.
+        published = keys.published_revision(voice.conversation_id, voice.id)
+        late = [published, keys.conversation_members(voice.conversation_id)]
+        assert await changes._publish_if_newer(keys=late, args=[1, b"late", keys.user_events(""), 60]) == 0
+        revisions = []
+        while (message := await pubsub.get_message(timeout=1)) is not None:
+            if message["type"] == "message":
+                revisions.append(MessageEventPayload.decode(message["data"]).message.rev)
+        assert revisions == [1, 2]
+    finally:
+        await pubsub.aclose()
 
 
 async def test_a_reaction_racing_a_transcript_keeps_both(message_stores: MessageStores) -> None:
