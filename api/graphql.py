@@ -25,7 +25,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
-from api.metrics import record_operation
+from api.metrics import record_operation, record_subscription
 from api.web import graphiql_page
 from api.websocket import LegacyWSHandler, TransportWSHandler, open_session, refuse_revoked, track_revocable
 from resolvers.context import Context
@@ -117,8 +117,13 @@ class OperationEdge(SchemaExtension):
         ctx.parse_options["max_tokens"] = self.limits.max_tokens
         ctx.validation_rules = (*ctx.validation_rules, *self.limits.validation_rules)
         started = time.perf_counter()
-        yield
-        elapsed = time.perf_counter() - started
+        try:
+            yield
+        finally:  # also when a client cancels its subscription: it is counted as it ends
+            self._record(time.perf_counter() - started)
+
+    def _record(self, elapsed: float) -> None:
+        ctx = self.execution_context
         errors = getattr(ctx.result, "errors", None) or ctx.pre_execution_errors or []
         codes = sorted({(e.extensions or {}).get("code", "ERROR") for e in errors})
         outcome = "ok" if not codes else ",".join(codes)
@@ -126,7 +131,10 @@ class OperationEdge(SchemaExtension):
         name = metric_operation_name(ctx.operation_name)
         context = ctx.context
         viewer = context.viewer_id if isinstance(context, Context) else None
-        record_operation(name, op_type, "ok" if not codes else "error", elapsed)
+        if ctx.operation_type is OperationType.SUBSCRIPTION:  # a lifetime, not a latency
+            record_subscription(name, "ok" if not codes else "error", elapsed)
+        else:
+            record_operation(name, op_type, "ok" if not codes else "error", elapsed)
         log.info(
             "graphql %s %s",
             op_type,

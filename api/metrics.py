@@ -22,14 +22,20 @@ from starlette.responses import Response
 
 GRAPHQL_REQUESTS = Counter(
     "chattergram_graphql_operations_total",
-    "GraphQL operations by operation name, type and outcome.",
+    "GraphQL operations by operation name, type and outcome (a subscription when it ends).",
     ["operation", "type", "outcome"],
 )
 GRAPHQL_LATENCY = Histogram(
     "chattergram_graphql_operation_seconds",
-    "GraphQL operation latency by operation name.",
+    "GraphQL query and mutation latency by operation name (subscriptions: see chattergram_graphql_subscription_seconds).",
     ["operation", "type"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+SUBSCRIPTION_LIFETIME = Histogram(
+    "chattergram_graphql_subscription_seconds",
+    "How long GraphQL subscriptions stayed open, by operation name, observed when each ends.",
+    ["operation"],
+    buckets=(1, 10, 60, 300, 1800, 3600, 4 * 3600, 24 * 3600),
 )
 LOCAL_SUBSCRIPTIONS = Gauge(
     "chattergram_local_subscriptions",
@@ -46,6 +52,11 @@ LOCAL_CONNECTIONS = Gauge(
 def record_operation(operation: str, op_type: str, outcome: str, seconds: float) -> None:
     GRAPHQL_REQUESTS.labels(operation, op_type, outcome).inc()
     GRAPHQL_LATENCY.labels(operation, op_type).observe(seconds)
+
+
+def record_subscription(operation: str, outcome: str, lifetime_seconds: float) -> None:
+    GRAPHQL_REQUESTS.labels(operation, "subscription", outcome).inc()
+    SUBSCRIPTION_LIFETIME.labels(operation).observe(lifetime_seconds)
 
 
 async def metrics_endpoint(request: Request) -> Response:
