@@ -1,15 +1,20 @@
-"""Prometheus metrics: requests and latencies per GraphQL operation name.
+"""Prometheus metrics at `/metrics`: GraphQL operations, this process's sockets and
+subscriptions.
 
-With several uvicorn workers the CLI sets PROMETHEUS_MULTIPROC_DIR, and `/metrics`
-aggregates every worker's samples.
+With several uvicorn workers the CLI sets PROMETHEUS_MULTIPROC_DIR, and `/metrics` (answered by
+whichever worker gets the request) aggregates every worker's samples from that directory;
+per-process values are written by their own process as they change (a live sum).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -27,7 +32,7 @@ GRAPHQL_REQUESTS = Counter(
 )
 GRAPHQL_LATENCY = Histogram(
     "chattergram_graphql_operation_seconds",
-    "GraphQL query and mutation latency by operation name (subscriptions: see chattergram_graphql_subscription_seconds).",
+    "GraphQL query and mutation latency by operation name (a subscription's lifetime is not one).",
     ["operation", "type"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
@@ -59,14 +64,50 @@ def record_subscription(operation: str, outcome: str, lifetime_seconds: float) -
     SUBSCRIPTION_LIFETIME.labels(operation).observe(lifetime_seconds)
 
 
+def _multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def forget_this_process() -> None:
+    """At shutdown: this process's live gauges (its sockets, its subscriptions) leave the sums."""
+    if (directory := _multiprocess_dir()) is not None:
+        multiprocess.mark_process_dead(os.getpid(), directory)
+
+
+_LIVE_GAUGE_FILE = re.compile(r"^gauge_live\w+_(\d+)\.db$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def forget_dead_workers(directory: str) -> None:
+    """Live gauges of workers that died without shutting down (killed, crashed): uvicorn starts a
+    new one, whose values would otherwise add to the dead one's for ever."""
+    pids = {int(m.group(1)) for name in os.listdir(directory) if (m := _LIVE_GAUGE_FILE.match(name))}
+    for pid in pids:
+        if not _alive(pid):
+            multiprocess.mark_process_dead(pid, directory)
+
+
 async def metrics_endpoint(request: Request) -> Response:
     runtime = request.state.runtime
+    # This process's own values, exact even if a change was missed (the others write theirs).
     LOCAL_SUBSCRIPTIONS.set(runtime.hub.local_subscriptions)
     LOCAL_CONNECTIONS.set(runtime.presence.local_connections)
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if (directory := _multiprocess_dir()) is not None:
+        with contextlib.suppress(OSError):
+            forget_dead_workers(directory)
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        body = generate_latest(registry)
+        multiprocess.MultiProcessCollector(registry, directory)
     else:
-        body = generate_latest()
+        registry = REGISTRY
+    body = generate_latest(registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
+

@@ -14,6 +14,7 @@ from typing import Any
 from pymongo import AsyncMongoClient, WriteConcern
 from redis.asyncio import Redis
 
+from api.metrics import LOCAL_SUBSCRIPTIONS, forget_this_process
 from api.settings import Settings
 from api.websocket import watch_revocations
 from media.signing import MediaSigner
@@ -83,6 +84,7 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
     redis_url, mongodb_url = settings.database_urls()
     redis = await open_redis(redis_url, max_connections=settings.redis_max_connections)
     stack.push_async_callback(close_redis, redis)
+    stack.callback(forget_this_process)  # last: its live gauges leave the sums with it
     mongo = await open_mongo(mongodb_url, settings.mongodb_database)
     stack.push_async_callback(mongo.close)
     database = mongo[settings.mongodb_database]
@@ -119,7 +121,7 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
                             interval_seconds=settings.upload_sweep_seconds)
     uploads.start()
     stack.push_async_callback(uploads.stop)
-    hub = PubSubHub(redis)
+    hub = PubSubHub(redis, on_count_change=LOCAL_SUBSCRIPTIONS.inc)
     hub.start()
     stack.push_async_callback(hub.stop)
     last_seen = LastSeenWriter(users)

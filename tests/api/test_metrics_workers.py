@@ -1,0 +1,201 @@
+"""`/metrics` of `chattergram serve --workers 2`, whichever worker answers: the socket and
+subscription gauges equal what is really open (every worker's share, counted once, right
+after closes)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from prometheus_client.mmap_dict import MmapedDict
+from prometheus_client.parser import text_string_to_metric_families
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from api.app_server import AppServer
+from api.dev_servers import ManagedServer, start_mongo, start_redis
+from tests.utils.fake_deepgram import FakeDeepgram, Outcome, listen_response
+from tests.utils.graphql import Account, GraphQLClient, register
+from tests.utils.ws import MESSAGE_EVENTS, Socket, connect, user_channel
+
+MONGO_FAST_FAIL = "serverSelectionTimeoutMS=1500&connectTimeoutMS=1000"
+WORKERS = 2
+SCRAPES = 6  # each on a new connection: either worker may answer any of them
+STATUS = "query M($id: ID!) { message(id: $id) { transcriptionStatus text } }"
+SPOKEN = "Please call me back tomorrow morning."
+ROUNDING = 0.002  # entry ids and Redis's clock are in whole ms
+
+
+@dataclass
+class HeldDeepgram(FakeDeepgram):
+    """Deepgram's API that holds every request until `released` is set."""
+
+    released: threading.Event = field(default_factory=threading.Event)
+
+    async def _listen(self, request: Request) -> JSONResponse:
+        while not self.released.is_set():
+            await asyncio.sleep(0.05)
+        return await super()._listen(request)
+
+
+@dataclass
+class Deployment:
+    app: AppServer
+    redis_url: str
+    mongo: ManagedServer
+    mongo_dir: Path
+    metrics_dir: Path
+    deepgram: HeldDeepgram
+
+
+@pytest.fixture(scope="module")
+def deployment(app_factory: Callable[..., AppServer], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    home = tmp_path_factory.mktemp("metrics-workers")
+    redis_server, mongo = start_redis(home / "redis"), start_mongo(home / "mongo")
+    metrics_dir = home / "prometheus"
+    metrics_dir.mkdir()
+    deepgram = HeldDeepgram()
+    deepgram.answer(then=Outcome(200, listen_response([(SPOKEN, 0.9)])))
+    with deepgram:
+        app = app_factory(redis_url=redis_server.url, mongodb_url=f"{mongo.url}?{MONGO_FAST_FAIL}", workers=WORKERS,
+                          PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), STT_ENGINE="deepgram",
+                          DEEPGRAM_URL=deepgram.url, DEEPGRAM_API_KEY="dg-test", DEEPGRAM_TIMEOUT_SECONDS="300")
+        deployment = Deployment(app, redis_server.url, mongo, home / "mongo", metrics_dir, deepgram)
+        try:
+            app.start()
+            yield deployment
+        finally:
+            deepgram.released.set()
+            app.stop()
+            deployment.mongo.stop()
+            redis_server.stop()
+
+
+async def scrape(app: AppServer) -> dict[str, float]:
+    """One scrape on a new connection: every sample as `name{labels}` -> value (each once)."""
+    async with httpx.AsyncClient(timeout=30) as fresh:
+        response = await fresh.get(f"{app.url}/metrics")
+    assert response.status_code == 200
+    samples: dict[str, float] = {}
+    for family in text_string_to_metric_families(response.text):
+        for s in family.samples:
+            key = s.name + ("{" + ",".join(f"{k}={v}" for k, v in sorted(s.labels.items())) + "}" if s.labels else "")
+            assert key not in samples, f"{key} exposed twice"
+            samples[key] = s.value
+    return samples
+
+
+BACKLOG_GAUGES = ("chattergram_outbox_backlog", "chattergram_transcription_queue_depth{state=queued}",
+                  "chattergram_transcription_queue_depth{state=delayed}")
+
+
+async def until_scraped(app: AppServer, expected: dict[str, float],
+                        timeout: float = 60.0) -> None:
+    """Until a scrape shows `expected` (closes and the persister run in the background)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        samples = await scrape(app)
+        seen = {name: samples.get(name) for name in expected}
+        if seen == expected:
+            return
+        assert time.monotonic() < deadline, f"{seen} != {expected}"
+        await asyncio.sleep(0.1)
+
+
+async def every_scrape_shows(app: AppServer, expected: dict[str, float]) -> list[dict[str, float]]:
+    scrapes = [await scrape(app) for _ in range(SCRAPES)]
+    for samples in scrapes:
+        assert {name: samples.get(name) for name in expected} == expected
+    return scrapes
+
+
+def connections_per_worker(metrics_dir: Path) -> dict[int, float]:
+    """Each worker's own share of the connection gauge, as it wrote it."""
+    shares = {}
+    for path in metrics_dir.glob("gauge_livesum_*.db"):
+        pid = int(path.stem.rsplit("_", 1)[1])
+        mmap = MmapedDict(str(path), read_mode=True)
+        try:
+            for key, value, _ in mmap.read_all_values():
+                if json.loads(key)[0] == "chattergram_local_websocket_connections":
+                    shares[pid] = value
+        finally:
+            mmap.close()
+    return shares
+
+
+async def until_subscribed(redis_url: str, users: list[Account], listening: int) -> None:
+    """Until each user's event channel has `listening` subscribers in Redis: a worker subscribes
+    it after counting the subscription, and unsubscribes it after counting the socket and the
+    subscription closed, so the workers' counts are final when this returns."""
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        for _ in range(400):
+            counts = await client.pubsub_numsub(*[user_channel(user.id) for user in users])
+            if all(n == listening for _, n in counts):
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"subscribers {counts}, expected {listening} each")
+    finally:
+        await client.aclose()
+
+
+async def test_socket_gauges_count_every_workers_sockets_once(deployment: Deployment) -> None:
+    app, redis_url = deployment.app, deployment.redis_url
+    async with httpx.AsyncClient(timeout=30) as http, contextlib.AsyncExitStack() as stack:
+        gql = GraphQLClient(http, app.graphql_url)
+        await until_scraped(app, {"chattergram_local_websocket_connections": 0,
+                                  # each worker's revocation listener
+                                  "chattergram_local_subscriptions": WORKERS})
+        sockets: list[tuple[Account, Socket, str, contextlib.AsyncExitStack]] = []
+
+        async def open_socket() -> None:
+            user = await register(gql)
+            own = contextlib.AsyncExitStack()
+            stack.push_async_callback(own.aclose)
+            socket = await own.enter_async_context(connect(app.ws_url, user.token))
+            sockets.append((user, socket, await socket.subscribe(MESSAGE_EVENTS), own))
+            await until_subscribed(redis_url, [user], 1)
+
+        def holding_workers() -> int:
+            return sum(1 for n in connections_per_worker(deployment.metrics_dir).values() if n)
+
+        for _ in range(6):
+            await open_socket()
+        await every_scrape_shows(app, {"chattergram_local_websocket_connections": len(sockets),
+                                       "chattergram_local_subscriptions": len(sockets) + WORKERS})
+        # More until both workers hold some: the kernel hands each connection to either.
+        while holding_workers() < WORKERS:
+            assert len(sockets) < 40, f"all sockets on one worker? {connections_per_worker(deployment.metrics_dir)}"
+            await open_socket()
+        assert sum(connections_per_worker(deployment.metrics_dir).values()) == len(sockets)
+        await every_scrape_shows(app, {"chattergram_local_websocket_connections": len(sockets),
+                                       "chattergram_local_subscriptions": len(sockets) + WORKERS})
+
+        # One subscription completed, then half the sockets closed: no worker's share stays behind.
+        user, socket, op, _ = sockets[0]
+        await socket.complete(op)
+        await until_subscribed(redis_url, [user], 0)
+        await every_scrape_shows(app, {"chattergram_local_websocket_connections": len(sockets),
+                                       "chattergram_local_subscriptions": len(sockets) - 1 + WORKERS})
+        closing, sockets = sockets[:len(sockets) // 2], sockets[len(sockets) // 2:]
+        for _, _, _, own in closing:
+            await own.aclose()
+        await until_subscribed(redis_url, [user for user, *_ in closing], 0)
+        await every_scrape_shows(app, {"chattergram_local_websocket_connections": len(sockets),
+                                       "chattergram_local_subscriptions": len(sockets) + WORKERS})
+        assert sum(connections_per_worker(deployment.metrics_dir).values()) == len(sockets)
+        for _, _, _, own in sockets:
+            await own.aclose()
+        await until_subscribed(redis_url, [user for user, *_ in sockets], 0)
+        await every_scrape_shows(app, {"chattergram_local_websocket_connections": 0,
+                                       "chattergram_local_subscriptions": WORKERS})
