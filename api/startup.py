@@ -27,6 +27,7 @@ from resolvers.tokens import TokenService
 from storage.archive import ArchiveStore
 from storage.audio import AudioStore
 from storage.background import cancel_and_wait
+from storage.backlog import BacklogReader
 from storage.cold import ConversationDoc, MessageDoc, ReadMarkerDoc, UserDoc
 from storage.connections import close_redis, open_mongo, open_redis
 from storage.conversation_lists import ConversationLists
@@ -179,6 +180,7 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
                                     token_ttl_seconds=settings.jwt_ttl_seconds,
                                     cache_seconds=settings.revocation_cache_seconds),
         sessions=LiveSessions(),
+        backlog=BacklogReader(redis),
     )
     revocation_watcher = asyncio.create_task(watch_revocations(runtime), name="revocation-watcher")
     stack.push_async_callback(cancel_and_wait, [revocation_watcher])  # before hub.stop

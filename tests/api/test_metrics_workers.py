@@ -1,6 +1,7 @@
 """`/metrics` of `chattergram serve --workers 2`, whichever worker answers: the socket and
 subscription gauges equal what is really open (every worker's share, counted once, right
-after closes)."""
+after closes), and the backlog gauges read from Redis show work held back (MongoDB stopped, a
+transcription engine that does not answer) and return to 0 once it is done, never doubled."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,8 +25,9 @@ from starlette.responses import JSONResponse
 
 from api.app_server import AppServer
 from api.dev_servers import ManagedServer, start_mongo, start_redis
+from tests.utils.audio import speak, upload
 from tests.utils.fake_deepgram import FakeDeepgram, Outcome, listen_response
-from tests.utils.graphql import Account, GraphQLClient, register
+from tests.utils.graphql import SEND, Account, GraphQLClient, register, send
 from tests.utils.ws import MESSAGE_EVENTS, Socket, connect, user_channel
 
 MONGO_FAST_FAIL = "serverSelectionTimeoutMS=1500&connectTimeoutMS=1000"
@@ -199,3 +202,58 @@ async def test_socket_gauges_count_every_workers_sockets_once(deployment: Deploy
         await until_subscribed(redis_url, [user for user, *_ in sockets], 0)
         await every_scrape_shows(app, {"chattergram_local_websocket_connections": 0,
                                        "chattergram_local_subscriptions": WORKERS})
+
+
+async def send_voice(gql: GraphQLClient, sender: Account, receiver: Account, folder: Path) -> dict[str, Any]:
+    clip = speak(SPOKEN, folder, "webm")
+    audio = await upload(gql.client, gql.url, sender.token, clip.read_bytes(), "v.webm", "audio/webm")
+    audio_id = audio["data"]["uploadAudio"]["id"]
+    return (await gql.ok(SEND, {"input": {"receiverId": receiver.id, "audioId": audio_id}},
+                         token=sender.token))["sendMessage"]
+
+
+async def test_backlog_gauges_show_held_work_once_and_return_to_zero(deployment: Deployment, tmp_path: Path) -> None:
+    app, idle = deployment.app, {name: 0.0 for name in BACKLOG_GAUGES}
+    async with httpx.AsyncClient(timeout=30) as http:
+        gql = GraphQLClient(http, app.graphql_url)
+        alice, bob = await register(gql), await register(gql)
+        await send(gql, alice, bob, "hello")  # the conversation, made and persisted
+        await until_scraped(app, idle)
+
+        # A transcription the engine holds: one job, waiting since it was sent.
+        before_send = time.time()
+        voice = await send_voice(gql, alice, bob, tmp_path)
+        sent = time.time()
+        await asyncio.sleep(1)
+        start = time.time()
+        scrapes = await every_scrape_shows(app, {"chattergram_transcription_queue_depth{state=queued}": 1.0,
+                                                       "chattergram_transcription_queue_depth{state=delayed}": 0.0})
+        end = time.time()
+        for samples in scrapes:
+            assert start - sent - ROUNDING <= samples["chattergram_transcription_oldest_job_seconds"] \
+                <= end - before_send + ROUNDING
+        deployment.deepgram.released.set()
+        await until_scraped(app, {**idle, "chattergram_transcription_oldest_job_seconds": 0.0,
+                                        "chattergram_outbox_lag_seconds": 0.0})
+        assert (await gql.ok(STATUS, {"id": voice["id"]}, token=bob.token))["message"] == {
+            "transcriptionStatus": "DONE", "text": SPOKEN}
+
+        # MongoDB stopped: every send waits in the outbox, pending on a persister or not yet read.
+        deployment.mongo.stop()
+        try:
+            before_send = time.time()
+            for n in range(5):
+                await send(gql, alice, bob, f"during the outage {n}")
+                if n == 0:
+                    sent = time.time()
+            await asyncio.sleep(1)
+            start = time.time()
+            scrapes = await every_scrape_shows(app, {"chattergram_outbox_backlog": 5.0})
+            end = time.time()
+            for samples in scrapes:
+                assert start - sent - ROUNDING <= samples["chattergram_outbox_lag_seconds"] \
+                    <= end - before_send + ROUNDING
+        finally:
+            deployment.mongo = start_mongo(deployment.mongo_dir, deployment.mongo.port)
+        await until_scraped(app, {**idle, "chattergram_outbox_lag_seconds": 0.0,
+                                        "chattergram_transcription_oldest_job_seconds": 0.0})
