@@ -116,3 +116,19 @@ async def test_a_subscription_the_client_completes_is_counted_with_its_lifetime(
     assert after["lifetime_count"] == before["lifetime_count"] + 1
     assert after["lifetime_sum"] - before["lifetime_sum"] >= HELD_SECONDS
     assert sample("chattergram_graphql_operation_seconds_count", operation="Me", type="query") == queries_before + 1
+
+
+async def test_operations_that_never_ran_are_counted_as_unknown_errors(served: ServedApp) -> None:
+    unknown = {"operation": "anonymous", "type": "unknown"}
+    named = {"operation": "Absent", "type": "unknown"}
+    before = (sample("chattergram_graphql_operation_seconds_count", **unknown),
+              sample("chattergram_graphql_operation_seconds_count", **named))
+    async with httpx.AsyncClient(timeout=30) as http:
+        not_parsed = await http.post(served.graphql_url, json={"query": "{ me { id "})
+        assert not_parsed.status_code == 200 and not_parsed.json()["errors"][0]["message"].startswith("Syntax Error")
+        unknown_name = await http.post(served.graphql_url,
+                                       json={"query": "query Present { me { id } }", "operationName": "Absent"})
+        assert unknown_name.status_code == 400 and unknown_name.text == 'Unknown operation named "Absent".'
+    assert sample("chattergram_graphql_operations_total", outcome="error", **unknown) >= 1
+    assert sample("chattergram_graphql_operation_seconds_count", **unknown) == before[0] + 1
+    assert sample("chattergram_graphql_operation_seconds_count", **named) == before[1] + 1
