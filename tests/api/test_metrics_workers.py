@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -152,34 +154,46 @@ async def until_subscribed(redis_url: str, users: list[Account], listening: int)
         await client.aclose()
 
 
+@dataclass
+class Sockets:
+    """Sockets of new users, each with one messageEvents subscription, closed with `stack`."""
+
+    deployment: Deployment
+    gql: GraphQLClient
+    stack: contextlib.AsyncExitStack
+    open: list[tuple[Account, Socket, str, contextlib.AsyncExitStack]] = field(default_factory=list)
+
+    async def add(self) -> None:
+        user = await register(self.gql)
+        own = contextlib.AsyncExitStack()
+        self.stack.push_async_callback(own.aclose)
+        socket = await own.enter_async_context(connect(self.deployment.app.ws_url, user.token))
+        self.open.append((user, socket, await socket.subscribe(MESSAGE_EVENTS), own))
+        await until_subscribed(self.deployment.redis_url, [user], 1)
+
+    async def add_until_every_worker_holds_some(self) -> None:
+        """The kernel hands each connection to either worker."""
+        while True:
+            shares = connections_per_worker(self.deployment.metrics_dir)
+            if len([n for n in shares.values() if n]) == WORKERS:
+                return
+            assert len(self.open) < 40, f"all sockets on one worker? {shares}"
+            await self.add()
+
+
 async def test_socket_gauges_count_every_workers_sockets_once(deployment: Deployment) -> None:
     app, redis_url = deployment.app, deployment.redis_url
     async with httpx.AsyncClient(timeout=30) as http, contextlib.AsyncExitStack() as stack:
-        gql = GraphQLClient(http, app.graphql_url)
+        opened = Sockets(deployment, GraphQLClient(http, app.graphql_url), stack)
         await until_scraped(app, {"chattergram_local_websocket_connections": 0,
                                   # each worker's revocation listener
                                   "chattergram_local_subscriptions": WORKERS})
-        sockets: list[tuple[Account, Socket, str, contextlib.AsyncExitStack]] = []
-
-        async def open_socket() -> None:
-            user = await register(gql)
-            own = contextlib.AsyncExitStack()
-            stack.push_async_callback(own.aclose)
-            socket = await own.enter_async_context(connect(app.ws_url, user.token))
-            sockets.append((user, socket, await socket.subscribe(MESSAGE_EVENTS), own))
-            await until_subscribed(redis_url, [user], 1)
-
-        def holding_workers() -> int:
-            return sum(1 for n in connections_per_worker(deployment.metrics_dir).values() if n)
-
         for _ in range(6):
-            await open_socket()
+            await opened.add()
+        sockets = opened.open
         await every_scrape_shows(app, {"chattergram_local_websocket_connections": len(sockets),
                                        "chattergram_local_subscriptions": len(sockets) + WORKERS})
-        # More until both workers hold some: the kernel hands each connection to either.
-        while holding_workers() < WORKERS:
-            assert len(sockets) < 40, f"all sockets on one worker? {connections_per_worker(deployment.metrics_dir)}"
-            await open_socket()
+        await opened.add_until_every_worker_holds_some()
         assert sum(connections_per_worker(deployment.metrics_dir).values()) == len(sockets)
         await every_scrape_shows(app, {"chattergram_local_websocket_connections": len(sockets),
                                        "chattergram_local_subscriptions": len(sockets) + WORKERS})
@@ -257,3 +271,22 @@ async def test_backlog_gauges_show_held_work_once_and_return_to_zero(deployment:
             deployment.mongo = start_mongo(deployment.mongo_dir, deployment.mongo.port)
         await until_scraped(app, {**idle, "chattergram_outbox_lag_seconds": 0.0,
                                         "chattergram_transcription_oldest_job_seconds": 0.0})
+
+
+async def test_a_killed_workers_share_leaves_the_sums(deployment: Deployment) -> None:
+    """Last in this module: uvicorn replaces the killed worker."""
+    app = deployment.app
+    async with httpx.AsyncClient(timeout=30) as http, contextlib.AsyncExitStack() as stack:
+        opened = Sockets(deployment, GraphQLClient(http, app.graphql_url), stack)
+        await opened.add()
+        await opened.add_until_every_worker_holds_some()
+        shares = {pid: n for pid, n in connections_per_worker(deployment.metrics_dir).items() if n}
+        victim = min(shares, key=lambda pid: shares[pid])
+        survivors = len(opened.open) - int(shares[victim])
+        os.kill(victim, signal.SIGKILL)
+        # Its sockets are gone and its gauges with it; its replacement listens for revocations.
+        await until_scraped(app, {"chattergram_local_websocket_connections": survivors,
+                                  "chattergram_local_subscriptions": survivors + WORKERS})
+        await every_scrape_shows(app, {"chattergram_local_websocket_connections": survivors,
+                                       "chattergram_local_subscriptions": survivors + WORKERS})
+        assert victim not in connections_per_worker(deployment.metrics_dir)
