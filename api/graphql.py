@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import re
@@ -25,7 +26,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
-from api.metrics import record_operation
+from api.metrics import record_operation, record_subscription
 from api.web import graphiql_page
 from api.websocket import LegacyWSHandler, TransportWSHandler, open_session, refuse_revoked, track_revocable
 from resolvers.context import Context
@@ -117,16 +118,34 @@ class OperationEdge(SchemaExtension):
         ctx.parse_options["max_tokens"] = self.limits.max_tokens
         ctx.validation_rules = (*ctx.validation_rules, *self.limits.validation_rules)
         started = time.perf_counter()
-        yield
-        elapsed = time.perf_counter() - started
+        raised: BaseException | None = None
+        try:
+            yield
+        except BaseException as exc:  # a query that does not parse, a subscription closed by its client
+            raised = exc
+            raise
+        finally:  # counted whichever way it ends
+            self._record(time.perf_counter() - started, raised)
+
+    def _record(self, elapsed: float, raised: BaseException | None) -> None:
+        ctx = self.execution_context
         errors = getattr(ctx.result, "errors", None) or ctx.pre_execution_errors or []
         codes = sorted({(e.extensions or {}).get("code", "ERROR") for e in errors})
+        if not codes and raised is not None and not isinstance(raised, GeneratorExit | asyncio.CancelledError):
+            codes = [type(raised).__name__]  # Strawberry turns it into the error response
         outcome = "ok" if not codes else ",".join(codes)
-        op_type = ctx.operation_type.value if ctx.operation_type else "unknown"
+        try:
+            operation_type: OperationType | None = ctx.operation_type
+        except RuntimeError:  # no parsed document, or no operation of that name
+            operation_type = None
+        op_type = operation_type.value if operation_type else "unknown"
         name = metric_operation_name(ctx.operation_name)
         context = ctx.context
         viewer = context.viewer_id if isinstance(context, Context) else None
-        record_operation(name, op_type, "ok" if not codes else "error", elapsed)
+        if operation_type is OperationType.SUBSCRIPTION:  # a lifetime, not a latency
+            record_subscription(name, "ok" if not codes else "error", elapsed)
+        else:
+            record_operation(name, op_type, "ok" if not codes else "error", elapsed)
         log.info(
             "graphql %s %s",
             op_type,

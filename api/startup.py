@@ -14,6 +14,7 @@ from typing import Any
 from pymongo import AsyncMongoClient, WriteConcern
 from redis.asyncio import Redis
 
+from api.metrics import LOCAL_SUBSCRIPTIONS, forget_this_process
 from api.settings import Settings
 from api.websocket import watch_revocations
 from media.signing import MediaSigner
@@ -26,6 +27,7 @@ from resolvers.tokens import TokenService
 from storage.archive import ArchiveStore
 from storage.audio import AudioStore
 from storage.background import cancel_and_wait
+from storage.backlog import BacklogReader
 from storage.cold import ConversationDoc, MessageDoc, ReadMarkerDoc, UserDoc
 from storage.connections import close_redis, open_mongo, open_redis
 from storage.conversation_lists import ConversationLists
@@ -83,6 +85,7 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
     redis_url, mongodb_url = settings.database_urls()
     redis = await open_redis(redis_url, max_connections=settings.redis_max_connections)
     stack.push_async_callback(close_redis, redis)
+    stack.callback(forget_this_process)  # last: its live gauges leave the sums with it
     mongo = await open_mongo(mongodb_url, settings.mongodb_database)
     stack.push_async_callback(mongo.close)
     database = mongo[settings.mongodb_database]
@@ -119,7 +122,7 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
                             interval_seconds=settings.upload_sweep_seconds)
     uploads.start()
     stack.push_async_callback(uploads.stop)
-    hub = PubSubHub(redis)
+    hub = PubSubHub(redis, on_count_change=LOCAL_SUBSCRIPTIONS.inc)
     hub.start()
     stack.push_async_callback(hub.stop)
     last_seen = LastSeenWriter(users)
@@ -178,6 +181,7 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
                                     token_ttl_seconds=settings.jwt_ttl_seconds,
                                     cache_seconds=settings.revocation_cache_seconds),
         sessions=LiveSessions(),
+        backlog=BacklogReader(redis),
     )
     revocation_watcher = asyncio.create_task(watch_revocations(runtime), name="revocation-watcher")
     stack.push_async_callback(cancel_and_wait, [revocation_watcher])  # before hub.stop

@@ -25,6 +25,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.unset import UnsetType
 
+from api.metrics import LOCAL_CONNECTIONS
 from resolvers.context import Context
 from resolvers.runtime import Runtime
 from resolvers.tokens import bearer_token
@@ -57,7 +58,10 @@ async def open_session(context: Context) -> None:
     user = await context.runtime.users.get(claims.user_id)  # its profile rides on the presence events
     if user is None:  # a valid token of an account that no longer exists
         raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": "unknown user"})
-    connection_id = await context.runtime.presence.connect(claims.user_id, user)
+    try:
+        connection_id = await context.runtime.presence.connect(claims.user_id, user)
+    finally:  # written as it changes: another worker may answer the scrape
+        LOCAL_CONNECTIONS.set(context.runtime.presence.local_connections)
     context.session_connection_id = connection_id
     context.session_user_id = claims.user_id
     delay = (claims.expires_at - datetime.now(UTC)).total_seconds()
@@ -75,7 +79,10 @@ async def close_session(context: Context) -> None:
     connection_id, user_id = context.session_connection_id, context.session_user_id
     if connection_id is not None and user_id is not None:
         context.session_connection_id = None
-        await context.runtime.presence.disconnect(user_id, connection_id)
+        try:
+            await context.runtime.presence.disconnect(user_id, connection_id)
+        finally:
+            LOCAL_CONNECTIONS.set(context.runtime.presence.local_connections)
 
 
 _closing: set[asyncio.Task[None]] = set()  # strong references until each close is done

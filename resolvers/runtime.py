@@ -11,6 +11,7 @@ from resolvers.passwords import PasswordHashing
 from resolvers.sessions import LiveSessions
 from resolvers.tokens import TokenService
 from storage.audio import AudioStore
+from storage.backlog import BacklogReader
 from storage.conversation_lists import ConversationLists
 from storage.conversations import ConversationStore
 from storage.member_state import MemberStateStore
@@ -43,6 +44,7 @@ class Runtime:
     media_signer: MediaSigner
     revocations: RevocationStore
     sessions: LiveSessions  # this process's open WebSocket sessions, by user
+    backlog: BacklogReader  # the outbox and transcription work waiting in Redis (for /metrics)
     max_audio_bytes: int
     max_audio_seconds: float
     max_group_members: int = 256

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import enum
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -91,8 +91,11 @@ class Subscription:
 
 
 class PubSubHub:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, *, on_count_change: Callable[[int], None] | None = None) -> None:
         self.redis = redis
+        # Told each change of `local_subscriptions` (+1, -1, -n) as it happens: a metric of
+        # this process, right even while another process answers the scrape.
+        self._on_count_change = on_count_change or (lambda delta: None)
         self._pubsub: PubSub = redis.pubsub(ignore_subscribe_messages=True)
         self._watched: Any = None  # the redis-py Connection whose reconnects end subscriptions
         self._local: dict[str, set[Subscription]] = {}
@@ -113,6 +116,7 @@ class PubSubHub:
         for subscriptions in self._local.values():
             for subscription in subscriptions:
                 subscription.end(_Signal.CLOSED)
+        self._on_count_change(-self.local_subscriptions)
         self._local.clear()
         await self._discard_pubsub()
 
@@ -122,12 +126,14 @@ class PubSubHub:
         async with self._lock:
             listeners = self._local.setdefault(channel, set())
             listeners.add(subscription)
+            self._on_count_change(1)
             if len(listeners) == 1:
                 try:
                     await self._pubsub.subscribe(channel)
                     self._watch_connection()
                 except BaseException as exc:
                     listeners.discard(subscription)
+                    self._on_count_change(-1)
                     if not listeners:
                         self._local.pop(channel, None)
                     if isinstance(exc, RedisConnectionError | RedisTimeoutError | OSError):
@@ -146,6 +152,7 @@ class PubSubHub:
             if listeners is None or subscription not in listeners:
                 return
             listeners.discard(subscription)
+            self._on_count_change(-1)
             if not listeners:
                 del self._local[subscription.channel]
                 with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):
@@ -204,6 +211,7 @@ class PubSubHub:
         """End every subscription and drop the connection; the next subscriber opens a new one."""
         async with self._lock:
             self._interrupt_all()
+            self._on_count_change(-self.local_subscriptions)
             self._local.clear()
             self._has_channels.clear()
             await self._discard_pubsub()
