@@ -94,9 +94,14 @@ class ArchiveStore:
             return
         try:
             await self.collection.bulk_write([_replace_if_not_older(doc) for doc in archived], ordered=False)
+            return
         except BulkWriteError as exc:
-            stale = [archived[i]["_id"] for i in _duplicate_id_writes(exc)]
+            refused = _duplicate_id_writes(exc)
+            clashes = {e["index"] for e in exc.details["writeErrors"] if _is_client_id_clash(e)}
+        if stale := [archived[i]["_id"] for i in refused if i not in clashes]:
             log.info("archive writes skipped: a newer revision is archived", extra={"ids": stale})
+        # Its clientId is another's (a repeat archived before the index): it stays cleared.
+        await self._replace_archived([{**archived[i], "client_id": None} for i in clashes])
 
     async def get(self, message_id: str) -> StoredMessage | None:
         doc = await self.collection.find_one({"_id": message_id})
@@ -207,13 +212,17 @@ class ArchiveStore:
 
     async def _repeats(self, clashing: Sequence[StoredMessage]) -> dict[str, str]:
         """Of messages refused on the clientId index: message id -> the id that holds its
-        sender's clientId, for those held by another message (the rest are archived themselves)."""
+        sender's clientId, for those not archived under their own id (a replay of an archived
+        one may be refused on either index)."""
         if not clashing:
             return {}
         cursor = self.collection.find(
-            {"$or": [{"sender_id": m.sender_id, "client_id": m.client_id} for m in clashing]},
+            {"$or": [{"_id": {"$in": [m.id for m in clashing]}},
+                     *({"sender_id": m.sender_id, "client_id": m.client_id} for m in clashing)]},
             {"_id": 1, "sender_id": 1, "client_id": 1},
         )
-        holders = {(d["sender_id"], d["client_id"]): d["_id"] async for d in cursor}
-        return {m.id: holder for m in clashing
-                if (holder := holders.get((m.sender_id, m.client_id))) is not None and holder != m.id}
+        found = [d async for d in cursor]
+        archived = {d["_id"] for d in found}
+        holders = {(d["sender_id"], d["client_id"]): d["_id"] for d in found if d.get("client_id")}
+        return {m.id: holder for m in clashing if m.id not in archived
+                and (holder := holders.get((m.sender_id, m.client_id))) is not None}

@@ -5,6 +5,8 @@ staying, with the clientId reserved for it again."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from storage import keys
@@ -97,3 +99,28 @@ async def test_a_second_message_under_an_archived_client_id_is_withdrawn(
     # Every later retry gets the first message.
     assert await stores.messages.reserve_client_id(_message(conversation.id, sender, receiver, "once")) == first.id
     assert await stores.messages.find(first.id) == first
+
+
+async def test_an_update_of_a_repeat_archived_before_the_index_is_archived_not_withdrawn(
+    message_stores: MessageStores,
+) -> None:
+    """A repeat archived before the index (its clientId cleared there at start-up) that is
+    still hot and changes (a transcript, an edit): a message of its own, archived with its new
+    revision and still no clientId, and it stays in Redis."""
+    stores, redis = message_stores, message_stores.redis
+    sender, receiver = new_id(), new_id()
+    conversation = await stores.direct(sender, receiver)
+    first, repeat = (_message(conversation.id, sender, receiver, "twice") for _ in range(2))
+    await stores.archive.collection.insert_many([to_doc(first), to_doc(repeat)])
+    await stores.archive.ensure_client_id_index()
+    assert (await stores.messages.send(repeat)).status == SENT  # hot, as hydrated
+    await stores.messages.update(dataclasses.replace(repeat, text="edited", rev=1))
+
+    await ensure_group(redis)
+    await stores.persister().drain_once()
+
+    archived = {d["_id"]: d async for d in stores.archive.collection.find({"sender_id": sender})}
+    assert (archived[first.id].get("client_id"), archived[first.id]["rev"]) == ("twice", 0)
+    assert (archived[repeat.id].get("client_id"), archived[repeat.id]["rev"], archived[repeat.id]["text"]) == (
+        None, 1, "edited")
+    assert await redis.zrange(keys.conversation_messages(conversation.id), 0, -1) == [repeat.id]
