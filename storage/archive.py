@@ -186,12 +186,14 @@ class ArchiveStore:
         """The unique (sender, clientId) index, made at start-up (a no-op once it exists). Data
         archived before it may hold repeats: each later copy keeps its message but loses its
         clientId (logged), so the index can be built and the clientId names the first message."""
-        try:
-            await self._create_client_id_index()
-        except DuplicateKeyError:
-            cleared = await self._clear_repeated_client_ids()
-            log.warning("archived clientId repeats: the later copies' clientId cleared", extra={"cleared": cleared})
-            await self._create_client_id_index()
+        for _ in range(3):  # again if an older instance archived a repeat meanwhile (a rolling deploy)
+            try:
+                await self._create_client_id_index()
+                return
+            except DuplicateKeyError:
+                cleared = await self._clear_repeated_client_ids()
+                log.warning("archived clientId repeats: the later copies' clientId cleared", extra={"cleared": cleared})
+        await self._create_client_id_index()
 
     async def _create_client_id_index(self) -> None:
         await self.collection.create_index(_CLIENT_ID_KEYS, name=CLIENT_ID_INDEX, unique=True,
