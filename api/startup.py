@@ -110,6 +110,7 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
     await migrate_pair_model(redis, database, archive)
     await hot_window.restore()  # the search indexes, the user mirror, the archive markers, the hot window
     await audio.create_indexes()
+    await archive.ensure_client_id_index()
 
     persister = Persister(redis, messages, archive, read_markers, conversations, conversation_lists,
                           claim_idle_ms=int(settings.outbox_claim_idle_seconds * 1000))

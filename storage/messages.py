@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 from storage import keys
-from storage.archive import ArchiveStore
+from storage.archive import ArchiveStore, Repeat
 from storage.connections import json_commands
 from storage.conversation_lists import queue_touch
 from storage.hot_window import HotWindow, hot_member
@@ -58,6 +58,18 @@ for _, member in ipairs(members) do redis.call('PUBLISH', ARGV[6] .. member, ARG
 return {1, unpack(members)}
 """
 
+# A repeat of an archived clientId leaves the hot window (it never reaches MongoDB, so it would
+# hold the trimming back): only if it is still there. KEYS: document, conversation's ids, sender's
+# ids in it, its partition's hot set (one slot). ARGV: id, hot-set member. Returns 1 if removed.
+_WITHDRAW = """
+if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[2])
+return 1
+"""
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class SendOutcome:
     status: int  # SENT, ALREADY_SENT, NOT_A_MEMBER, NOT_MIRRORED
@@ -76,6 +88,7 @@ class MessageStore:
         self._send = redis.register_script(_SEND)
         self._send_sha = hashlib.sha1(_SEND.encode()).hexdigest()  # for EVALSHA in a pipeline
         self.changes = MessageChanges(redis, archive, self._find_in)  # every change after the send
+        self._withdraw = redis.register_script(_WITHDRAW)
 
     async def reserve_client_id(self, message: StoredMessage) -> StoredMessage | str:
         """Reserve the sender's clientId for `message`. Returns `message` when it is ours (or was
@@ -165,6 +178,25 @@ class MessageStore:
         if restored:
             log.warning("reserved clientIds again that Redis had lost", extra={"restored": restored})
         return restored
+
+    async def withdraw_repeats(self, repeats: Sequence[Repeat]) -> None:
+        """Settle each message the archive refused because its clientId names an archived first
+        message (sent again after the reservation expired or Redis lost it): the first one
+        stays (acknowledged first, already delivered and archived), the clientId is reserved for
+        it again, so every later retry returns it, then the repeat leaves Redis. Idempotent."""
+        for repeat, first_id in repeats:
+            assert repeat.client_id is not None
+            log.warning("a clientId repeat was withdrawn: the archived first message stays",
+                        extra={"message_id": repeat.id, "first_id": first_id})
+            await self.redis.set(keys.client_id(repeat.sender_id, repeat.client_id), first_id,
+                                 ex=CLIENT_ID_TTL_SECONDS)  # first: a later retry finds the first message
+            conversation = repeat.conversation_id
+            await self._withdraw(
+                keys=[keys.message_key(conversation, repeat.id), keys.conversation_messages(conversation),
+                      keys.conversation_sent(conversation, repeat.sender_id),
+                      keys.hot_messages(partition_of(conversation))],
+                args=[repeat.id, hot_member(repeat)],
+            )
 
     async def requeue_lost_transcriptions(self) -> int:
         """Queue a job again for every voice message MongoDB has as PENDING that no

@@ -210,7 +210,9 @@ class Persister:
         if len(messages) < len(located):
             found = {m.id for m in messages}
             log.warning("outbox entries without a hot message", extra={"ids": [i for i in located if i not in found]})
-        await self.archive.upsert(messages)
+        if repeats := await self.archive.upsert(messages):  # a clientId's second message: the first stays
+            await self.messages.withdraw_repeats(repeats)
+            messages = [m for m in messages if m.id not in {r.id for r, _ in repeats}]
         await self._touch_member_lists(messages)
         by_stream: dict[str, list[str]] = {}
         for stream, entry_id, _ in entries:

@@ -182,7 +182,7 @@ async def _exercise(stores: MessageStores, recorder: Recorder) -> None:
 
     old = [_text(direct, alice, "old direct", sent_at_ms=two_days_ago),
            _text(group, carol, "old group", sent_at_ms=two_days_ago + 1)]
-    text = _text(direct, alice, "hello")
+    text = dataclasses.replace(_text(direct, alice, "hello"), client_id="hello-1")
     in_group = _text(group, bob, "hello all")
     voice_id = new_id()
     voice = StoredMessage(id=voice_id, kind="VOICE", conversation_id=direct.id, sender_id=bob, receiver_id=alice,
@@ -221,6 +221,13 @@ async def _exercise(stores: MessageStores, recorder: Recorder) -> None:
 
     while await persister.drain_once():
         pass
+    # A second message under an archived clientId (its reservation expired): withdrawn.
+    await stores.archive.ensure_client_id_index()
+    repeat = dataclasses.replace(_text(direct, alice, "hello"), client_id="hello-1")
+    assert (await stores.messages.send(repeat)).status == SENT
+    while await persister.drain_once():
+        pass
+    assert await stores.messages.find(repeat.id, conversation_id=direct.id) is None
     assert await stores.archive.revisions([m.id for m in [*old, text, in_group]]) == {
         **{m.id: 0 for m in [*old, in_group]}, text.id: 1}
     assert await stores.hot_window.trim(window_start_ms=stores.hot_window.window_start_ms()) == 2
@@ -267,7 +274,8 @@ def test_every_script_we_meant_to_cover_was_recorded(recorded: Recorder) -> None
                                           "message_changes._CHANGE", "message_changes._PUBLISH_IF_NEWER",
                                           "member_state._MARK_READ", "member_state._STATE",
                                           "member_state._TYPING_START", "member_state._TYPING_STOP",
-                                          "hot_window._REMOVE_IF_UNCHANGED")} | {"transcription.worker._RELEASE_DUE"}
+                                          "hot_window._REMOVE_IF_UNCHANGED", "messages._WITHDRAW")
+                } | {"transcription.worker._RELEASE_DUE"}
     assert expected <= names
     multi = [set(c.keys) for c in recorded.calls if c.kind == "MULTI"]
     direct, group = recorded.direct_id, recorded.group_id
