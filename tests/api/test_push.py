@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from api.dev_servers import EmbeddedServers
 from push.crypto import generate_private_key
+from storage import keys
+from storage.slots import partition_of
 from tests.conftest import TEST_JWT_SECRET
 from tests.utils.fake_push_service import BrowserSubscription, FakePushService, PushRequest
 from tests.utils.graphql import Account, GraphQLClient, register
@@ -53,7 +55,8 @@ async def served(dev_servers: EmbeddedServers, tmp_path_factory: pytest.TempPath
     async with served_app(mongodb_base_url=dev_servers.mongodb_url.rsplit("/", 1)[0],
                           work_dir=tmp_path_factory.mktemp("push"), jwt_secret=TEST_JWT_SECRET,
                           push="on", vapid_private_key=generate_private_key(), vapid_subject=SUBJECT,
-                          push_allow_loopback_http=True, push_retry_seconds=0.05) as app:
+                          push_allow_loopback_http=True, push_retry_seconds=0.05,
+                          push_claim_idle_seconds=1) as app:
         yield app
 
 
@@ -145,6 +148,14 @@ async def test_a_muted_conversation_sends_no_push_until_the_mute_ends(
     await send(gql, alice, "while muted", to=bob)
     await all_handled(served)
     assert len(push_service.to(f"muted-{bob.id}")) == 1
+
+    # Redis lost the mute: restored from MongoDB (the hot window's restore step).
+    client = aioredis.Redis.from_url(served.redis_url)
+    await client.delete(keys.user_mutes(bob.id))
+    await client.aclose()
+    assert (await gql.ok(CONVERSATION, {"id": conversation}, token=bob.token))["conversation"]["muted"] is False
+    assert await served.runtime.mutes.restore() >= 1
+    assert (await gql.ok(CONVERSATION, {"id": conversation}, token=bob.token))["conversation"]["muted"] is True
 
     unmuted = (await gql.ok(UNMUTE, {"id": conversation}, token=bob.token))["unmuteConversation"]
     assert unmuted == {"id": conversation, "muted": False, "mutedUntil": None}
@@ -242,3 +253,29 @@ async def test_subscription_input_is_checked(served: ServedApp, gql: GraphQLClie
     assert (await gql.ok(REGISTER_PUSH, {"input": good}, token=bob.token))["registerPushSubscription"] is True
     assert (await gql.ok(UNREGISTER_PUSH, {"endpoint": good["endpoint"]}, token=bob.token)) == {
         "unregisterPushSubscription": True}
+
+
+async def test_a_delivery_left_by_a_dead_instance_is_taken_over(
+    served: ServedApp, gql: GraphQLClient, push_service: FakePushService
+) -> None:
+    alice, bob = await register(gql), await register(gql)
+    sent = await send(gql, alice, "before bob subscribed", to=bob)
+    await all_handled(served)
+    subscription = push_service.subscription(f"takeover-{bob.id}")
+    await subscribe(gql, bob, subscription)
+    # An instance read the message's push entry and died before delivering it: in one MULTI,
+    # so no live worker reads it first.
+    client = aioredis.Redis.from_url(served.redis_url)
+    stream = keys.push_stream(partition_of(sent["conversationId"]))
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.xadd(stream, {"id": sent["id"], "conversation": sent["conversationId"]})
+        pipe.xreadgroup(keys.PUSH_GROUP, "dead-instance", {stream: ">"}, count=1)
+        _, [[_, [(entry_id, _)]]] = await pipe.execute()
+    [pending] = await client.xpending_range(stream, keys.PUSH_GROUP, min="-", max="+", count=10)
+    assert pending["consumer"] == b"dead-instance" and pending["message_id"] == entry_id
+    [request] = await push_service.wait_for(f"takeover-{bob.id}")  # once idle for PUSH_CLAIM_IDLE_SECONDS
+    assert decrypt(request, subscription)["messageId"] == sent["id"]
+    await all_handled(served)
+    assert await client.xpending(stream, keys.PUSH_GROUP) == {"pending": 0, "min": None, "max": None,
+                                                                 "consumers": []}
+    await client.aclose()
