@@ -4,13 +4,16 @@
 //
 // Module graph (imports point one way, no cycles; most modules also import the leaves
 // state.js, dom.js, documents.js, format.js and api.js, which import only gql.js and state.js):
-//   app.js          -> auth, session, contacts, conversation, groups, messages, composer, recording, search
+//   app.js          -> auth, session, contacts, conversation, groups, messages, composer, recording, search,
+//                      notifications, mute
 //   auth.js         -> session
-//   session.js      -> live, search, conversation, recording, contacts
+//   session.js      -> live, search, conversation, recording, contacts, notifications
+//   notifications.js -> conversation
 //   live.js         -> groups, conversation, contacts, messages
 //   search.js       -> conversation, contacts
 //   groups.js       -> conversation, contacts
-//   conversation.js -> recording, composer, contacts, messages
+//   conversation.js -> recording, composer, contacts, messages, mute
+//   mute.js         -> contacts
 //   recording.js    -> composer
 //   composer.js     -> messages, contacts
 //   contacts.js, messages.js -> leaves only
@@ -25,6 +28,8 @@ import { closeConversation, loadOlder, markRead, maybeLoadOlder, openConversatio
 import { $ } from "./dom.js";
 import { wireGroups } from "./groups.js";
 import { onRetrySend, scroller } from "./messages.js";
+import { onMuteChosen } from "./mute.js";
+import { wireNotifications } from "./notifications.js";
 import { cancelRecording, startRecording, stopRecording } from "./recording.js";
 import { clearSearch, onSearchInput, runSearch } from "./search.js";
 import { logout, restoreSession } from "./session.js";
@@ -82,6 +87,8 @@ function wire() {
   });
 
   wireGroups();
+  wireNotifications();
+  $("mute-select").addEventListener("change", onMuteChosen);
 
   const scrollEl = scroller();
   scrollEl.addEventListener("scroll", maybeLoadOlder, { passive: true });
