@@ -10,6 +10,7 @@ import contextlib
 import functools
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,24 +90,28 @@ def archive_write_concern(settings: Settings) -> WriteConcern:
 DEV_VAPID_SUBJECT = "mailto:admin@localhost"
 
 
-def dev_vapid_private_key(data_dir: Path) -> str:
-    """A VAPID key generated once and kept under DATA_DIR, so browsers' subscriptions (bound
-    to the public key) survive restarts in dev mode."""
-    path = data_dir / "vapid_private_key"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    try:  # O_EXCL: of several workers starting at once, exactly one writes the key
+def dev_secret_file(path: Path, make: Callable[[], str]) -> str:
+    """A secret made once by `make` and kept at `path` (mode 600), for dev mode: what it
+    protects (tokens, push subscriptions) then survives restarts."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:  # O_EXCL: of several workers starting at once, exactly one writes the secret
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         for _ in range(50):  # the writer may not have finished yet
-            key = path.read_text().strip()
-            if key:
-                return key
+            secret = path.read_text().strip()
+            if secret:
+                return secret
             time.sleep(0.02)
-        raise RuntimeError(f"{path} is empty; delete it to generate a new dev key") from None
-    key = generate_private_key()
+        raise RuntimeError(f"{path} is empty; delete it to generate a new one") from None
+    secret = make()
     with os.fdopen(fd, "w") as file:
-        file.write(key)
-    return key
+        file.write(secret)
+    return secret
+
+
+def dev_vapid_private_key(data_dir: Path) -> str:
+    """The dev-mode VAPID key: browsers' subscriptions are bound to it, so it is kept."""
+    return dev_secret_file(data_dir / "vapid_private_key", generate_private_key)
 
 
 def vapid(settings: Settings) -> Vapid | None:

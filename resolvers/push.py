@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 from urllib.parse import urlsplit
 
 from resolvers.context import Context
@@ -14,6 +15,8 @@ MAX_ENDPOINT_LENGTH = 2048
 P256DH_BYTES = 65  # an uncompressed P-256 point
 AUTH_BYTES = 16
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+# Names that only resolve inside a network: the server must not be made to POST there.
+INTERNAL_SUFFIXES = (".local", ".localhost", ".internal", ".intranet", ".lan", ".home.arpa")
 
 
 def vapid_public_key(ctx: Context) -> str:
@@ -43,17 +46,30 @@ async def unregister_push_subscription(ctx: Context, *, endpoint: str) -> bool:
 
 
 def valid_endpoint(endpoint: str, *, allow_loopback_http: bool) -> str:
-    """An https URL with a host (http on the loopback too when allowed: tests), else BAD_USER_INPUT."""
+    """An https URL on the default port naming a public host (a push service), else
+    BAD_USER_INPUT: the server POSTs to it, so it must not reach into its own network. With
+    `allow_loopback_http` (tests), http on the loopback too."""
     try:
         parts = urlsplit(endpoint)
-        host = parts.hostname
+        host, port = parts.hostname, parts.port
     except ValueError:
         raise InvalidInput("endpoint must be an https URL", field="endpoint") from None
-    loopback_http = allow_loopback_http and parts.scheme == "http" and host in LOOPBACK_HOSTS
-    if (len(endpoint) > MAX_ENDPOINT_LENGTH or not host or parts.username or parts.password
-            or (parts.scheme != "https" and not loopback_http) or any(c.isspace() for c in endpoint)):
+    if allow_loopback_http and parts.scheme == "http" and host in LOOPBACK_HOSTS:
+        return endpoint
+    if (len(endpoint) > MAX_ENDPOINT_LENGTH or parts.scheme != "https" or not host or parts.username
+            or parts.password or port not in (None, 443) or any(c.isspace() for c in endpoint)):
         raise InvalidInput("endpoint must be an https URL", field="endpoint")
+    if not _public_host(host):
+        raise InvalidInput("endpoint must be on a public push service", field="endpoint")
     return endpoint
+
+
+def _public_host(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:  # a name: a dotted public one
+        return "." in host.strip(".") and not host.rstrip(".").endswith(INTERNAL_SUFFIXES)
+    return address.is_global
 
 
 def valid_key(value: str, length: int, *, field: str) -> tuple[str, bytes]:

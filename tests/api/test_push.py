@@ -240,7 +240,12 @@ async def test_subscription_input_is_checked(served: ServedApp, gql: GraphQLClie
     key = (await gql.ok(VAPID_KEY, token=bob.token))["vapidPublicKey"]
     assert public_key_of(key).key_size == 256
     bad = {
-        "endpoint": ["http://push.example.com/x", "ftp://127.0.0.1/x", "not a url", "https://", ""],
+        "endpoint": ["http://push.example.com/x", "ftp://127.0.0.1/x", "not a url", "https://", "",
+                     "https://push.example.com:8443/x", "https://user:pw@push.example.com/x",
+                     # The server POSTs there: nothing inside its own network.
+                     "https://127.0.0.1/x", "https://10.0.0.8/x", "https://[::1]/x", "https://169.254.169.254/x",
+                     "https://localhost/x", "https://redis/x", "https://push.internal/x", "https://printer.local/x",
+                     "http://127.0.0.1:1:2/x"],
         "p256dh": [good["p256dh"][:-4], "A" * 87, good["p256dh"].replace("-", "+").replace("_", "/") + "+/", ""],
         "auth": [good["auth"] + "AAAA", "!!!!", ""],
     }
@@ -253,6 +258,28 @@ async def test_subscription_input_is_checked(served: ServedApp, gql: GraphQLClie
     assert (await gql.ok(REGISTER_PUSH, {"input": good}, token=bob.token))["registerPushSubscription"] is True
     assert (await gql.ok(UNREGISTER_PUSH, {"endpoint": good["endpoint"]}, token=bob.token)) == {
         "unregisterPushSubscription": True}
+    public = {**good, "endpoint": "https://fcm.googleapis.com/fcm/send/abc:def"}
+    assert (await gql.ok(REGISTER_PUSH, {"input": public}, token=bob.token))["registerPushSubscription"] is True
+
+
+async def test_each_user_keeps_the_newest_subscriptions_and_an_endpoint_has_one_owner(
+    served: ServedApp, gql: GraphQLClient, push_service: FakePushService
+) -> None:
+    alice, bob = await register(gql), await register(gql)
+    limit = 10  # PUSH_MAX_SUBSCRIPTIONS_PER_USER
+    endpoints = [push_service.subscription(f"cap-{bob.id}-{i}") for i in range(limit + 1)]
+    for subscription in endpoints:
+        await subscribe(gql, bob, subscription)
+    # The oldest went: unregistering it finds nothing; the newest are there.
+    assert (await gql.ok(UNREGISTER_PUSH, {"endpoint": endpoints[0].endpoint}, token=bob.token)) == {
+        "unregisterPushSubscription": False}
+    # One browser, another user signed in: the endpoint is theirs now, and only theirs.
+    await subscribe(gql, alice, endpoints[-1])
+    assert (await gql.ok(UNREGISTER_PUSH, {"endpoint": endpoints[-1].endpoint}, token=bob.token)) == {
+        "unregisterPushSubscription": False}
+    for subscription in endpoints[1:-1]:
+        assert (await gql.ok(UNREGISTER_PUSH, {"endpoint": subscription.endpoint}, token=bob.token)) == {
+            "unregisterPushSubscription": True}
 
 
 async def test_a_delivery_left_by_a_dead_instance_is_taken_over(
