@@ -12,7 +12,8 @@ or a network error is retried with exponential backoff (Retry-After honoured), u
 `max_attempts`; 404/410 removes the subscription. An entry is acknowledged and deleted once
 handled; one left pending by a dead instance is taken over once idle for `claim_idle_ms` (a live
 worker keeps its entries fresh), and delivered again: a device may then get a notification
-twice, which its Topic makes replace the first.
+twice, which its Topic makes replace the first. An entry handed out `max_deliveries` times
+without being finished (it fails or kills its worker every time) is dropped, with a log line.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ class PushWorker:
         retry_base_seconds: float = 1.0,
         timeout_seconds: float = 10.0,
         claim_idle_ms: int = 60_000,
+        max_deliveries: int = 5,
         idle_poll_seconds: float = 0.1,
     ) -> None:
         self.redis = redis
@@ -109,6 +111,7 @@ class PushWorker:
         self.max_attempts = max_attempts
         self.retry_base_seconds = retry_base_seconds
         self.claim_idle_ms = claim_idle_ms
+        self.max_deliveries = max_deliveries
         self.idle_poll_seconds = idle_poll_seconds
         self.consumer = consumer_name()
         self.http = httpx.AsyncClient(timeout=timeout_seconds, follow_redirects=False)
@@ -164,9 +167,28 @@ class PushWorker:
             self._next_claim_at = now + min(1.0, self.claim_idle_ms / 2000)
             claimed = await claim_streams(self.redis, keys.PUSH_GROUP, self.consumer, keys.push_streams(),
                                           min_idle_ms=self.claim_idle_ms, count=count)
-            if claimed:
-                return claimed
+            taken = [entry for entry in claimed if await self._worth_another_try(*entry)]
+            if taken:
+                return taken
         return await read_streams(self.redis, keys.PUSH_GROUP, self.consumer, keys.push_streams(), ">", count)
+
+    async def _worth_another_try(self, stream: str, entry_id: str, fields: dict[str, str] | None) -> bool:
+        """False (and the entry dropped) once it was handed out `max_deliveries` times."""
+        pending = await self.redis.xpending_range(stream, keys.PUSH_GROUP, min=entry_id, max=entry_id, count=1)
+        deliveries = int(pending[0]["times_delivered"]) if pending else 0
+        if deliveries <= self.max_deliveries:
+            log.info("took over a push of a dead worker", extra={"entry": entry_id, "deliveries": deliveries})
+            return True
+        log.warning("push dropped: handed out too often", extra={"entry": entry_id, "fields": fields,
+                                                                 "deliveries": deliveries})
+        await self._acknowledge(stream, entry_id)
+        return False
+
+    async def _acknowledge(self, stream: str, entry_id: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:  # one stream: one slot
+            pipe.xack(stream, keys.PUSH_GROUP, entry_id)
+            pipe.xdel(stream, entry_id)
+            await pipe.execute()
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -186,10 +208,7 @@ class PushWorker:
         try:
             if fields and "id" in fields and "conversation" in fields:
                 await self.notify(fields["id"], fields["conversation"])
-            async with self.redis.pipeline(transaction=True) as pipe:  # one stream: one slot
-                pipe.xack(stream, keys.PUSH_GROUP, entry_id)
-                pipe.xdel(stream, entry_id)
-                await pipe.execute()
+            await self._acknowledge(stream, entry_id)
         except Exception as exc:  # noqa: BLE001 - left pending: taken over once idle, tried again
             log.warning("push delivery failed, left for a retry", extra={"entry": entry_id, "error": repr(exc)})
         finally:

@@ -258,8 +258,10 @@ async def test_subscription_input_is_checked(served: ServedApp, gql: GraphQLClie
     assert (await gql.ok(REGISTER_PUSH, {"input": good}, token=bob.token))["registerPushSubscription"] is True
     assert (await gql.ok(UNREGISTER_PUSH, {"endpoint": good["endpoint"]}, token=bob.token)) == {
         "unregisterPushSubscription": True}
-    public = {**good, "endpoint": "https://fcm.googleapis.com/fcm/send/abc:def"}
+    public = {**good, "endpoint": "https://fcm.googleapis.com/fcm/send/abc:def"}  # accepted, then removed at once:
     assert (await gql.ok(REGISTER_PUSH, {"input": public}, token=bob.token))["registerPushSubscription"] is True
+    assert (await gql.ok(UNREGISTER_PUSH, {"endpoint": public["endpoint"]}, token=bob.token)) == {
+        "unregisterPushSubscription": True}  # the tests send nothing off this machine
 
 
 async def test_each_user_keeps_the_newest_subscriptions_and_an_endpoint_has_one_owner(
@@ -305,4 +307,14 @@ async def test_a_delivery_left_by_a_dead_instance_is_taken_over(
     await all_handled(served)
     assert await client.xpending(stream, keys.PUSH_GROUP) == {"pending": 0, "min": None, "max": None,
                                                                  "consumers": []}
+
+    # An entry whose workers died again and again (handed out 6 times): dropped, not pushed forever.
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.xadd(stream, {"id": sent["id"], "conversation": sent["conversationId"]})
+        pipe.xreadgroup(keys.PUSH_GROUP, "dead-instance", {stream: ">"}, count=1)
+        _, [[_, [(entry_id, _)]]] = await pipe.execute()
+    for _ in range(5):
+        await client.xclaim(stream, keys.PUSH_GROUP, "another-dead-instance", 0, [entry_id])
+    await all_handled(served)
+    assert len(push_service.to(f"takeover-{bob.id}")) == 1
     await client.aclose()
