@@ -191,6 +191,13 @@ async def test_mute_input_errors(served: ServedApp, gql: GraphQLClient) -> None:
         error = await gql.error(query, {"id": conversation}, token=mallory.token)
         assert error["extensions"]["code"] == "NOT_FOUND"
         assert (await gql.error(query, {"id": conversation}))["extensions"]["code"] == "UNAUTHENTICATED"
+    # A DateTime without a time zone, or no date at all: as a variable or a literal, the client's error.
+    for until in ("2030-01-01T00:00:00", "tomorrow", "2030-13-45T00:00:00Z"):
+        error = await gql.error(MUTE, {"id": conversation, "until": until}, token=bob.token)
+        assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+        literal = f'mutation {{ muteConversation(conversationId: "{conversation}", until: "{until}") {{ muted }} }}'
+        error = await gql.error(literal, token=bob.token)
+        assert error["extensions"]["code"] == "BAD_USER_INPUT", error
     assert (await gql.ok(CONVERSATION, {"id": conversation}, token=bob.token))["conversation"]["muted"] is False
 
 
