@@ -22,7 +22,7 @@ from api.settings import Settings
 from api.websocket import watch_revocations
 from media.signing import MediaSigner
 from push.crypto import Vapid, generate_private_key, load_private_key
-from push.worker import PushWorker
+from push.worker import PushPolicy, PushWorker
 from resolvers.context import parse_trusted_proxies
 from resolvers.limits import RateLimits, Rule
 from resolvers.passwords import PasswordHashing
@@ -202,13 +202,13 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
     stack.push_async_callback(worker.stop)
 
     if identity is not None:
-        pusher = PushWorker(
-            redis, messages=messages, conversations=conversations, users=users, presence=presence, mutes=mutes,
-            subscriptions=push_subscriptions, vapid=identity, ttl_seconds=settings.push_ttl_seconds,
-            concurrency=settings.push_concurrency, max_attempts=settings.push_max_attempts,
-            retry_base_seconds=settings.push_retry_seconds, timeout_seconds=settings.push_timeout_seconds,
-            claim_idle_ms=int(settings.push_claim_idle_seconds * 1000),
+        policy = PushPolicy(
+            ttl_seconds=settings.push_ttl_seconds, concurrency=settings.push_concurrency,
+            max_attempts=settings.push_max_attempts, retry_base_seconds=settings.push_retry_seconds,
+            timeout_seconds=settings.push_timeout_seconds, claim_idle_ms=int(settings.push_claim_idle_seconds * 1000),
         )
+        pusher = PushWorker(redis, messages=messages, conversations=conversations, users=users, presence=presence,
+                            mutes=mutes, subscriptions=push_subscriptions, vapid=identity, policy=policy)
         await pusher.start()
         stack.push_async_callback(pusher.stop)
 

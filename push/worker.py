@@ -24,6 +24,7 @@ import email.utils
 import hashlib
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -77,44 +78,32 @@ def retry_after_seconds(response: httpx.Response | None) -> float | None:
     return None
 
 
+@dataclass(frozen=True)
+class PushPolicy:
+    """How the worker delivers: the TTL header (and how stale a message may be), entries at
+    once, tries and their first backoff, request timeout, takeover and give-up."""
+
+    ttl_seconds: int = 86400
+    concurrency: int = 16
+    max_attempts: int = 5
+    retry_base_seconds: float = 1.0
+    timeout_seconds: float = 10.0
+    claim_idle_ms: int = 60_000
+    max_deliveries: int = 5
+    idle_poll_seconds: float = 0.1
+
+
 class PushWorker:
-    def __init__(
-        self,
-        redis: Redis,
-        *,
-        messages: MessageStore,
-        conversations: ConversationStore,
-        users: UserStore,
-        presence: PresenceTracker,
-        mutes: MuteStore,
-        subscriptions: PushSubscriptionStore,
-        vapid: Vapid,
-        ttl_seconds: int = 86400,
-        concurrency: int = 16,
-        max_attempts: int = 5,
-        retry_base_seconds: float = 1.0,
-        timeout_seconds: float = 10.0,
-        claim_idle_ms: int = 60_000,
-        max_deliveries: int = 5,
-        idle_poll_seconds: float = 0.1,
-    ) -> None:
+    def __init__(self, redis: Redis, *, messages: MessageStore, conversations: ConversationStore, users: UserStore,
+                 presence: PresenceTracker, mutes: MuteStore, subscriptions: PushSubscriptionStore, vapid: Vapid,
+                 policy: PushPolicy | None = None) -> None:
         self.redis = redis
-        self.messages = messages
-        self.conversations = conversations
-        self.users = users
-        self.presence = presence
-        self.mutes = mutes
-        self.subscriptions = subscriptions
+        self.messages, self.conversations, self.users = messages, conversations, users
+        self.presence, self.mutes, self.subscriptions = presence, mutes, subscriptions
         self.vapid = vapid
-        self.ttl_seconds = ttl_seconds
-        self.concurrency = concurrency
-        self.max_attempts = max_attempts
-        self.retry_base_seconds = retry_base_seconds
-        self.claim_idle_ms = claim_idle_ms
-        self.max_deliveries = max_deliveries
-        self.idle_poll_seconds = idle_poll_seconds
+        self.policy = policy = policy or PushPolicy()
         self.consumer = consumer_name()
-        self.http = httpx.AsyncClient(timeout=timeout_seconds, follow_redirects=False)
+        self.http = httpx.AsyncClient(timeout=policy.timeout_seconds, follow_redirects=False)
         self._stopping = asyncio.Event()
         self._held: dict[tuple[str, str], asyncio.Task[None]] = {}  # entries being worked on
         self._tasks: list[asyncio.Task[None]] = []
@@ -139,7 +128,7 @@ class PushWorker:
         backoff = 0.2
         while not self._stopping.is_set():
             try:
-                free = self.concurrency - len(self._held)
+                free = self.policy.concurrency - len(self._held)
                 if free <= 0:
                     await asyncio.wait(list(self._held.values()), return_when=asyncio.FIRST_COMPLETED)
                     continue
@@ -149,7 +138,7 @@ class PushWorker:
                     if (stream, entry_id) not in self._held:
                         self._held[(stream, entry_id)] = asyncio.create_task(self._handle(stream, entry_id, fields))
                 if not entries:
-                    await self._pause(self.idle_poll_seconds)
+                    await self._pause(self.policy.idle_poll_seconds)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - Redis hiccup: wait and retry
@@ -164,9 +153,9 @@ class PushWorker:
         """Entries a dead consumer left (looked for at most once a second), else new ones."""
         now = time.monotonic()
         if now >= self._next_claim_at:
-            self._next_claim_at = now + min(1.0, self.claim_idle_ms / 2000)
+            self._next_claim_at = now + min(1.0, self.policy.claim_idle_ms / 2000)
             claimed = await claim_streams(self.redis, keys.PUSH_GROUP, self.consumer, keys.push_streams(),
-                                          min_idle_ms=self.claim_idle_ms, count=count)
+                                          min_idle_ms=self.policy.claim_idle_ms, count=count)
             taken = [entry for entry in claimed if await self._worth_another_try(*entry)]
             if taken:
                 return taken
@@ -176,7 +165,7 @@ class PushWorker:
         """False (and the entry dropped) once it was handed out `max_deliveries` times."""
         pending = await self.redis.xpending_range(stream, keys.PUSH_GROUP, min=entry_id, max=entry_id, count=1)
         deliveries = int(pending[0]["times_delivered"]) if pending else 0
-        if deliveries <= self.max_deliveries:
+        if deliveries <= self.policy.max_deliveries:
             log.info("took over a push of a dead worker", extra={"entry": entry_id, "deliveries": deliveries})
             return True
         log.warning("push dropped: handed out too often", extra={"entry": entry_id, "fields": fields,
@@ -197,7 +186,7 @@ class PushWorker:
 
     async def _keep_claimed(self) -> None:
         """Reset the idle time of the entries we work on, so no one takes a live delivery over."""
-        interval = max(self.claim_idle_ms / 3000, 0.2)
+        interval = max(self.policy.claim_idle_ms / 3000, 0.2)
         while True:
             await asyncio.sleep(interval)
             for stream, entry_id in list(self._held):
@@ -223,7 +212,7 @@ class PushWorker:
             return 0
         message = found[0]
         now_ms = int(time.time() * 1000)
-        if now_ms - message.sent_at_ms > self.ttl_seconds * 1000:  # long stale: the device has synced
+        if now_ms - message.sent_at_ms > self.policy.ttl_seconds * 1000:  # long stale: the device has synced
             return 0
         members = [m.user_id for m in conversation.members if m.user_id != message.sender_id]
         online = await self.presence.online_among(members)
@@ -239,14 +228,14 @@ class PushWorker:
             "senderName": sender.username if sender else "", "kind": message.kind,
             "preview": preview_of(message), "sentAt": message.sent_at_ms,
         })
-        headers = {"TTL": str(self.ttl_seconds), "Urgency": "high", "Topic": topic_of(conversation_id),
+        headers = {"TTL": str(self.policy.ttl_seconds), "Urgency": "high", "Topic": topic_of(conversation_id),
                    "Content-Encoding": "aes128gcm", "Content-Type": "application/octet-stream"}
         await asyncio.gather(*[self.deliver(target, payload, headers) for target in targets])
         return len(targets)
 
     async def deliver(self, target: StoredPushSubscription, payload: bytes, headers: dict[str, str]) -> None:
         """POST to one subscription, retrying 429/5xx and network errors; forget it on 404/410."""
-        for attempt in range(1, self.max_attempts + 1):
+        for attempt in range(1, self.policy.max_attempts + 1):
             response: httpx.Response | None = None
             try:
                 response = await self.http.post(
@@ -265,10 +254,10 @@ class PushWorker:
                 log.warning("push refused", extra={"endpoint": _origin(target), "status": response.status_code,
                                                    "body": response.text[:200]})
                 return
-            if attempt < self.max_attempts:
-                delay = retry_after_seconds(response) or self.retry_base_seconds * 2 ** (attempt - 1)
+            if attempt < self.policy.max_attempts:
+                delay = retry_after_seconds(response) or self.policy.retry_base_seconds * 2 ** (attempt - 1)
                 await asyncio.sleep(min(delay, MAX_BACKOFF_SECONDS))
-        log.warning("push given up", extra={"endpoint": _origin(target), "attempts": self.max_attempts})
+        log.warning("push given up", extra={"endpoint": _origin(target), "attempts": self.policy.max_attempts})
 
 
 def _origin(target: StoredPushSubscription) -> Any:
