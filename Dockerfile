@@ -23,6 +23,7 @@ COPY resolvers ./resolvers
 COPY storage ./storage
 COPY media ./media
 COPY transcription ./transcription
+COPY push ./push
 # The project alone (--no-deps): every dependency came from the lock above; pip check proves
 # the lock holds all that the project requires.
 RUN pip install --no-deps . && pip check

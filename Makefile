@@ -111,7 +111,7 @@ graphiql-assets:
 # installed package serves GraphiQL's files and starts its CLI. About 2 minutes with a cold cache.
 docker-install-check:
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
-	cp -r requirements.lock pyproject.toml README.md api schema resolvers storage media transcription "$$tmp" && \
+	cp -r requirements.lock pyproject.toml README.md api schema resolvers storage media transcription push "$$tmp" && \
 	find "$$tmp" -name __pycache__ -prune -exec rm -rf {} + && \
 	$(PYTHON) -m venv "$$tmp/venv" && cd "$$tmp" && \
 	venv/bin/pip install --quiet --require-hashes --no-deps -r requirements.lock && \

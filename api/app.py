@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-import os
 import secrets
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -37,21 +35,7 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 def dev_jwt_secret(data_dir: Path) -> str:
     """A random secret generated once and kept under DATA_DIR, so dev tokens survive restarts."""
-    path = data_dir / "jwt_secret"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    try:  # O_EXCL: of several workers starting at once, exactly one writes the secret
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        for _ in range(50):  # the writer may not have finished yet
-            secret = path.read_text().strip()
-            if secret:
-                return secret
-            time.sleep(0.02)
-        raise RuntimeError(f"{path} is empty; delete it to generate a new dev secret") from None
-    secret = secrets.token_urlsafe(48)
-    with os.fdopen(fd, "w") as file:
-        file.write(secret)
-    return secret
+    return startup.dev_secret_file(data_dir / "jwt_secret", lambda: secrets.token_urlsafe(48))
 
 
 def jwt_secret(settings: Settings) -> str:

@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from strawberry.http.websocket_origin import normalize_allowed_origins
 
+from push.crypto import load_private_key
 from resolvers.context import parse_trusted_proxies
 from resolvers.limits import Rule
 
@@ -110,6 +111,23 @@ class Settings(BaseSettings):
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
 
+    # Web Push (push/): unset = on in dev mode (keys generated into DATA_DIR), off otherwise.
+    push: Literal["on", "off"] | None = None
+    # The VAPID key: a PEM P-256 private key, or its raw 32 bytes in base64url.
+    vapid_private_key: str | None = None
+    # Who runs this server, for push services' operators: a mailto: or https: URL.
+    vapid_subject: str | None = None
+    # How long a push service keeps a notification for a device that is offline (TTL header).
+    push_ttl_seconds: int = Field(default=86400, ge=0, le=28 * 86400)
+    push_concurrency: int = Field(default=16, ge=1)
+    push_max_attempts: int = Field(default=5, ge=1)
+    push_retry_seconds: float = Field(default=1.0, gt=0)
+    push_timeout_seconds: float = Field(default=10.0, gt=0)
+    push_claim_idle_seconds: float = Field(default=60.0, gt=0)
+    push_max_subscriptions_per_user: int = Field(default=10, ge=1)
+    # Tests only: also accept http:// subscription endpoints on the loopback (a local push service).
+    push_allow_loopback_http: bool = False
+
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
     # Graphiql and field suggestions in error messages; on by default, hardened later.
@@ -159,6 +177,27 @@ class Settings(BaseSettings):
                 f"JWT_SECRET must be at least {MIN_JWT_SECRET_LENGTH} characters long"
             )
         return self
+
+    @model_validator(mode="after")
+    def _check_push(self) -> Settings:
+        if not self.push_enabled:
+            return self
+        if self.vapid_private_key:
+            try:
+                load_private_key(self.vapid_private_key)
+            except ValueError as exc:
+                raise ValueError(f"VAPID_PRIVATE_KEY: {exc}") from None
+        if self.dev_mode:
+            return self
+        if not self.vapid_private_key or not self.vapid_subject:
+            raise ValueError("PUSH=on needs VAPID_PRIVATE_KEY and VAPID_SUBJECT outside dev mode")
+        if not self.vapid_subject.startswith(("mailto:", "https://")):
+            raise ValueError("VAPID_SUBJECT must be a mailto: or https: URL")
+        return self
+
+    @property
+    def push_enabled(self) -> bool:
+        return self.push == "on" if self.push is not None else self.dev_mode
 
     @property
     def allowed_origins(self) -> list[str]:

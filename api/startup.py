@@ -8,7 +8,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pymongo import AsyncMongoClient, WriteConcern
@@ -18,10 +22,12 @@ from api.metrics import LOCAL_SUBSCRIPTIONS, forget_this_process
 from api.settings import Settings
 from api.websocket import watch_revocations
 from media.signing import MediaSigner
+from push.crypto import Vapid, generate_private_key, load_private_key
+from push.worker import PushPolicy, PushWorker
 from resolvers.context import parse_trusted_proxies
 from resolvers.limits import RateLimits, Rule
 from resolvers.passwords import PasswordHashing
-from resolvers.runtime import Runtime
+from resolvers.runtime import PushConfig, Runtime
 from resolvers.sessions import LiveSessions
 from resolvers.tokens import TokenService
 from storage.archive import ArchiveStore
@@ -38,9 +44,11 @@ from storage.last_seen import LastSeenWriter
 from storage.member_state import MemberStateStore
 from storage.messages import MessageStore
 from storage.migration import migrate_pair_model
+from storage.mutes import MuteStore
 from storage.outbox import Persister
 from storage.presence import PresenceTracker
 from storage.pubsub import PubSubHub
+from storage.push import PushSubscriptionStore
 from storage.ratelimit import RateLimiter
 from storage.read_markers import ReadMarkerArchive
 from storage.revocations import RevocationStore
@@ -81,6 +89,41 @@ def archive_write_concern(settings: Settings) -> WriteConcern:
     return WriteConcern(w=1 if settings.archive_write_concern == "1" else "majority", j=True)
 
 
+DEV_VAPID_SUBJECT = "mailto:admin@localhost"
+
+
+def dev_secret_file(path: Path, make: Callable[[], str]) -> str:
+    """A secret made once by `make` and kept at `path` (mode 600), for dev mode: what it
+    protects (tokens, push subscriptions) then survives restarts."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:  # O_EXCL: of several workers starting at once, exactly one writes the secret
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # the writer may not have finished yet
+            secret = path.read_text().strip()
+            if secret:
+                return secret
+            time.sleep(0.02)
+        raise RuntimeError(f"{path} is empty; delete it to generate a new one") from None
+    secret = make()
+    with os.fdopen(fd, "w") as file:
+        file.write(secret)
+    return secret
+
+
+def dev_vapid_private_key(data_dir: Path) -> str:
+    """The dev-mode VAPID key: browsers' subscriptions are bound to it, so it is kept."""
+    return dev_secret_file(data_dir / "vapid_private_key", generate_private_key)
+
+
+def vapid(settings: Settings) -> Vapid | None:
+    """The application server's VAPID identity, or None when push is off."""
+    if not settings.push_enabled:
+        return None
+    private_key = settings.vapid_private_key or dev_vapid_private_key(settings.data_dir)
+    return Vapid(load_private_key(private_key), settings.vapid_subject or DEV_VAPID_SUBJECT)
+
+
 async def start(settings: Settings, tokens: TokenService, stack: contextlib.AsyncExitStack) -> Started:
     redis_url, mongodb_url = settings.database_urls()
     redis = await open_redis(redis_url, max_connections=settings.redis_max_connections)
@@ -98,7 +141,8 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
                            interval_seconds=settings.hot_window_trim_seconds,
                            # also after Redis lost its data at run time (upkeep notices it)
                            restore_steps=[functools.partial(ensure_indexes, redis), users.reconcile_mirror])
-    messages = MessageStore(redis, archive, hot_window)
+    identity = vapid(settings)
+    messages = MessageStore(redis, archive, hot_window, push_queue=identity is not None)
     hot_window.restore_steps += [messages.restore_client_ids,  # need the store the window serves
                                  messages.requeue_lost_transcriptions]
     conversations = ConversationStore(redis, database[ConversationDoc.Settings.name], archive, read_markers)
@@ -106,11 +150,17 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
     member_state = MemberStateStore(redis)
     stack.callback(member_state.close)
     audio = AudioStore(database)
+    mutes = MuteStore(redis, database["conversation_mutes"])
+    hot_window.restore_steps.append(mutes.restore)
+    push_subscriptions = PushSubscriptionStore(database["push_subscriptions"],
+                                               max_per_user=settings.push_max_subscriptions_per_user)
 
     await migrate_pair_model(redis, database, archive)
     await hot_window.restore()  # the search indexes, the user mirror, the archive markers, the hot window
     await audio.create_indexes()
     await archive.ensure_client_id_index()
+    await mutes.create_indexes()
+    await push_subscriptions.create_indexes()
 
     persister = Persister(redis, messages, archive, read_markers, conversations, conversation_lists,
                           claim_idle_ms=int(settings.outbox_claim_idle_seconds * 1000))
@@ -155,6 +205,17 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
     await worker.start()
     stack.push_async_callback(worker.stop)
 
+    if identity is not None:
+        policy = PushPolicy(
+            ttl_seconds=settings.push_ttl_seconds, concurrency=settings.push_concurrency,
+            max_attempts=settings.push_max_attempts, retry_base_seconds=settings.push_retry_seconds,
+            timeout_seconds=settings.push_timeout_seconds, claim_idle_ms=int(settings.push_claim_idle_seconds * 1000),
+        )
+        pusher = PushWorker(redis, messages=messages, conversations=conversations, users=users, presence=presence,
+                            mutes=mutes, subscriptions=push_subscriptions, vapid=identity, policy=policy)
+        await pusher.start()
+        stack.push_async_callback(pusher.stop)
+
     passwords = PasswordHashing(settings.password_hash_concurrency)
     stack.callback(passwords.close)
 
@@ -183,6 +244,10 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
                                     cache_seconds=settings.revocation_cache_seconds),
         sessions=LiveSessions(),
         backlog=BacklogReader(redis),
+        mutes=mutes,
+        push_subscriptions=push_subscriptions,
+        push=PushConfig(vapid_public_key=identity.public_key if identity else None,
+                        allow_loopback_http=settings.push_allow_loopback_http),
     )
     revocation_watcher = asyncio.create_task(watch_revocations(runtime), name="revocation-watcher")
     stack.push_async_callback(cancel_and_wait, [revocation_watcher])  # before hub.stop

@@ -16,14 +16,24 @@ from storage.conversation_lists import ConversationLists
 from storage.conversations import ConversationStore
 from storage.member_state import MemberStateStore
 from storage.messages import MessageStore
+from storage.mutes import MuteStore
 from storage.presence import PresenceTracker
 from storage.pubsub import PubSubHub
+from storage.push import PushSubscriptionStore
 from storage.ratelimit import RateLimiter
 from storage.revocations import RevocationStore
 from storage.search import SearchIndex
 from storage.users import UserStore
 
 Network = IPv4Network | IPv6Network
+
+
+@dataclass(frozen=True)
+class PushConfig:
+    """Web Push as the resolvers see it: off, or on with the application server's public key."""
+
+    vapid_public_key: str | None = None  # None: push is off on this server
+    allow_loopback_http: bool = False  # tests: a local push service at http://127.0.0.1
 
 
 @dataclass(frozen=True)
@@ -45,8 +55,11 @@ class Runtime:
     revocations: RevocationStore
     sessions: LiveSessions  # this process's open WebSocket sessions, by user
     backlog: BacklogReader  # the outbox and transcription work waiting in Redis (for /metrics)
+    mutes: MuteStore
+    push_subscriptions: PushSubscriptionStore
     max_audio_bytes: int
     max_audio_seconds: float
     max_group_members: int = 256
     edit_window_seconds: float | None = None  # how long a sender may edit a message; None: no limit
     trusted_proxies: tuple[Network, ...] = ()  # peers whose X-Forwarded-For is believed
+    push: PushConfig = PushConfig()

@@ -7,6 +7,7 @@ from enum import Enum
 
 import strawberry
 
+from resolvers import mute
 from resolvers.conversations import ConversationView
 from resolvers.cursors import Page
 from schema.messages import Message
@@ -101,6 +102,15 @@ class Conversation(Node):
     @strawberry.field(description="DIRECT only: the other member (yourself, for notes to self); null in a group.")
     async def partner(self, info: ContextInfo) -> User | None:
         return await load_user(info, self.partner_id) if self.partner_id else None
+
+    @strawberry.field(description="Whether you muted it (muteConversation) and the mute has not ended.")
+    async def muted(self, info: ContextInfo) -> bool:
+        return (await mute.viewer_mute(info.context, conversation_id=self.id)).muted
+
+    @strawberry.field(description="When your mute ends by itself; null when not muted or muted until unmuted.")
+    async def muted_until(self, info: ContextInfo) -> datetime | None:
+        until_ms = (await mute.viewer_mute(info.context, conversation_id=self.id)).until_ms
+        return at_ms(until_ms)
 
 
 @strawberry.type(description="A conversation in a page of `conversations`, with its cursor.")

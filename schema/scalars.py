@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.file_uploads import Upload
 from strawberry.types.scalar import ScalarDefinition
 
@@ -17,11 +18,15 @@ def _serialize(value: datetime) -> str:
 
 
 def _parse(value: object) -> datetime:
-    if not isinstance(value, str):
-        raise ValueError("DateTime must be an ISO 8601 string")
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    # GraphQLError: a bad value is the client's error (BAD_USER_INPUT), as a literal or a variable.
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise GraphQLError("DateTime must be an ISO 8601 string")
     if parsed.tzinfo is None:
-        raise ValueError("DateTime must carry a time zone (use Z for UTC)")
+        raise GraphQLError("DateTime must carry a time zone (use Z for UTC)")
     return parsed.astimezone(UTC)
 
 

@@ -159,3 +159,21 @@ def token_generation(user_id: str) -> str:
 def revoked_token(user_id: str, token_id: str) -> str:
     """Set while one logged-out token (its `jti`) would still be unexpired."""
     return f"{KEY_PREFIX}:{user_tag(user_id)}:revoked:{token_id}"
+
+
+PUSH_GROUP = "pushers"
+
+
+def push_stream(partition: int) -> str:
+    """Stream of one partition's new messages to notify offline members of by Web Push (message
+    id, conversation id); the send script appends to it when push is on."""
+    return f"{KEY_PREFIX}:push:{partition_tag(partition)}"
+
+
+def push_streams() -> list[str]:
+    return [push_stream(p) for p in range(PARTITIONS)]
+
+
+def user_mutes(user_id: str) -> str:
+    """Hash of the conversations a user muted: conversation id -> until (ms; 0 = until unmuted)."""
+    return f"{KEY_PREFIX}:{user_tag(user_id)}:mutes"

@@ -38,9 +38,9 @@ _USER_CHANNEL = keys.user_events("")
 SENT, ALREADY_SENT, NOT_A_MEMBER, NOT_MIRRORED = 1, 2, 0, -1
 
 # KEYS: document, conversation's ids, sender's ids in it, members, meta, and its partition's hot
-#       set, outbox and transcription queue (every key in the conversation's partition: one slot).
+#       set, outbox, transcription queue and push queue (every key in the conversation's partition: one slot).
 # ARGV: id, document JSON, CREATED event, '1' to queue a transcription job, sender, channel
-#       prefix, conversation id, hot-set member.
+#       prefix, conversation id, hot-set member, '1' to queue a Web Push job (push/worker.py).
 # Returns {status, member ids...}. The document already there means a re-run (redis-py retries
 # after a lost reply, or a clientId retry): no side effect twice.
 _SEND = """
@@ -54,6 +54,7 @@ redis.call('ZADD', KEYS[3], 0, ARGV[1])
 redis.call('ZADD', KEYS[6], 0, ARGV[8])
 redis.call('XADD', KEYS[7], '*', 'id', ARGV[1], 'conversation', ARGV[7])
 if ARGV[4] == '1' then redis.call('XADD', KEYS[8], '*', 'id', ARGV[1], 'conversation', ARGV[7], 'attempt', '1') end
+if ARGV[9] == '1' then redis.call('XADD', KEYS[9], '*', 'id', ARGV[1], 'conversation', ARGV[7]) end
 for _, member in ipairs(members) do redis.call('PUBLISH', ARGV[6] .. member, ARGV[3]) end
 return {1, unpack(members)}
 """
@@ -80,8 +81,9 @@ class SendOutcome:
 class MessageStore:
     """The atomic send and every message read and update: Redis first, MongoDB behind it."""
 
-    def __init__(self, redis: Redis, archive: ArchiveStore, hot_window: HotWindow) -> None:
+    def __init__(self, redis: Redis, archive: ArchiveStore, hot_window: HotWindow, *, push_queue: bool = False) -> None:
         self.redis = redis
+        self.push_queue = "1" if push_queue else "0"  # new messages queued for Web Push
         self.archive = archive
         self.hot_window = hot_window
         self._json = json_commands(redis)
@@ -121,11 +123,12 @@ class MessageStore:
             keys.hot_messages(partition),
             keys.outbox_stream(partition),
             keys.transcription_stream(partition),
+            keys.push_stream(partition),
         ]
         args: list[str | bytes] = [
             message.id, orjson.dumps(document), event,
             "1" if message.transcription_status == "PENDING" else "0",
-            message.sender_id, _USER_CHANNEL, conversation, hot_member(message),
+            message.sender_id, _USER_CHANNEL, conversation, hot_member(message), self.push_queue,
         ]
         if touch_lists_of:
             reply = await self._send_and_touch(script_keys, args, touch_lists_of, message)

@@ -4,14 +4,17 @@
 //
 // Module graph (imports point one way, no cycles; most modules also import the leaves
 // state.js, dom.js, documents.js, format.js and api.js, which import only gql.js and state.js):
-//   app.js          -> auth, session, contacts, conversation, groups, messages, composer, recording, search
+//   app.js          -> auth, session, contacts, conversation, groups, messages, composer, recording, search,
+//                      notifications, mute
 //   auth.js         -> session
-//   session.js      -> live, search, conversation, recording, contacts
+//   session.js      -> live, search, conversation, recording, contacts, notifications
+//   notifications.js -> conversation
 //   live.js         -> groups, conversation, contacts, messages, lifecycle
 //   lifecycle.js    -> composer, composing, messages, bubble (reply, edit, delete, react)
 //   search.js       -> conversation, contacts
 //   groups.js       -> conversation, contacts
-//   conversation.js -> recording, composer, composing, contacts, messages
+//   conversation.js -> recording, composer, composing, contacts, messages, mute
+//   mute.js         -> contacts
 //   recording.js    -> composer
 //   composer.js     -> messages, contacts, composing, bubble
 //   composing.js    -> bubble (the composer's reply / edit bar)
@@ -29,6 +32,8 @@ import { $ } from "./dom.js";
 import { wireGroups } from "./groups.js";
 import { onComposerKey, wireLifecycle } from "./lifecycle.js";
 import { onRetrySend, scroller } from "./messages.js";
+import { onMuteChosen } from "./mute.js";
+import { wireNotifications } from "./notifications.js";
 import { cancelRecording, startRecording, stopRecording } from "./recording.js";
 import { clearSearch, onSearchInput, runSearch } from "./search.js";
 import { logout, restoreSession } from "./session.js";
@@ -88,6 +93,8 @@ function wire() {
 
   wireGroups();
   wireLifecycle();
+  wireNotifications();
+  $("mute-select").addEventListener("change", onMuteChosen);
 
   const scrollEl = scroller();
   scrollEl.addEventListener("scroll", maybeLoadOlder, { passive: true });

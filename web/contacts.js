@@ -48,6 +48,8 @@ export function rememberConversation(node) {
     // The open conversation's count is the page's (markRead zeroes it before the server answers).
     unread: known && state.open && state.open.conversationId === node.id ? known.unread : node.unreadCount,
     partnerLastReadAt: node.partnerLastReadAt,
+    muted: node.muted ?? (known ? known.muted : false),
+    mutedUntil: node.mutedUntil ?? null,
   };
   state.conversations.set(node.id, record);
   if (record.kind === "DIRECT" && record.partner) state.directs.set(record.partner.id, node.id);
@@ -182,6 +184,15 @@ function rowElement(key, target) {
   return li;
 }
 
+/** Muted now: a mute with an end ends by itself (the server says the same once it passed). */
+export function isMuted(record) {
+  return Boolean(record && record.muted && (!record.mutedUntil || Date.parse(record.mutedUntil) > Date.now()));
+}
+
+function muteMark(record) {
+  return isMuted(record) ? [h("span", { class: "mute-mark", "aria-hidden": "true" }, "muted")] : [];
+}
+
 function badge(unread) {
   return unread ? [h("span", { class: "badge", "aria-hidden": "true" }, unread > 99 ? "99+" : unread)] : [];
 }
@@ -200,7 +211,8 @@ function renderRow(row) {
   button.classList.toggle("has-chat", Boolean(record));
   if (isOpenRow(row)) button.setAttribute("aria-current", "true");
   else button.removeAttribute("aria-current");
-  const unreadLabel = unread ? `, ${unread} unread` : "";
+  const unreadLabel = (unread ? `, ${unread} unread` : "") + (isMuted(record) ? ", muted" : "");
+  button.dataset.muted = String(isMuted(record));
   if (row.group) {
     const { title, memberCount } = row.group;
     button.dataset.title = title;
@@ -210,6 +222,7 @@ function renderRow(row) {
       h("span", { class: "contact-text" },
         h("span", { class: "contact-name" }, title),
         h("span", { class: "contact-status" }, status)),
+      ...muteMark(record),
       ...badge(unread),
     );
     button.setAttribute("aria-label", `${title}, group of ${memberCount}${unreadLabel}`);
@@ -224,6 +237,7 @@ function renderRow(row) {
       h("span", { class: "contact-text" },
         h("span", { class: "contact-name" }, user.username),
         h("span", { class: "contact-status" }, status)),
+      ...muteMark(record),
       ...badge(unread),
     );
     button.setAttribute("aria-label", `${user.username}, ${status}${unreadLabel}`);
@@ -231,7 +245,18 @@ function renderRow(row) {
   return li;
 }
 
+let muteEndTimer = null;
+
+/** Redraw the list when the next mute with an end ends. */
+function redrawAtNextMuteEnd() {
+  clearTimeout(muteEndTimer);
+  const ends = [...state.conversations.values()].filter((r) => isMuted(r) && r.mutedUntil)
+    .map((r) => Date.parse(r.mutedUntil));
+  if (ends.length) muteEndTimer = setTimeout(renderContacts, Math.min(Math.min(...ends) - Date.now() + 50, 2 ** 31 - 1));
+}
+
 export function renderContacts() {
+  redrawAtNextMuteEnd();
   const list = $("contacts");
   const all = rows().sort(rowOrder);
   const wanted = all.map(renderRow);

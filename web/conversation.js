@@ -8,6 +8,7 @@ import { Q } from "./documents.js";
 import { $, h } from "./dom.js";
 import { ago } from "./format.js";
 import { isNearBottom, renderMessage, scroller, scrollToBottom, updateHistoryTop, upsertMessage } from "./messages.js";
+import { renderMuteControl } from "./mute.js";
 import { cancelRecording } from "./recording.js";
 import { me, state } from "./state.js";
 
@@ -35,6 +36,7 @@ export function renderPartnerHeader() {
   const open = state.open;
   $("search-scope-label").hidden = !open.conversationId;
   const record = open.conversationId && state.conversations.get(open.conversationId);
+  renderMuteControl();
   if (open.kind === "GROUP") {
     if (record) open.group = record;
     const { title, memberCount, members } = open.group;
@@ -65,6 +67,7 @@ export function closeConversation() {
   if (state.editing) $("message-input").value = "";
   resetMode();
   state.open = null;
+  renderMuteControl();
   $("messages").replaceChildren();
   $("conversation-view").hidden = true;
   $("group-panel").hidden = true;

@@ -6,7 +6,7 @@ const QUOTE_FIELDS = "id kind senderId text deletedAt sender { id username }";
 const MESSAGE_FIELDS = `id conversationId clientId kind senderId receiverId text sentAt transcriptionStatus
   audio { id url mimeType durationSeconds } transcript { text } sender { ${USER_FIELDS} }
   editedAt deletedAt reactions { emoji count reactedByMe } replyTo { ${QUOTE_FIELDS} }`;
-const CONVERSATION_FIELDS = `id kind title memberCount unreadCount lastReadAt partnerLastReadAt
+const CONVERSATION_FIELDS = `id kind title memberCount unreadCount lastReadAt partnerLastReadAt muted mutedUntil
   lastMessage { id sentAt } partner { ${USER_FIELDS} }
   members { role joinedAt user { ${USER_FIELDS} } }`;
 // One of conversationId / partnerId is null: the API takes exactly one.
@@ -49,6 +49,12 @@ export const Q = {
     renameGroup(conversationId: $conversationId, title: $title) { ${CONVERSATION_FIELDS} } }`,
   setMemberRole: `mutation SetMemberRole($conversationId: ID!, $userId: ID!, $role: MemberRole!) {
     setMemberRole(conversationId: $conversationId, userId: $userId, role: $role) { ${CONVERSATION_FIELDS} } }`,
+  vapidPublicKey: "query VapidPublicKey { vapidPublicKey }",
+  registerPush: `mutation RegisterPush($input: PushSubscriptionInput!) { registerPushSubscription(input: $input) }`,
+  unregisterPush: `mutation UnregisterPush($endpoint: String!) { unregisterPushSubscription(endpoint: $endpoint) }`,
+  mute: `mutation Mute($id: ID!, $until: DateTime) {
+    muteConversation(conversationId: $id, until: $until) { id muted mutedUntil } }`,
+  unmute: `mutation Unmute($id: ID!) { unmuteConversation(conversationId: $id) { id muted mutedUntil } }`,
   search: `query Search($query: String!, $conversationId: ID) {
     search(query: $query, first: 20, conversationId: $conversationId) { total hits {
     __typename

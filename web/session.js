@@ -7,6 +7,7 @@ import { $ } from "./dom.js";
 import { ApiError, Socket, request } from "./gql.js";
 import { onConversationEvent, onMessageEvent, onPresence } from "./live.js";
 import { cancelRecording } from "./recording.js";
+import { dropPushSubscription, openLinkedConversation, syncNotifications } from "./notifications.js";
 import { clearSearch } from "./search.js";
 import { me, state, token } from "./state.js";
 
@@ -39,6 +40,7 @@ function showAuth(notice) {
 }
 
 export function logout(notice) {
+  if (state.session) dropPushSubscription(token());
   cancelRecording();
   closeConversation();
   for (const stop of state.unsubscribe) stop();
@@ -99,6 +101,8 @@ export function startChat() {
   ];
   loadContacts();
   loadPeople(true);
+  syncNotifications().catch((error) => console.warn("notifications", error));
+  openLinkedConversation();
   if (!matchMedia("(pointer: coarse)").matches) $("search-input").focus();
 }
 

@@ -3,7 +3,8 @@ all its keys hash to one slot (storage/slots.py). Every script call, every MULTI
 every other command the message and conversation stores and the transcription worker send is
 recorded with its keys while they do their work (a direct conversation made, a group mirrored,
 text and voice sent, a message updated, reads, unread counts, typing, transcription jobs taken,
-retried and released, the persister draining, the hot window trimmed and hydrated, the restore
+retried and released, the persister draining, push jobs queued and handled, mutes written, read and
+restored, the hot window trimmed and hydrated, the restore
 steps after a data loss, a conversation re-mirrored from MongoDB), then each call's keys are mapped to slots with
 redis-py's own `key_slot`: every one must be a single slot.
 
@@ -27,6 +28,8 @@ from redis.crc import key_slot
 from redis.exceptions import ResponseError
 
 from api.dev_servers import EmbeddedServers
+from push.crypto import Vapid, generate_private_key, load_private_key
+from push.worker import PushWorker
 from storage import conversations as conversations_module
 from storage import hot_window as hot_window_module
 from storage import keys
@@ -37,16 +40,20 @@ from storage.audio import AudioStore
 from storage.ids import id_timestamp_ms, new_id
 from storage.message_changes import Change
 from storage.messages import SENT
-from storage.outbox import ensure_group
+from storage.mutes import MuteStore
+from storage.outbox import ensure_group, ensure_groups
+from storage.presence import PresenceTracker
+from storage.push import PushSubscriptionStore
 from storage.records import StoredAudio, StoredConversation, StoredMember, StoredMessage, StoredTranscript
 from storage.slots import partition_of
+from storage.users import UserStore
 from tests.storage.conftest import MessageStores, open_message_stores
 from transcription import worker as worker_module
 from transcription.base import DisabledTranscriber
 from transcription.worker import TranscriptionWorker
 
 _ROOT = Path(__file__).resolve().parents[2]
-_RECORDED_PACKAGES = (str(_ROOT / "storage"), str(_ROOT / "transcription"))
+_RECORDED_PACKAGES = (str(_ROOT / "storage"), str(_ROOT / "transcription"), str(_ROOT / "push"))
 _SCRIPTS = {  # script text -> its constant's name, to name a call in a report
     value: f"{module.__name__}.{name}"
     for module in (conversations_module, hot_window_module, member_state_module, messages_module,
@@ -167,6 +174,7 @@ async def _exercise(stores: MessageStores, recorder: Recorder) -> None:
     alice, bob, carol = new_id(), new_id(), new_id()
     await ensure_group(redis)
     persister = stores.persister()
+    stores.messages.push_queue = "1"  # new messages are queued for Web Push too
     recorder.on = True
 
     direct = await stores.direct(alice, bob)
@@ -228,6 +236,27 @@ async def _exercise(stores: MessageStores, recorder: Recorder) -> None:
     while await persister.drain_once():
         pass
     assert await stores.messages.find(repeat.id, conversation_id=direct.id) is None
+
+    # Web Push: bob mutes the group, the worker handles every queued message (nobody subscribed).
+    database = stores.archive.collection.database
+    mutes = MuteStore(redis, database["conversation_mutes"])
+    await mutes.mute(bob, group.id, None)
+    assert await mutes.muted_among(group.id, [alice, bob, carol], now) == {bob}
+    pusher = PushWorker(redis, messages=stores.messages, conversations=stores.conversations,
+                        users=UserStore(redis, database["users"]), presence=PresenceTracker(redis), mutes=mutes,
+                        subscriptions=PushSubscriptionStore(database["push_subscriptions"]),
+                        vapid=Vapid(load_private_key(generate_private_key()), "mailto:ops@example.com"))
+    await ensure_groups(redis, keys.push_streams(), keys.PUSH_GROUP)
+    handled = 0
+    while entries := await pusher._next_entries(16):
+        for entry in entries:
+            await pusher._handle(*entry)
+            handled += 1
+    assert handled == 5
+    await pusher.http.aclose()
+    await redis.delete(keys.user_mutes(bob))
+    assert await mutes.restore() == 1
+    await mutes.unmute(bob, group.id)
     assert await stores.archive.revisions([m.id for m in [*old, text, in_group]]) == {
         **{m.id: 0 for m in [*old, in_group]}, text.id: 1}
     assert await stores.hot_window.trim(window_start_ms=stores.hot_window.window_start_ms()) == 2
@@ -282,12 +311,15 @@ def test_every_script_we_meant_to_cover_was_recorded(recorded: Recorder) -> None
     for conversation in (direct, group):  # the persister's acknowledgement, per partition's stream
         assert {keys.outbox_stream(partition_of(conversation))} in multi
     assert {keys.transcription_stream(partition_of(direct))} in multi  # the worker's acknowledgement
+    for conversation in (direct, group):  # the push worker's acknowledgement
+        assert {keys.push_stream(partition_of(conversation))} in multi
     assert {keys.read_markers(group), keys.read_times(group)} in multi  # markers restored from MongoDB
     sends = [c for c in recorded.calls if c.kind == "script" and c.name == "storage.messages._SEND"]
     assert any(keys.conversation_members(direct) in c.keys for c in sends)  # pipelined with the list touch
     # The partitioned keys were among what the scripts touched.
     touched = {k for c in recorded.calls if c.kind == "script" for k in c.keys}
-    for key in (keys.hot_messages, keys.outbox_stream, keys.transcription_stream, keys.transcription_delayed):
+    for key in (keys.hot_messages, keys.outbox_stream, keys.transcription_stream, keys.transcription_delayed,
+                keys.push_stream):
         assert key(partition_of(direct)) in touched
 
 
