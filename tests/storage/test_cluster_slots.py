@@ -3,7 +3,8 @@ all its keys hash to one slot (storage/slots.py). Every script call, every MULTI
 every other command the message and conversation stores and the transcription worker send is
 recorded with its keys while they do their work (a direct conversation made, a group mirrored,
 text and voice sent, a message updated, reads, unread counts, typing, transcription jobs taken,
-retried and released, the persister draining, the hot window trimmed and hydrated, the restore
+retried and released, the persister draining, the hot window trimmed (with the search entries
+of archived messages written, changed and rebuilt) and hydrated, the restore
 steps after a data loss, a conversation re-mirrored from MongoDB), then each call's keys are mapped to slots with
 redis-py's own `key_slot`: every one must be a single slot.
 
@@ -26,13 +27,14 @@ from redis.crc import key_slot
 from redis.exceptions import ResponseError
 
 from api.dev_servers import EmbeddedServers
+from storage import archive_index as archive_index_module
 from storage import conversations as conversations_module
 from storage import hot_window as hot_window_module
 from storage import keys
 from storage import member_state as member_state_module
 from storage import messages as messages_module
 from storage.audio import AudioStore
-from storage.ids import id_timestamp_ms, new_id
+from storage.ids import first_id_at, id_timestamp_ms, new_id
 from storage.messages import SENT
 from storage.outbox import ensure_group
 from storage.records import StoredAudio, StoredConversation, StoredMember, StoredMessage, StoredTranscript
@@ -46,7 +48,7 @@ _ROOT = Path(__file__).resolve().parents[2]
 _RECORDED_PACKAGES = (str(_ROOT / "storage"), str(_ROOT / "transcription"))
 _SCRIPTS = {  # script text -> its constant's name, to name a call in a report
     value: f"{module.__name__}.{name}"
-    for module in (conversations_module, hot_window_module, member_state_module, messages_module, worker_module)
+    for module in (archive_index_module, conversations_module, hot_window_module, member_state_module, messages_module, worker_module)
     for name, value in vars(module).items()
     if name.isupper() and isinstance(value, str) and "redis.call" in value
 }
@@ -210,6 +212,9 @@ async def _exercise(stores: MessageStores, recorder: Recorder) -> None:
     assert await stores.archive.revisions([m.id for m in [*old, text, in_group]]) == {
         m.id: 0 for m in [*old, text, in_group]}
     assert await stores.hot_window.trim(window_start_ms=stores.hot_window.window_start_ms()) == 2
+    # An archived message changed (its search entry follows), the entries rebuilt after a loss.
+    assert await stores.hot_window.archive_index.reindex(dataclasses.replace(old[0], text="edited", rev=1))
+    await stores.hot_window.archive_index.rebuild(stores.archive, before_id=first_id_at(two_days_ago + 1000))
     assert await stores.hot_window.hydrate(window_start_ms=two_days_ago - 1000) == 2
     # Restore steps after Redis lost its data (one single-key command each).
     await stores.messages.restore_client_ids()
@@ -249,7 +254,7 @@ def test_every_script_we_meant_to_cover_was_recorded(recorded: Recorder) -> None
     expected = {f"storage.{m}" for m in ("conversations._MIRROR", "conversations._CREATE_DIRECT", "messages._SEND",
                                           "messages._UPDATE", "member_state._MARK_READ", "member_state._STATE",
                                           "member_state._TYPING_START", "member_state._TYPING_STOP",
-                                          "hot_window._REMOVE_IF_UNCHANGED")} | {"transcription.worker._RELEASE_DUE"}
+                                          "hot_window._REMOVE_IF_UNCHANGED", "archive_index._INDEX_IF_NEWER")} | {"transcription.worker._RELEASE_DUE"}
     assert expected <= names
     multi = [set(c.keys) for c in recorded.calls if c.kind == "MULTI"]
     direct, group = recorded.direct_id, recorded.group_id
