@@ -146,7 +146,8 @@ async def main() -> None:
         "mean_ms": round(statistics.mean(latencies), 2),
     }
     print(f"search over {args.messages:,} hot + {args.archived:,} archived messages "
-          f"({summary['bytes_per_archived_message']} bytes per archived one): p50 {summary['p50_ms']} ms, p90 {summary['p90_ms']} ms, "
+          f"({summary['bytes_per_archived_message']} bytes per archived one): "
+          f"p50 {summary['p50_ms']} ms, p90 {summary['p90_ms']} ms, "
           f"p99 {summary['p99_ms']} ms (max {summary['max_ms']} ms, {summary['mean_hits']} hits per query)")
     print(json.dumps(summary))
 

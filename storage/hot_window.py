@@ -83,10 +83,10 @@ class HotWindow:
 
     async def restore(self) -> None:
         """Rebuild what a Redis without our data lacks: the `restore_steps` (in order), then the
-        archive markers, the archived messages' search entries and the hot window. Run at start-up and whenever the markers' sentinel
-        disappears (Redis lost its data); the sentinel is set only once all of it succeeded, so
-        a failed step is retried at the next upkeep. Every step is idempotent (instances may
-        restore at the same time)."""
+        archive markers, the archived messages' search entries and the hot window. Run at
+        start-up and whenever the markers' sentinel disappears (Redis lost its data); the
+        sentinel is set only once all of it succeeded, so a failed step is retried at the next
+        upkeep. Every step is idempotent (instances may restore at the same time)."""
         for step in self.restore_steps:
             await step()
         window_start = self.window_start_ms()  # one value for all three, so nothing falls between

@@ -149,6 +149,7 @@ class MessageStore:
             return
         log.info("updating an archived message", extra={"message_id": message.id})
         await self.archive.upsert([message])
+        await self.hot_window.archive_index.reindex(message)  # search finds what it says now
         members = await self.redis.hkeys(keys.conversation_members(conversation))
         async with self.redis.pipeline(transaction=False) as pipe:
             if queue_transcription:

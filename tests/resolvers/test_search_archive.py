@@ -185,6 +185,39 @@ async def test_a_hit_on_spoken_words_carries_their_timings(
         assert stemmed["total"] == 1 and matched == ["saxophone", "rehearsal", "saxophone"]
 
 
+async def test_a_transcript_landing_after_the_message_left_the_hot_window_is_searchable(
+    ageing_app: InProcessApp, deepgram: FakeDeepgram, tmp_path: Path
+) -> None:
+    word = unique_word("late")
+    deepgram.answer(Outcome(200, listen_response([(f"the {word} arrives late", 0.9)]), delay=WINDOW_SECONDS + 2))
+    async with ageing_app.client() as gql:
+        alice, bob, carol = await register(gql), await register(gql), await register(gql)
+        voice = await send_voice(gql, alice, bob, tmp_path)
+        await wait_archived_without_entry(ageing_app, alice, bob, voice["id"])  # still PENDING: no text yet
+        deadline = time.monotonic() + 30
+        while (await gql.ok(TRANSCRIPT, {"id": voice["id"]}, token=bob.token))["message"]["transcriptionStatus"] \
+                != "DONE":
+            assert time.monotonic() < deadline, "the transcript never landed"
+            await asyncio.sleep(0.1)
+        found = (await gql.ok(WORDS, {"q": word}, token=bob.token))["search"]
+        assert found["total"] == 1 and [m["word"] for m in found["hits"][0]["matches"]] == [word]
+        assert await search(gql, carol, word) == {"total": 0, "hits": []}
+
+
+async def wait_archived_without_entry(app: InProcessApp, a: Account, b: Account, message_id: str) -> None:
+    """Until the message's document left Redis (a message without text leaves no entry)."""
+    conversation = direct_conversation_id(a.id, b.id)
+    redis = await open_redis(app.redis_url)
+    try:
+        deadline = time.monotonic() + 30
+        while await redis.exists(keys.message_key(conversation, message_id)):
+            assert time.monotonic() < deadline, "the message never left the hot window"
+            await asyncio.sleep(0.1)
+        assert not await redis.exists(keys.archived_message_entry(conversation, message_id))
+    finally:
+        await redis.aclose()
+
+
 async def test_archived_messages_are_found_again_after_redis_lost_its_data(ageing_app: InProcessApp) -> None:
     async with ageing_app.client() as gql:
         alice, bob, carol = await register(gql), await register(gql), await register(gql)

@@ -48,7 +48,8 @@ _ROOT = Path(__file__).resolve().parents[2]
 _RECORDED_PACKAGES = (str(_ROOT / "storage"), str(_ROOT / "transcription"))
 _SCRIPTS = {  # script text -> its constant's name, to name a call in a report
     value: f"{module.__name__}.{name}"
-    for module in (archive_index_module, conversations_module, hot_window_module, member_state_module, messages_module, worker_module)
+    for module in (archive_index_module, conversations_module, hot_window_module, member_state_module, messages_module,
+                   worker_module)
     for name, value in vars(module).items()
     if name.isupper() and isinstance(value, str) and "redis.call" in value
 }
@@ -254,7 +255,8 @@ def test_every_script_we_meant_to_cover_was_recorded(recorded: Recorder) -> None
     expected = {f"storage.{m}" for m in ("conversations._MIRROR", "conversations._CREATE_DIRECT", "messages._SEND",
                                           "messages._UPDATE", "member_state._MARK_READ", "member_state._STATE",
                                           "member_state._TYPING_START", "member_state._TYPING_STOP",
-                                          "hot_window._REMOVE_IF_UNCHANGED", "archive_index._INDEX_IF_NEWER")} | {"transcription.worker._RELEASE_DUE"}
+                                          "hot_window._REMOVE_IF_UNCHANGED",
+                                          "archive_index._INDEX_IF_NEWER")} | {"transcription.worker._RELEASE_DUE"}
     assert expected <= names
     multi = [set(c.keys) for c in recorded.calls if c.kind == "MULTI"]
     direct, group = recorded.direct_id, recorded.group_id
