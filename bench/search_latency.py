@@ -120,7 +120,7 @@ async def main() -> None:
             before = await used_memory(redis)
             await seed_archived(redis, args.archived, users)
             await wait_indexed(redis, args.messages + args.archived)
-            per_archived = (await used_memory(redis) - before) / max(args.archived, 1)
+            per_archived = (await used_memory(redis) - before) / args.archived if args.archived else 0.0
             seeded = time.perf_counter() - t0
             rng = random.Random(11)
             index = SearchIndex(redis, cast(ArchiveStore, None))  # times the index query: MongoDB is never read
