@@ -222,7 +222,7 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
     runtime = Runtime(
         users=users,
         messages=messages,
-        search=SearchIndex(redis),
+        search=SearchIndex(redis, archive),
         conversations=conversations,
         member_state=member_state,
         conversation_lists=conversation_lists,

@@ -12,8 +12,8 @@ from resolvers.context import Context
 from resolvers.cursors import decode_cursor, encode_cursor
 from resolvers.errors import InvalidInput
 from resolvers.users import UserView
-from storage.keys import message_id_of_key
-from storage.records import StoredMessage
+from storage.keys import is_archived_message_entry, message_id_of_key
+from storage.records import StoredMessage, StoredWord
 from storage.search import MARK_CLOSE, MARK_OPEN
 
 MAX_QUERY_LENGTH = 256
@@ -30,6 +30,7 @@ _USERNAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
 class MessageFound:
     message: StoredMessage
     snippet: str
+    matches: list[StoredWord]  # the transcript words the query matched; empty for typed text
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,24 @@ class SearchOutcome:
 
 def tokenise(query: str) -> list[str]:
     """Lower-cased words of letters and digits: no query syntax survives this."""
-    return _TERM.findall(unicodedata.normalize("NFKC", query).lower())[:MAX_TERMS]
+    return _words(query)[:MAX_TERMS]
+
+
+def _words(text: str) -> list[str]:
+    return _TERM.findall(unicodedata.normalize("NFKC", text).lower())
+
+
+_MARKED = re.compile(f"{MARK_OPEN}(.*?){MARK_CLOSE}", re.DOTALL)
+
+
+def spoken_matches(marked: str, message: StoredMessage) -> list[StoredWord]:
+    """The transcript words that share a word with what RediSearch highlighted in the message's
+    text (the transcript): its tokenising, English stemming and prefix expansion decide, so the
+    words are the ones the query matched. Words compare lower-cased, punctuation stripped."""
+    if message.transcript is None or not message.transcript.words:
+        return []
+    highlighted = {word for fragment in _MARKED.findall(marked) for word in _words(fragment)}
+    return [w for w in message.transcript.words if highlighted.intersection(_words(w.word))]
 
 
 SNIPPET_WIDTH = 160
@@ -121,12 +139,16 @@ async def search(
             limit=first - len(hits), offset=max(offset - user_total, 0),
         )
         total += message_total
-        stored = {m.id: m for m in await runtime.messages.get_hot_keys([m.key for m in matches])}
+        hot = [m.key for m in matches if not is_archived_message_entry(m.key)]
+        stored = {m.id: m for m in await runtime.messages.get_hot_keys(hot)}
+        # archived ones, and hot ones trimmed since the query, come from MongoDB
+        stored |= await runtime.search.archived([m for m in matches if message_id_of_key(m.key) not in stored])
         allowed = set(scope)
         for match in matches:
             message = stored.get(message_id_of_key(match.key))
             if message is not None and message.conversation_id in allowed:
-                hits.append(MessageFound(message=message, snippet=snippet(match.marked_text, message.text)))
+                hits.append(MessageFound(message=message, snippet=snippet(match.marked_text, message.text),
+                                         matches=spoken_matches(match.marked_text, message)))
     hits = hits[:first]
     return SearchOutcome(
         total=total, hits=hits, cursors=[encode_cursor(SEARCH_CURSOR, str(offset + i)) for i in range(len(hits))],

@@ -7,7 +7,7 @@ from typing import Annotated
 import strawberry
 
 from resolvers.search import MessageFound, SearchOutcome
-from schema.messages import Message
+from schema.messages import Message, TranscriptWord
 from schema.paging import PageInfo
 from schema.users import User
 
@@ -17,12 +17,19 @@ class UserHit:
     user: User = strawberry.field(description="The matching user.")
 
 
-@strawberry.type(description="One of your messages (typed text or voice transcript) matching the query.")
+@strawberry.type(
+    description="One of your messages (typed text or voice transcript) matching the query, however old."
+)
 class MessageHit:
     message: Message = strawberry.field(description="The matching message.")
     snippet: str = strawberry.field(
         description="An excerpt of about 160 characters around the first match, HTML-escaped, with the "
         "matching words in <b>…</b> (… where it was cut)."
+    )
+    matches: list[TranscriptWord] = strawberry.field(
+        description="The transcript words that match the query, with their timings (in spoken order; "
+        "matched as the search does: ignoring case and punctuation, English stems, the last word as a "
+        "prefix); empty for typed text."
     )
 
 
@@ -47,7 +54,9 @@ class SearchResults:
     @classmethod
     def from_outcome(cls, outcome: SearchOutcome) -> SearchResults:
         hits: list[UserHit | MessageHit] = [
-            MessageHit(message=Message.from_stored(hit.message), snippet=hit.snippet)
+            MessageHit(message=Message.from_stored(hit.message), snippet=hit.snippet,
+                       matches=[TranscriptWord(word=w.word, start=w.start, end=w.end, confidence=w.confidence)
+                                for w in hit.matches])
             if isinstance(hit, MessageFound) else UserHit(user=User.from_view(hit))
             for hit in outcome.hits
         ]

@@ -115,11 +115,12 @@ class ArchiveStore:
         doc = await self.collection.find_one({"_id": message_id})
         return from_raw(doc) if doc else None
 
-    async def get_many(self, message_ids: Sequence[str]) -> list[StoredMessage]:
-        """The archived messages among `message_ids` (any order), in one read."""
+    async def get_many(self, message_ids: Sequence[str]) -> dict[str, StoredMessage]:
+        """Message id -> the archived message, for those MongoDB has (one query)."""
         if not message_ids:
-            return []
-        return [from_raw(d) async for d in self.collection.find({"_id": {"$in": list(message_ids)}})]
+            return {}
+        cursor = self.collection.find({"_id": {"$in": list(message_ids)}})
+        return {doc["_id"]: from_raw(doc) async for doc in cursor}
 
     async def page(self, conversation_id: str, *, before: str | None, limit: int) -> list[StoredMessage]:
         """Up to `limit` archived messages older than `before`, newest first."""

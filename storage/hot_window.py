@@ -3,7 +3,8 @@
 Redis always holds the newest part of every conversation (trimming goes oldest first and
 stops at anything MongoDB does not have yet, checked and deleted atomically per revision);
 conversations with older, archive-only messages are marked, so history reads MongoDB only
-for those.
+for those. A trimmed message leaves a slim search entry behind (storage/archive_index.py), in
+the same script, so search covers every message exactly once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from redis.asyncio import Redis
 
 from storage import keys
 from storage.archive import ArchiveStore
+from storage.archive_index import ArchiveIndex
 from storage.background import cancel_and_wait, run_every
 from storage.ids import first_id_at
 from storage.records import StoredMessage
@@ -26,19 +28,27 @@ log = logging.getLogger(__name__)
 
 
 # Oldest first: delete a message only if its hot revision is still the one MongoDB was found to
-# have; stop at the first that changed (or is gone) and return how many were deleted.
-# One partition's messages (every key in its slot).
+# have, writing its slim search entry in its place (storage/archive_index.py: conversation,
+# text, time and revision, copied as JSON text); stop at the first that changed (or is gone) and
+# return how many were deleted. One partition's messages (every key in its slot).
 # KEYS: the partition's hot set, then per message its document, its conversation's ids, its sender's ids in the
-#       conversation, and the conversation's meta (marked: it now has archive-only messages).
+#       conversation, the conversation's meta (marked: it now has archive-only messages), its search entry.
 # ARGV: per message its hot-set entry, its id, the revision checked.
 _REMOVE_IF_UNCHANGED = """
 for n = 0, #ARGV / 3 - 1 do
-  local document, id = KEYS[2 + 4 * n], ARGV[2 + 3 * n]
+  local document, id = KEYS[2 + 5 * n], ARGV[2 + 3 * n]
   local rev = redis.call('JSON.GET', document, '$.rev')
   if not rev or (cjson.decode(rev)[1] or 0) ~= tonumber(ARGV[3 + 3 * n]) then return n end
-  redis.call('HSET', KEYS[5 + 4 * n], 'archived', '1')
-  redis.call('ZREM', KEYS[3 + 4 * n], id)
-  redis.call('ZREM', KEYS[4 + 4 * n], id)
+  local text = string.sub(redis.call('JSON.GET', document, '$.text'), 2, -2)
+  if text ~= '""' then
+    redis.call('JSON.SET', KEYS[6 + 5 * n], '$', '{"conversation_id":'
+      .. string.sub(redis.call('JSON.GET', document, '$.conversation_id'), 2, -2) .. ',"text":' .. text
+      .. ',"sent_at_ms":' .. string.sub(redis.call('JSON.GET', document, '$.sent_at_ms'), 2, -2)
+      .. ',"rev":' .. ARGV[3 + 3 * n] .. '}')
+  end
+  redis.call('HSET', KEYS[5 + 5 * n], 'archived', '1')
+  redis.call('ZREM', KEYS[3 + 5 * n], id)
+  redis.call('ZREM', KEYS[4 + 5 * n], id)
   redis.call('DEL', document)
   redis.call('ZREM', KEYS[1], ARGV[1 + 3 * n])
 end
@@ -59,6 +69,7 @@ class HotWindow:
         self.redis = redis
         self.archive = archive
         self.restore_steps = list(restore_steps)
+        self.archive_index = ArchiveIndex(redis)
         self._remove_if_unchanged = redis.register_script(_REMOVE_IF_UNCHANGED)
         self.window_seconds = window_seconds
         self.interval_seconds = interval_seconds
@@ -72,14 +83,15 @@ class HotWindow:
 
     async def restore(self) -> None:
         """Rebuild what a Redis without our data lacks: the `restore_steps` (in order), then the
-        archive markers and the hot window. Run at start-up and whenever the markers' sentinel
-        disappears (Redis lost its data); the sentinel is set only once all of it succeeded, so
-        a failed step is retried at the next upkeep. Every step is idempotent (instances may
-        restore at the same time)."""
+        archive markers, the archived messages' search entries and the hot window. Run at
+        start-up and whenever the markers' sentinel disappears (Redis lost its data); the
+        sentinel is set only once all of it succeeded, so a failed step is retried at the next
+        upkeep. Every step is idempotent (instances may restore at the same time)."""
         for step in self.restore_steps:
             await step()
-        window_start = self.window_start_ms()  # one value for both, so nothing falls between
+        window_start = self.window_start_ms()  # one value for all three, so nothing falls between
         await self.rebuild_archive_markers(window_start_ms=window_start)
+        await self.archive_index.rebuild(self.archive, before_id=first_id_at(window_start))
         await self.hydrate(window_start_ms=window_start)
         await self.redis.set(keys.archive_markers_ready(), "1")  # restored: the next loss is noticed
 
@@ -117,6 +129,7 @@ class HotWindow:
                         pipe.zadd(keys.conversation_messages(m.conversation_id), {m.id: 0})
                         pipe.zadd(keys.conversation_sent(m.conversation_id, m.sender_id), {m.id: 0})
                         pipe.zadd(keys.hot_messages(partition_of(m.conversation_id)), {hot_member(m): 0})
+                        pipe.delete(keys.archived_message_entry(m.conversation_id, m.id))  # a wider window
                         restored += 1
                 await pipe.execute()
         if restored:
@@ -210,7 +223,8 @@ class HotWindow:
             if not sender:
                 break  # removed meanwhile (every instance trims): the rest is for the next pass
             script_keys += [document, keys.conversation_messages(conversation_id),
-                            keys.conversation_sent(conversation_id, sender[0]), keys.conversation_meta(conversation_id)]
+                            keys.conversation_sent(conversation_id, sender[0]), keys.conversation_meta(conversation_id),
+                            keys.archived_message_entry(conversation_id, message_id)]
             args += [entry, message_id, rev]
         return int(await self._remove_if_unchanged(keys=script_keys, args=args)) if args else 0
 

@@ -23,6 +23,20 @@ def message_key(conversation_id: str, message_id: str) -> str:
     return f"{MESSAGE_PREFIX}{partition_tag(partition_of(conversation_id))}:{message_id}"
 
 
+ARCHIVED_MARK = ":a:"  # between a partition's tag and a message id: the slim search entry
+
+
+def archived_message_entry(conversation_id: str, message_id: str) -> str:
+    """The slim search entry of a message that left the hot window (storage/archive_index.py):
+    under the message prefix, so the one message index covers it; in the message's partition,
+    so the trim script swaps the document for it in one slot."""
+    return f"{MESSAGE_PREFIX}{partition_tag(partition_of(conversation_id))}{ARCHIVED_MARK}{message_id}"
+
+
+def is_archived_message_entry(key: str) -> bool:
+    return ARCHIVED_MARK in key.removeprefix(MESSAGE_PREFIX)
+
+
 def message_keys_anywhere(message_id: str) -> list[str]:
     """Every key a message with this id could have (one per partition): a lookup by id alone."""
     return [f"{MESSAGE_PREFIX}{partition_tag(p)}:{message_id}" for p in range(PARTITIONS)]
@@ -142,6 +156,12 @@ def archive_markers_ready() -> str:
     """Set once every conversation with archive-only messages was marked (its meta's
     `archived`) for this Redis dataset."""
     return f"{KEY_PREFIX}:archive:markers-ready"
+
+
+def archive_search_ready() -> str:
+    """Set once every archived message older than the hot window has its slim search entry
+    (storage/archive_index.py) in this Redis dataset."""
+    return f"{KEY_PREFIX}:archive:search-ready"
 
 
 # Token revocation (storage/revocations.py). Both per-user keys carry the user's hash tag, so

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from storage import keys
 from storage.archive import ArchiveStore
+from storage.archive_index import ArchiveIndex
 from storage.errors import StorageError
 from storage.records import MessageEventPayload, StoredMessage
 from storage.slots import partition_of
@@ -78,9 +79,10 @@ class MessageKeptChanging(StorageError):
 
 
 class MessageChanges:
-    def __init__(self, redis: Redis, archive: ArchiveStore, find: Find) -> None:
+    def __init__(self, redis: Redis, archive: ArchiveStore, archive_index: ArchiveIndex, find: Find) -> None:
         self.redis = redis
         self.archive = archive
+        self.archive_index = archive_index
         self._find = find
         self._change = redis.register_script(_CHANGE)
         self._publish_if_newer = redis.register_script(_PUBLISH_IF_NEWER)
@@ -123,6 +125,7 @@ class MessageChanges:
         if not await self.archive.replace_at_revision(message, expected_rev=expected_rev):
             return False
         log.info("changed an archived message", extra={"message_id": message.id, "rev": message.rev})
+        await self.archive_index.reindex(message)  # search finds what it says now (a tombstone: nothing)
         if queue_transcription:
             await self.redis.xadd(keys.transcription_stream(partition),
                                   {"id": message.id, "conversation": conversation, "attempt": "1"})

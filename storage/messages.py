@@ -89,7 +89,8 @@ class MessageStore:
         self._json = json_commands(redis)
         self._send = redis.register_script(_SEND)
         self._send_sha = hashlib.sha1(_SEND.encode()).hexdigest()  # for EVALSHA in a pipeline
-        self.changes = MessageChanges(redis, archive, self._find_in)  # every change after the send
+        # Every change after the send goes through `changes` (revision-checked, search entry kept).
+        self.changes = MessageChanges(redis, archive, hot_window.archive_index, self._find_in)
         self._withdraw = redis.register_script(_WITHDRAW)
 
     async def reserve_client_id(self, message: StoredMessage) -> StoredMessage | str:
@@ -249,9 +250,10 @@ class MessageStore:
         found = {m.id: m for m in await self.get_hot_keys([keys.message_key(c, i) for c, i in refs])}
         missing = [i for _, i in refs if i not in found]
         if missing:
-            found.update((m.id, m) for m in await self.archive.get_many(missing))
+            found.update(await self.archive.get_many(missing))
         conversation_of = {i: c for c, i in refs}
         return {i: m for i, m in found.items() if m.conversation_id == conversation_of.get(i)}
+
     async def _find_in(self, message_id: str, conversation_id: str) -> StoredMessage | None:
         return await self.find(message_id, conversation_id=conversation_id)
 

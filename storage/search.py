@@ -1,6 +1,8 @@
 """Full-text search in RediSearch over the indexes that the redis-om models declare
 (`MessageHot.text` as TEXT with English stemming, `conversation_id` as TAG,
-`UserHot.username_lower` as TAG). Queries go through redis-py's FT.SEARCH because redis-om's
+`UserHot.username_lower` as TAG). The message index covers the hot documents and the slim
+entries of archived messages alike (storage/archive_index.py), so one query searches all
+history. Queries go through redis-py's FT.SEARCH because redis-om's
 query builder has no prefix terms, scores or highlighting.
 
 Callers pass terms that are already tokenised to letters and digits (see
@@ -16,7 +18,10 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.commands.search.query import Query
 
+from storage import keys
+from storage.archive import ArchiveStore
 from storage.hot import MessageHot, UserHot
+from storage.records import StoredMessage
 
 MARK_OPEN, MARK_CLOSE = "\ue000", "\ue001"  # private-use characters around highlighted words
 _SPECIAL = re.compile(r"([^0-9A-Za-z\u0080-\uffff])")
@@ -29,7 +34,7 @@ def escape(value: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class MessageMatch:
-    key: str  # the message document's Redis key
+    key: str  # the message document's Redis key, or its slim entry's once archived
     score: float
     sent_at_ms: int
     marked_text: str  # the whole text with matches between MARK_OPEN and MARK_CLOSE
@@ -38,8 +43,9 @@ class MessageMatch:
 class SearchIndex:
     """Queries over the RediSearch indexes of messages and usernames."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, archive: ArchiveStore) -> None:
         self.redis = redis
+        self.archive = archive
 
     async def messages(
         self, *, conversation_ids: Sequence[str], terms: list[str], prefix_last: bool, limit: int, offset: int = 0
@@ -74,6 +80,11 @@ class SearchIndex:
         ]
         matches.sort(key=lambda m: (-m.score, -m.sent_at_ms))  # relevance, then newer first
         return int(result.total), matches
+
+    async def archived(self, matches: Sequence[MessageMatch]) -> dict[str, StoredMessage]:
+        """The archived messages of these matches (slim entries, or hot documents trimmed since
+        the query), by id, from MongoDB in one query."""
+        return await self.archive.get_many([keys.message_id_of_key(m.key) for m in matches])
 
     async def usernames(self, *, prefix: str, limit: int, offset: int = 0) -> tuple[int, list[str]]:
         """Ids of users whose username starts with `prefix` (ignoring case)."""

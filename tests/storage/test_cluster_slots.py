@@ -4,7 +4,8 @@ every other command the message and conversation stores and the transcription wo
 recorded with its keys while they do their work (a direct conversation made, a group mirrored,
 text and voice sent, a message updated, reads, unread counts, typing, transcription jobs taken,
 retried and released, the persister draining, push jobs queued and handled, mutes written, read and
-restored, the hot window trimmed and hydrated, the restore
+restored, the hot window trimmed (with the search entries of archived messages written, changed
+and rebuilt) and hydrated, the restore
 steps after a data loss, a conversation re-mirrored from MongoDB), then each call's keys are mapped to slots with
 redis-py's own `key_slot`: every one must be a single slot.
 
@@ -30,6 +31,7 @@ from redis.exceptions import ResponseError
 from api.dev_servers import EmbeddedServers
 from push.crypto import Vapid, generate_private_key, load_private_key
 from push.worker import PushWorker
+from storage import archive_index as archive_index_module
 from storage import conversations as conversations_module
 from storage import hot_window as hot_window_module
 from storage import keys
@@ -37,7 +39,7 @@ from storage import member_state as member_state_module
 from storage import message_changes as message_changes_module
 from storage import messages as messages_module
 from storage.audio import AudioStore
-from storage.ids import id_timestamp_ms, new_id
+from storage.ids import first_id_at, id_timestamp_ms, new_id
 from storage.message_changes import Change
 from storage.messages import SENT
 from storage.mutes import MuteStore
@@ -56,7 +58,7 @@ _ROOT = Path(__file__).resolve().parents[2]
 _RECORDED_PACKAGES = (str(_ROOT / "storage"), str(_ROOT / "transcription"), str(_ROOT / "push"))
 _SCRIPTS = {  # script text -> its constant's name, to name a call in a report
     value: f"{module.__name__}.{name}"
-    for module in (conversations_module, hot_window_module, member_state_module, messages_module,
+    for module in (archive_index_module, conversations_module, hot_window_module, member_state_module, messages_module,
                    message_changes_module, worker_module)
     for name, value in vars(module).items()
     if name.isupper() and isinstance(value, str) and "redis.call" in value
@@ -252,7 +254,7 @@ async def _exercise(stores: MessageStores, recorder: Recorder) -> None:
         for entry in entries:
             await pusher._handle(*entry)
             handled += 1
-    assert handled == 5
+    assert handled == 6  # every message sent above, the clientId repeat included
     await pusher.http.aclose()
     await redis.delete(keys.user_mutes(bob))
     assert await mutes.restore() == 1
@@ -260,9 +262,10 @@ async def _exercise(stores: MessageStores, recorder: Recorder) -> None:
     assert await stores.archive.revisions([m.id for m in [*old, text, in_group]]) == {
         **{m.id: 0 for m in [*old, in_group]}, text.id: 1}
     assert await stores.hot_window.trim(window_start_ms=stores.hot_window.window_start_ms()) == 2
-    edited = await stores.messages.changes.change(  # archived: MongoDB, then events one key each
+    edited = await stores.messages.changes.change(  # archived: MongoDB, its search entry, then events one key each
         old[0].id, direct.id, lambda m: Change(dataclasses.replace(m, text="edited", edited_at_ms=now)))
     assert edited is not None and edited.rev == 1
+    await stores.hot_window.archive_index.rebuild(stores.archive, before_id=first_id_at(two_days_ago + 1000))
     assert await stores.hot_window.hydrate(window_start_ms=two_days_ago - 1000) == 2
     # Restore steps after Redis lost its data (one single-key command each).
     await stores.messages.restore_client_ids()
@@ -303,8 +306,8 @@ def test_every_script_we_meant_to_cover_was_recorded(recorded: Recorder) -> None
                                           "message_changes._CHANGE", "message_changes._PUBLISH_IF_NEWER",
                                           "member_state._MARK_READ", "member_state._STATE",
                                           "member_state._TYPING_START", "member_state._TYPING_STOP",
-                                          "hot_window._REMOVE_IF_UNCHANGED", "messages._WITHDRAW")
-                } | {"transcription.worker._RELEASE_DUE"}
+                                          "hot_window._REMOVE_IF_UNCHANGED", "messages._WITHDRAW",
+                                          "archive_index._INDEX_IF_NEWER")} | {"transcription.worker._RELEASE_DUE"}
     assert expected <= names
     multi = [set(c.keys) for c in recorded.calls if c.kind == "MULTI"]
     direct, group = recorded.direct_id, recorded.group_id

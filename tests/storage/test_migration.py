@@ -270,7 +270,7 @@ async def test_the_old_keys_are_gone(migrated: Migrated) -> None:
     assert sorted(k for k in migrated.old_keys if k in migrated.first_run) == [keys.archive_markers_ready()]
     assert {OLD_OUTBOX, OLD_TRANSCRIPTION, OLD_DELAYED, OLD_HOT} <= set(migrated.old_keys)
     untagged = {k for k in migrated.first_run if not k.startswith("mongo:") and "{" not in k and ":index:" not in k}
-    assert untagged <= {keys.layout_version(), keys.archive_markers_ready()}
+    assert untagged <= {keys.layout_version(), keys.archive_markers_ready(), keys.archive_search_ready()}
     for partition in range(PARTITIONS):
         assert all(":" in entry for entry in await redis.zrange(keys.hot_messages(partition), 0, -1))
         outbox = migrated.first_run.get(keys.outbox_stream(partition), [])
