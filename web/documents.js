@@ -2,7 +2,8 @@
 
 const USER_FIELDS = "id username online lastSeenAt";
 const MESSAGE_FIELDS = `id conversationId clientId kind senderId receiverId text sentAt transcriptionStatus
-  audio { id url mimeType durationSeconds } transcript { text } sender { ${USER_FIELDS} }`;
+  audio { id url mimeType durationSeconds waveform speechSegments { start end } }
+  transcript { text } sender { ${USER_FIELDS} }`;
 const CONVERSATION_FIELDS = `id kind title memberCount unreadCount lastReadAt partnerLastReadAt
   lastMessage { id sentAt } partner { ${USER_FIELDS} }
   members { role joinedAt user { ${USER_FIELDS} } }`;

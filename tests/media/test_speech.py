@@ -4,9 +4,7 @@ espeak-ng speech and ffmpeg silence, decoded by the same probe uploads go throug
 from __future__ import annotations
 
 import itertools
-import shutil
 import struct
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +13,7 @@ import pytest
 from media.probe import CONTAINER_MIME_TYPES, probe_audio
 from media.speech import WAVEFORM_POINTS, VoiceMap, map_voice, probe_and_map
 from tests.utils.audio import FORMATS, speak
-from tests.utils.silence import silence
+from tests.utils.silence import silence, speech_with_pause
 
 SENTENCE = "Please call me back tomorrow morning about the meeting."
 
@@ -58,21 +56,14 @@ def test_silence_is_flat_and_has_no_speech(tmp_path: Path, fmt: str) -> None:
 
 
 def test_a_long_pause_splits_the_speech_and_is_left_out(tmp_path: Path) -> None:
-    ffmpeg = shutil.which("ffmpeg")
-    assert ffmpeg
-    first, second = speak("Hello there, this is the first part.", tmp_path), speak("And here is the rest.", tmp_path)
-    clip = tmp_path / "pause.wav"
-    subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-i", str(first), "-f", "lavfi", "-t", "3", "-i",
-                    "anullsrc=r=22050:cl=mono", "-i", str(second), "-filter_complex", "concat=n=3:v=0:a=1",
-                    str(clip)], check=True, capture_output=True, timeout=60)
-    first_seconds = probe_audio(first, max_seconds=300).duration_seconds
+    clip, pause_at = speech_with_pause(tmp_path, "Hello there, this is the first part.", "And here is the rest.")
     duration, voice_map = _map(clip)
     _assert_inside(voice_map.speech_segments, duration)
     assert len(voice_map.speech_segments) == 2, voice_map.speech_segments
     (_, end), (start, _) = voice_map.speech_segments
-    assert end <= first_seconds + 0.5 and start >= first_seconds + 2.5  # most of the 3 s gap is skippable
+    assert end <= pause_at + 0.5 and start >= pause_at + 2.5  # most of the 3 s pause is skippable
     # The waveform shows the pause: the slices well inside it are flat.
-    pause = voice_map.waveform[int((first_seconds + 0.5) / duration * 64):int((first_seconds + 2.5) / duration * 64)]
+    pause = voice_map.waveform[int((pause_at + 0.5) / duration * 64):int((pause_at + 2.5) / duration * 64)]
     assert pause and max(pause) == 0
 
 
