@@ -11,10 +11,10 @@ from pathlib import Path
 from tests.utils.audio import FORMATS, speak
 
 
-def _ffmpeg(*args: str) -> None:
-    ffmpeg = shutil.which("ffmpeg")
-    assert ffmpeg, "ffmpeg is not installed: `make test` installs it"
-    subprocess.run([ffmpeg, "-loglevel", "error", "-y", *args], check=True, capture_output=True, timeout=60)
+def ffmpeg(*args: str) -> None:
+    tool = shutil.which("ffmpeg")
+    assert tool, "ffmpeg is not installed: `make test` installs it"
+    subprocess.run([tool, "-loglevel", "error", "-y", *args], check=True, capture_output=True, timeout=60)
 
 
 def silence(folder: Path, fmt: str = "wav", seconds: float = 3.0) -> Path:
@@ -22,7 +22,7 @@ def silence(folder: Path, fmt: str = "wav", seconds: float = 3.0) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     args, suffix, _ = FORMATS[fmt]
     out = folder / f"silence-{seconds:g}s{suffix}"
-    _ffmpeg("-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono", "-t", f"{seconds}", *args, str(out))
+    ffmpeg("-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono", "-t", f"{seconds}", *args, str(out))
     return out
 
 
@@ -31,7 +31,7 @@ def speech_with_pause(folder: Path, first: str, second: str, pause_seconds: floa
     pause starts, in seconds (espeak-ng's own trailing quiet comes before it)."""
     before, after = speak(first, folder), speak(second, folder)
     out = folder / f"pause-{abs(hash((first, second, pause_seconds)))}.wav"
-    _ffmpeg("-i", str(before), "-f", "lavfi", "-t", f"{pause_seconds}", "-i", "anullsrc=r=22050:cl=mono",
+    ffmpeg("-i", str(before), "-f", "lavfi", "-t", f"{pause_seconds}", "-i", "anullsrc=r=22050:cl=mono",
             "-i", str(after), "-filter_complex", "concat=n=3:v=0:a=1", str(out))
     with wave.open(str(before)) as clip:
         pause_at = clip.getnframes() / clip.getframerate()
