@@ -1,7 +1,8 @@
 """What a voice recording looks like and where its speech is, for the player: a waveform of
 peaks to draw, and the spans a voice-activity detector hears speech in (so it can skip the
 silence between them). Computed once at upload from the frames the probe decodes anyway;
-the detector is the Silero VAD that faster-whisper ships (ONNX, run on CPU by onnxruntime)."""
+the detector is the Silero VAD that faster-whisper ships (ONNX, run on CPU by onnxruntime; its
+session opens, and is kept, at a process's first upload, in that upload's worker thread)."""
 
 from __future__ import annotations
 
