@@ -4,6 +4,7 @@ duration is measured by decoding."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,8 +33,11 @@ class AudioInfo:
     codec: str
 
 
-def probe_audio(path: Path, *, max_seconds: float) -> AudioInfo:
-    """Decode `path` fully (stopping past `max_seconds`); raises NotAudio."""
+def probe_audio(
+    path: Path, *, max_seconds: float, on_frame: Callable[[av.AudioFrame], None] | None = None
+) -> AudioInfo:
+    """Decode `path` fully (stopping past `max_seconds`), handing each frame to `on_frame`;
+    raises NotAudio."""
     try:
         with av.open(str(path), mode="r") as container:
             mime_type = CONTAINER_MIME_TYPES.get(container.format.name)
@@ -45,6 +49,8 @@ def probe_audio(path: Path, *, max_seconds: float) -> AudioInfo:
             frames = 0
             for frame in container.decode(stream):
                 frames += 1
+                if on_frame is not None:
+                    on_frame(frame)
                 if frame.sample_rate:
                     seconds += frame.samples / frame.sample_rate
                 if seconds > max_seconds + 1:

@@ -145,7 +145,8 @@ async def _send_voice(ctx: Context, message: StoredMessage, audio_id: str) -> St
     voice = dataclasses.replace(
         message,
         kind="VOICE",
-        audio=StoredAudio(record.id, record.mime_type, record.size_bytes, record.duration_seconds),
+        audio=StoredAudio(record.id, record.mime_type, record.size_bytes, record.duration_seconds,
+                          waveform=record.waveform, speech_segments=record.speech_segments),
         transcription_status="PENDING",
     )
     try:

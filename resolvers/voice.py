@@ -8,7 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from media.probe import NotAudio, probe_audio
+from media.probe import NotAudio
+from media.speech import probe_and_map
 from resolvers.access import parse_id, visible_message
 from resolvers.context import Context
 from resolvers.errors import Conflict, InvalidInput, PayloadTooLarge, UnsupportedMediaType
@@ -46,7 +47,8 @@ async def upload_audio(ctx: Context, *, upload: Any) -> AudioRecord:
         if size == 0:
             raise UnsupportedMediaType("the file is empty", field="file")
         try:
-            info = await asyncio.to_thread(probe_audio, path, max_seconds=runtime.max_audio_seconds)
+            # One decode, off the event loop: what the file is, and the player's voice map.
+            info, voice_map = await asyncio.to_thread(probe_and_map, path, max_seconds=runtime.max_audio_seconds)
         except NotAudio:
             raise UnsupportedMediaType(
                 "the file is not audio in a supported format (webm/opus, ogg, mp3, wav, m4a, aac, flac)",
@@ -59,6 +61,7 @@ async def upload_audio(ctx: Context, *, upload: Any) -> AudioRecord:
         record = await runtime.audio.save(
             audio_id=new_id(), owner_id=owner_id, path=path, mime_type=info.mime_type,
             duration_seconds=info.duration_seconds, sha256=sha256, size_bytes=size,
+            waveform=voice_map.waveform, speech_segments=voice_map.speech_segments,
         )
     return record
 

@@ -80,6 +80,12 @@ class Transcript:
         )
 
 
+@strawberry.type(description="A span of a recording, in seconds from its start.")
+class TimeRange:
+    start: float = strawberry.field(description="Where it starts, in seconds (two decimals).")
+    end: float = strawberry.field(description="Where it ends, in seconds (two decimals; at most the duration).")
+
+
 @strawberry.type(
     description="A stored voice recording. Only its uploader sees it before it is sent; then only the "
     "members of the conversation it was sent in."
@@ -96,6 +102,16 @@ class AudioFile:
     duration_seconds: float | None = strawberry.field(
         description="The recording's length in seconds (millisecond precision); null if unknown."
     )
+    waveform: list[float] = strawberry.field(
+        description="What the recording looks like, for drawing its player: 64 peaks evenly spaced over it, "
+        "each 0-1 with two decimals (scaled so the loudest is 1, a quiet recording at most 20 times; silence "
+        "stays about 0). Computed once at upload; empty for recordings uploaded before waveforms existed."
+    )
+    speech_segments: list[TimeRange] = strawberry.field(
+        description="Where someone speaks, in order, as a voice-activity detector (Silero VAD) hears it at "
+        "upload; pauses under 0.6 s stay inside a segment, so a player can skip the gaps between them. Empty "
+        "for a recording without speech, and for recordings uploaded before speech maps existed."
+    )
     conversation_id: strawberry.Private[str | None] = None  # where it was sent (None: not yet)
 
     @classmethod
@@ -103,6 +119,8 @@ class AudioFile:
         return cls(
             id=strawberry.ID(audio.id), mime_type=audio.mime_type, size_bytes=audio.size_bytes,
             duration_seconds=audio.duration_seconds, conversation_id=conversation_id,
+            waveform=list(audio.waveform),
+            speech_segments=[TimeRange(start=start, end=end) for start, end in audio.speech_segments],
         )
 
     @strawberry.field(

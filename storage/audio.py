@@ -1,5 +1,6 @@
 """Voice recordings: the bytes in the GridFS bucket `audio`, facts about them in its
-files' metadata (owner, MIME type, duration, size, sha256, the message that sent it)."""
+files' metadata (owner, MIME type, duration, size, sha256, the message that sent it, and
+the player's waveform and speech segments; recordings stored before those had neither)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ class AudioRecord:
     duration_seconds: float
     sha256: str
     message_id: str | None
+    waveform: tuple[float, ...] = ()  # 0-1 peaks evenly spaced over the recording
+    speech_segments: tuple[tuple[float, float], ...] = ()  # (start, end) seconds of speech
 
     @classmethod
     def from_file(cls, doc: dict[str, Any]) -> AudioRecord:
@@ -37,6 +40,8 @@ class AudioRecord:
             duration_seconds=float(meta["duration_seconds"]),
             sha256=meta["sha256"],
             message_id=meta.get("message_id"),
+            waveform=tuple(meta.get("waveform") or ()),
+            speech_segments=tuple((start, end) for start, end in meta.get("speech_segments") or ()),
         )
 
 
@@ -55,7 +60,8 @@ class AudioStore:
 
     async def save(
         self, *, audio_id: str, owner_id: str, path: Path, mime_type: str, duration_seconds: float,
-        sha256: str, size_bytes: int,
+        sha256: str, size_bytes: int, waveform: tuple[float, ...] = (),
+        speech_segments: tuple[tuple[float, float], ...] = (),
     ) -> AudioRecord:
         metadata = {
             "owner_id": owner_id,
@@ -64,12 +70,15 @@ class AudioStore:
             "sha256": sha256,
             "message_id": None,
             "uploaded_at": datetime.now(UTC),
+            "waveform": list(waveform),
+            "speech_segments": [list(segment) for segment in speech_segments],
         }
         with path.open("rb") as source:
             await self.bucket.upload_from_stream_with_id(audio_id, f"{audio_id}", source, metadata=metadata)
         return AudioRecord(
             id=audio_id, owner_id=owner_id, mime_type=mime_type, size_bytes=size_bytes,
-            duration_seconds=duration_seconds, sha256=sha256, message_id=None,
+            duration_seconds=duration_seconds, sha256=sha256, message_id=None, waveform=waveform,
+            speech_segments=speech_segments,
         )
 
     async def get(self, audio_id: str) -> AudioRecord | None:

@@ -16,6 +16,15 @@ class StoredAudio:
     mime_type: str
     size_bytes: int
     duration_seconds: float | None
+    # The player's map, copied from the upload (~0.5 kB of JSON): history needs no read of the
+    # audio record. Empty for recordings uploaded before the map existed.
+    waveform: tuple[float, ...] = ()  # 0-1 peaks evenly spaced over the recording
+    speech_segments: tuple[tuple[float, float], ...] = ()  # (start, end) seconds of speech
+
+    def __post_init__(self) -> None:
+        # JSON hands back lists: keep records equal (and hashable) whichever way they were made.
+        object.__setattr__(self, "waveform", tuple(self.waveform))  # no copy when it is a tuple already
+        object.__setattr__(self, "speech_segments", tuple((start, end) for start, end in self.speech_segments))
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@ const USER_FIELDS = "id username online lastSeenAt";
 // The quoted message of a reply, as it is now (edited, or a tombstone once deleted).
 const QUOTE_FIELDS = "id kind senderId text deletedAt sender { id username }";
 const MESSAGE_FIELDS = `id conversationId clientId kind senderId receiverId text sentAt transcriptionStatus
-  audio { id url mimeType durationSeconds } transcript { text } sender { ${USER_FIELDS} }
+  audio { id url mimeType durationSeconds waveform speechSegments { start end } }
+  transcript { text } sender { ${USER_FIELDS} }
   editedAt deletedAt reactions { emoji count reactedByMe } replyTo { ${QUOTE_FIELDS} }`;
 const CONVERSATION_FIELDS = `id kind title memberCount unreadCount lastReadAt partnerLastReadAt muted mutedUntil
   lastMessage { id sentAt } partner { ${USER_FIELDS} }

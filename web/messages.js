@@ -6,6 +6,7 @@ import { Q } from "./documents.js";
 import { $, h } from "./dom.js";
 import { clock, dateTimeFormat, shortTime } from "./format.js";
 import { me, state } from "./state.js";
+import { mountVoicePlayer, showVoiceMap } from "./voice_player.js";
 
 // The message each element shows now (lifecycle.js acts on it: reply, edit, react, delete).
 const shown = new WeakMap();
@@ -145,6 +146,7 @@ export function fillMessage(li, message, local = null) {
       audio.addEventListener("error", () => refreshAudioUrl(li, audio));
       bubble.replaceChildren(h("div", { class: "player" }, audio, h("span", { class: "duration small" })),
         h("div", { class: "transcript" }));
+      mountVoicePlayer(bubble.querySelector(".player"), audio);
     }
     // Recordings made by MediaRecorder carry no duration: show the one the server measured.
     const seconds = message.audio ? message.audio.durationSeconds : local && local.seconds;
@@ -154,6 +156,7 @@ export function fillMessage(li, message, local = null) {
       audio.dataset.audioId = audioId;
       audio.src = src;
     }
+    showVoiceMap(audio, message.audio, seconds);
     audio.setAttribute("aria-label", `Voice message from ${mine ? "you" : senderName}`);
     const transcript = bubble.querySelector(".transcript");
     if (status === "DONE") {

@@ -20,6 +20,8 @@ FORMATS = {
     "mp3": (["-ar", "44100", "-b:a", "64k"], ".mp3", "audio/mpeg"),
     "wav": ([], ".wav", "audio/wav"),
     "m4a": (["-c:a", "aac", "-b:a", "64k"], ".m4a", "audio/mp4"),
+    "aac": (["-c:a", "aac", "-b:a", "64k"], ".aac", "audio/aac"),  # raw ADTS
+    "flac": (["-c:a", "flac"], ".flac", "audio/flac"),
 }
 
 UPLOAD = """mutation Upload($file: Upload!) {
@@ -68,11 +70,11 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
 
 
 async def upload(http: httpx.AsyncClient, url: str, token: str, content: bytes, filename: str,
-                 content_type: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+                 content_type: str, headers: dict[str, str] | None = None, query: str = UPLOAD) -> dict[str, Any]:
     """The GraphQL multipart request spec, as Apollo/urql upload clients send it."""
     response = await http.post(
         url,
-        data={"operations": json.dumps({"query": UPLOAD, "variables": {"file": None}}),
+        data={"operations": json.dumps({"query": query, "variables": {"file": None}}),
               "map": json.dumps({"0": ["variables.file"]})},
         files={"0": (filename, content, content_type)},
         headers={**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})},
