@@ -15,7 +15,7 @@ from resolvers.context import Context
 from resolvers.errors import Conflict, Forbidden, InvalidInput, NotFound
 from resolvers.messages import normalise_text
 from storage.message_changes import Change, Decide, MessageKeptChanging
-from storage.records import StoredMessage
+from storage.records import StoredMessage, tombstone
 
 MAX_REACTIONS = 20  # distinct emoji per message
 MAX_EMOJI_CODE_POINTS = 16  # the longest RGI sequences (families, flags of regions) are shorter
@@ -119,12 +119,6 @@ async def edit_message(ctx: Context, *, message_id: str, text: str) -> StoredMes
         return Change(dataclasses.replace(current, text=text, edited_at_ms=now_ms()))
 
     return await _change(ctx, message, decide, field="id")
-
-
-def tombstone(message: StoredMessage, at_ms: int) -> StoredMessage:
-    """What stays of a deleted message: who sent it where and when, and when it was deleted."""
-    return dataclasses.replace(message, text="", audio=None, transcription_status=None, transcript=None,
-                               reactions=(), edited_at_ms=None, deleted_at_ms=at_ms)
 
 
 async def delete_message(ctx: Context, *, message_id: str) -> StoredMessage:

@@ -27,7 +27,7 @@ from storage.conversation_lists import queue_touch
 from storage.hot_window import HotWindow, hot_member
 from storage.ids import first_id_at, id_timestamp_ms
 from storage.message_changes import MessageChanges
-from storage.records import MessageEventPayload, StoredMessage
+from storage.records import MessageEventPayload, StoredMessage, tombstone
 from storage.slots import PARTITIONS, partition_of
 
 log = logging.getLogger(__name__)
@@ -60,13 +60,15 @@ return {1, unpack(members)}
 """
 
 # A repeat of an archived clientId leaves the hot window (it never reaches MongoDB, so it would
-# hold the trimming back): only if it is still there. KEYS: document, conversation's ids, sender's
-# ids in it, its partition's hot set (one slot). ARGV: id, hot-set member. Returns 1 if removed.
+# hold the trimming back): only if it is still there; the members, told CREATED, are told DELETED.
+# KEYS: document, conversation's ids, sender's ids in it, its partition's hot set, members (one
+# slot). ARGV: id, hot-set member, DELETED event, channel prefix. Returns 1 if removed.
 _WITHDRAW = """
 if redis.call('DEL', KEYS[1]) == 0 then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[2])
+for _, member in ipairs(redis.call('HKEYS', KEYS[5])) do redis.call('PUBLISH', ARGV[4] .. member, ARGV[3]) end
 return 1
 """
 
@@ -187,7 +189,8 @@ class MessageStore:
         """Settle each message the archive refused because its clientId names an archived first
         message (sent again after the reservation expired or Redis lost it): the first one
         stays (acknowledged first, already delivered and archived), the clientId is reserved for
-        it again, so every later retry returns it, then the repeat leaves Redis. Idempotent."""
+        it again, so every later retry returns it, then the repeat leaves Redis and the members
+        are told DELETED (they were told CREATED). Idempotent."""
         for repeat, first_id in repeats:
             assert repeat.client_id is not None
             log.warning("a clientId repeat was withdrawn: the archived first message stays",
@@ -195,11 +198,12 @@ class MessageStore:
             await self.redis.set(keys.client_id(repeat.sender_id, repeat.client_id), first_id,
                                  ex=CLIENT_ID_TTL_SECONDS)  # first: a later retry finds the first message
             conversation = repeat.conversation_id
+            gone = MessageEventPayload("DELETED", tombstone(repeat, int(time.time() * 1000))).encode()
             await self._withdraw(
                 keys=[keys.message_key(conversation, repeat.id), keys.conversation_messages(conversation),
                       keys.conversation_sent(conversation, repeat.sender_id),
-                      keys.hot_messages(partition_of(conversation))],
-                args=[repeat.id, hot_member(repeat)],
+                      keys.hot_messages(partition_of(conversation)), keys.conversation_members(conversation)],
+                args=[repeat.id, hot_member(repeat), gone, _USER_CHANNEL],
             )
 
     async def requeue_lost_transcriptions(self) -> int:

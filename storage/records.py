@@ -136,6 +136,12 @@ class MessageEventPayload:
         return cls(type=data["type"], message=StoredMessage.from_document(data["message"]))
 
 
+def tombstone(message: StoredMessage, at_ms: int) -> StoredMessage:
+    """What stays of a deleted message: who sent it where and when, and when it was deleted."""
+    return dataclasses.replace(message, text="", audio=None, transcription_status=None, transcript=None,
+                               reactions=(), edited_at_ms=None, deleted_at_ms=at_ms)
+
+
 def next_revision(message: StoredMessage, **changes: Any) -> StoredMessage:
     """`message` with `changes` and the next revision number."""
     return dataclasses.replace(message, rev=message.rev + 1, **changes)

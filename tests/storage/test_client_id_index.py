@@ -14,7 +14,7 @@ from storage.archive import CLIENT_ID_INDEX, to_doc
 from storage.ids import id_timestamp_ms, new_id
 from storage.messages import SENT
 from storage.outbox import ensure_group
-from storage.records import StoredMessage
+from storage.records import MessageEventPayload, StoredMessage
 from storage.slots import partition_of
 from tests.storage.conftest import MessageStores
 
@@ -83,8 +83,16 @@ async def test_a_second_message_under_an_archived_client_id_is_withdrawn(
     repeat = _message(conversation.id, sender, receiver, "once", "the text")
     assert await stores.messages.reserve_client_id(repeat) is repeat  # a fresh reservation
     assert (await stores.messages.send(repeat)).status == SENT
-    await persister.drain_once()
-    await persister.drain_once()  # a replay (a crash before the acknowledgement) changes nothing
+    async with redis.pubsub() as events:  # what the receiver's open subscriptions are told
+        await events.subscribe(keys.user_events(receiver))
+        await events.get_message(timeout=1)  # the subscription's confirmation
+        await persister.drain_once()
+        await persister.drain_once()  # a replay (a crash before the acknowledgement) changes nothing
+        told = [MessageEventPayload.decode(m["data"]) for _ in range(2)
+                if (m := await events.get_message(ignore_subscribe_messages=True, timeout=1))]
+    # The repeat's CREATED reached the members: they are told it is gone, once, with its tombstone.
+    assert [(e.type, e.message.id, e.message.text, e.message.deleted_at_ms is not None) for e in told] == [
+        ("DELETED", repeat.id, "", True)]
 
     archived = [d["_id"] async for d in stores.archive.collection.find({"sender_id": sender, "client_id": "once"})]
     assert archived == [first.id]
