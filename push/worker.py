@@ -33,7 +33,7 @@ from redis.asyncio import Redis
 
 from push.crypto import Vapid, b64url_encode, encrypt
 from storage import keys
-from storage.background import cancel_and_wait
+from storage.background import IdleWait, cancel_and_wait
 from storage.conversations import ConversationStore
 from storage.messages import MessageStore
 from storage.mutes import MuteStore
@@ -91,6 +91,7 @@ class PushPolicy:
     claim_idle_ms: int = 60_000
     max_deliveries: int = 5
     idle_poll_seconds: float = 0.1
+    idle_poll_max_seconds: float = 0.5  # the pause doubles while the streams stay empty
 
 
 class PushWorker:
@@ -126,6 +127,7 @@ class PushWorker:
 
     async def _consume(self) -> None:
         backoff = 0.2
+        idle = IdleWait(self.policy.idle_poll_seconds, self.policy.idle_poll_max_seconds)
         while not self._stopping.is_set():
             try:
                 free = self.policy.concurrency - len(self._held)
@@ -138,7 +140,9 @@ class PushWorker:
                     if (stream, entry_id) not in self._held:
                         self._held[(stream, entry_id)] = asyncio.create_task(self._handle(stream, entry_id, fields))
                 if not entries:
-                    await self._pause(self.policy.idle_poll_seconds)
+                    await self._pause(idle.after_empty())
+                else:
+                    idle.after_work()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - Redis hiccup: wait and retry

@@ -22,6 +22,26 @@ async def run_every(seconds: float, step: Callable[[], Awaitable[object]], *, wh
             log.warning("%s failed", what, extra={"error": repr(exc)})
 
 
+class IdleWait:
+    """A polling consumer's pause after an empty read: `shortest` at first, doubling while its
+    streams stay empty up to `longest`, and `shortest` again once work comes. A busy consumer
+    reads again at once; an idle one costs a few reads a second instead of dozens (each read is
+    one command per partition's stream)."""
+
+    def __init__(self, shortest: float, longest: float) -> None:
+        self.shortest = shortest
+        self.longest = max(longest, shortest)
+        self._next = shortest
+
+    def after_empty(self) -> float:
+        wait = self._next
+        self._next = min(wait * 2, self.longest)
+        return wait
+
+    def after_work(self) -> None:
+        self._next = self.shortest
+
+
 async def cancel_and_wait(tasks: Iterable[asyncio.Task[None]], *, timeout: float = CANCEL_TIMEOUT_SECONDS) -> None:
     """Cancel `tasks` and wait at most `timeout` for them to end.
 

@@ -6,7 +6,7 @@ slot. Every API process runs one persister in the consumer group `persisters` of
 it reads them with one single-stream command each (pipelined), never one command over several
 streams: Redis Cluster refuses a multi-key command across slots (CROSSSLOT), even on one node.
 So it cannot block on all streams at once: when all are empty it looks again after
-`idle_poll_seconds`.
+`idle_poll_seconds`, doubling that pause while they stay empty (up to `idle_poll_max_seconds`).
 
 An entry is acknowledged (and deleted) only after MongoDB confirmed the upsert, so a crash
 between the two replays the entry — harmless, the upsert is idempotent. Entries left pending by
@@ -30,7 +30,7 @@ from redis.asyncio import Redis
 
 from storage import keys
 from storage.archive import ArchiveStore
-from storage.background import cancel_and_wait
+from storage.background import IdleWait, cancel_and_wait
 from storage.conversation_lists import ConversationLists
 from storage.conversations import ConversationStore
 from storage.messages import MessageStore
@@ -104,6 +104,7 @@ class Persister:
         *,
         batch_size: int = 500,
         idle_poll_seconds: float = 0.05,
+        idle_poll_max_seconds: float = 0.5,
         linger_seconds: float = 0.1,
         claim_idle_ms: int = 30_000,
         max_backoff_seconds: float = 5.0,
@@ -117,6 +118,7 @@ class Persister:
         self.consumer = consumer_name()
         self.batch_size = batch_size
         self.idle_poll_seconds = idle_poll_seconds
+        self.idle_poll_max_seconds = idle_poll_max_seconds
         self.linger_seconds = linger_seconds
         self.claim_idle_ms = claim_idle_ms
         self.max_backoff_seconds = max_backoff_seconds
@@ -141,13 +143,16 @@ class Persister:
     async def run(self) -> None:
         await ensure_group(self.redis)
         backoff = 0.1
+        idle = IdleWait(self.idle_poll_seconds, self.idle_poll_max_seconds)
         while not self._stopping.is_set():
             try:
                 persisted = await self.drain_once()
                 backoff = 0.1
                 if persisted == 0:
-                    await self._pause(self.idle_poll_seconds)
-                elif persisted < self.batch_size:
+                    await self._pause(idle.after_empty())
+                    continue
+                idle.after_work()
+                if persisted < self.batch_size:
                     # A part batch: fewer, larger MongoDB writes (each costs the server far more
                     # than a document in it); the messages are durable in Redis meanwhile.
                     await self._pause(self.linger_seconds)

@@ -4,7 +4,7 @@ each consumed by the consumer group `transcribers`, so every API instance can wo
 job survives a crash (pending entries of a dead worker are taken over once idle; a live worker
 keeps its entries fresh while it transcribes). A worker asks the streams one at a time (Redis
 Cluster refuses one command over several slots) and, when all are empty, again after
-`idle_poll_seconds`.
+`idle_poll_seconds`, doubling that pause while they stay empty (up to `idle_poll_max_seconds`).
 
 A job carries its message's conversation, so the worker reads the message with one key.
 Failures are retried with exponential backoff through a delayed-job sorted set per partition;
@@ -29,7 +29,7 @@ from redis.asyncio import Redis
 
 from storage import keys
 from storage.audio import AudioStore
-from storage.background import cancel_and_wait
+from storage.background import IdleWait, cancel_and_wait
 from storage.message_changes import Change
 from storage.messages import MessageStore
 from storage.outbox import StreamEntry, claim_streams, consumer_name, ensure_groups, read_streams
@@ -85,6 +85,7 @@ class TranscriptionWorker:
         claim_idle_ms: int = 60_000,
         max_deliveries: int = 5,
         idle_poll_seconds: float = 0.25,
+        idle_poll_max_seconds: float = 1.0,
     ) -> None:
         self.redis = redis
         self.messages = messages
@@ -96,6 +97,7 @@ class TranscriptionWorker:
         self.claim_idle_ms = claim_idle_ms
         self.max_deliveries = max_deliveries
         self.idle_poll_seconds = idle_poll_seconds
+        self.idle_poll_max_seconds = idle_poll_max_seconds
         self.consumer = consumer_name()
         self._release_due = redis.register_script(_RELEASE_DUE)
         self._stopping = asyncio.Event()
@@ -120,13 +122,15 @@ class TranscriptionWorker:
 
     async def _consume(self) -> None:
         backoff = 0.2
+        idle = IdleWait(self.idle_poll_seconds, self.idle_poll_max_seconds)
         while not self._stopping.is_set():
             try:
                 entries = await self._next_entries()
                 backoff = 0.2
                 if not entries:
-                    await self._pause(self.idle_poll_seconds)
+                    await self._pause(idle.after_empty())
                     continue
+                idle.after_work()
                 held = {(stream, entry_id) for stream, entry_id, _ in entries}
                 keep_fresh = asyncio.create_task(self._keep_claimed(held))
                 try:
