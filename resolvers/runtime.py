@@ -11,6 +11,7 @@ from resolvers.passwords import PasswordHashing
 from resolvers.sessions import LiveSessions
 from resolvers.tokens import TokenService
 from storage.audio import AudioStore
+from storage.blocks import BlockStore
 from storage.conversation_lists import ConversationLists
 from storage.conversations import ConversationStore
 from storage.member_state import MemberStateStore
@@ -18,6 +19,7 @@ from storage.messages import MessageStore
 from storage.presence import PresenceTracker
 from storage.pubsub import PubSubHub
 from storage.ratelimit import RateLimiter
+from storage.reports import ReportStore
 from storage.revocations import RevocationStore
 from storage.search import SearchIndex
 from storage.users import UserStore
@@ -42,6 +44,8 @@ class Runtime:
     passwords: PasswordHashing
     media_signer: MediaSigner
     revocations: RevocationStore
+    blocks: BlockStore
+    reports: ReportStore
     sessions: LiveSessions  # this process's open WebSocket sessions, by user
     max_audio_bytes: int
     max_audio_seconds: float

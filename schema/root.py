@@ -21,6 +21,7 @@ from schema.conversations import Conversation, ConversationConnection, Conversat
 from schema.errors import translate_error
 from schema.inputs import LoginInput, RegisterInput, SendMessageInput
 from schema.messages import AudioFile, Message, MessageConnection, MessageEvent
+from schema.safety import SafetyMutations, SafetyQueries
 from schema.scalars import SCALAR_MAP
 from schema.search import SearchResults
 from schema.users import AuthPayload, ContextInfo, PresenceEvent, User, UserConnection
@@ -29,7 +30,7 @@ from schema.users import AuthPayload, ContextInfo, PresenceEvent, User, UserConn
 @strawberry.type(
     description="Reads. Every field needs a valid token (`Authorization: Bearer <token>`), else UNAUTHENTICATED."
 )
-class Query(ConversationQueries):
+class Query(ConversationQueries, SafetyQueries):
     @strawberry.field(description="The authenticated user.")
     async def me(self, info: ContextInfo) -> User:
         return User.from_view(await users.me(info.context))
@@ -161,7 +162,7 @@ class Query(ConversationQueries):
     description="Changes; POST only. All but `register` and `login` need a valid token "
     "(`Authorization: Bearer <token>`)."
 )
-class Mutation(GroupMutations):
+class Mutation(GroupMutations, SafetyMutations):
     @strawberry.mutation(
         description="Create an account and log in (no token needed). At most 20 sign-ups per hour "
         "per IP address by default (RATE_LIMITED); a taken username or email is CONFLICT."

@@ -4,7 +4,8 @@ every other command the message and conversation stores and the transcription wo
 recorded with its keys while they do their work (a direct conversation made, a group mirrored,
 text and voice sent, a message updated, reads, unread counts, typing, transcription jobs taken,
 retried and released, the persister draining, the hot window trimmed and hydrated, the restore
-steps after a data loss, a conversation re-mirrored from MongoDB), then each call's keys are mapped to slots with
+steps after a data loss, a conversation re-mirrored from MongoDB, a block and an unblock with the
+blocker's copy rebuilt), then each call's keys are mapped to slots with
 redis-py's own `key_slot`: every one must be a single slot.
 
 Presence is left out (made cluster-safe separately)."""
@@ -16,6 +17,7 @@ import time
 import traceback
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +28,18 @@ from redis.crc import key_slot
 from redis.exceptions import ResponseError
 
 from api.dev_servers import EmbeddedServers
+from storage import blocks as blocks_module
 from storage import conversations as conversations_module
 from storage import hot_window as hot_window_module
 from storage import keys
 from storage import member_state as member_state_module
 from storage import messages as messages_module
 from storage.audio import AudioStore
+from storage.blocks import BlockStore
 from storage.ids import id_timestamp_ms, new_id
 from storage.messages import SENT
 from storage.outbox import ensure_group
+from storage.pubsub import PubSubHub
 from storage.records import StoredAudio, StoredConversation, StoredMember, StoredMessage, StoredTranscript
 from storage.slots import partition_of
 from tests.storage.conftest import MessageStores, open_message_stores
@@ -46,7 +51,8 @@ _ROOT = Path(__file__).resolve().parents[2]
 _RECORDED_PACKAGES = (str(_ROOT / "storage"), str(_ROOT / "transcription"))
 _SCRIPTS = {  # script text -> its constant's name, to name a call in a report
     value: f"{module.__name__}.{name}"
-    for module in (conversations_module, hot_window_module, member_state_module, messages_module, worker_module)
+    for module in (blocks_module, conversations_module, hot_window_module, member_state_module, messages_module,
+                   worker_module)
     for name, value in vars(module).items()
     if name.isupper() and isinstance(value, str) and "redis.call" in value
 }
@@ -220,6 +226,14 @@ async def _exercise(stores: MessageStores, recorder: Recorder) -> None:
                        keys.read_markers(group.id), keys.read_times(group.id))
     assert (await stores.conversations.get(group.id) or group).member_ids() == group.member_ids()
     assert await redis.hget(keys.read_markers(group.id), alice) == in_group.id
+
+    # Blocks: each change and each rebuild of a user's copy touch that user's slot only.
+    blocks = BlockStore(redis, stores.archive.collection.database["blocks"], PubSubHub(redis), max_blocks=10,
+                        cache_seconds=0)
+    await blocks.block(alice, bob, datetime.now(UTC))
+    assert await blocks.hidden_from(carol, [alice, bob]) == set()
+    await blocks.unblock(alice, bob)
+    assert (await blocks.blocking_of_many([alice]))[alice] == frozenset()
     recorder.on = False
 
 
@@ -249,7 +263,8 @@ def test_every_script_we_meant_to_cover_was_recorded(recorded: Recorder) -> None
     expected = {f"storage.{m}" for m in ("conversations._MIRROR", "conversations._CREATE_DIRECT", "messages._SEND",
                                           "messages._UPDATE", "member_state._MARK_READ", "member_state._STATE",
                                           "member_state._TYPING_START", "member_state._TYPING_STOP",
-                                          "hot_window._REMOVE_IF_UNCHANGED")} | {"transcription.worker._RELEASE_DUE"}
+                                          "hot_window._REMOVE_IF_UNCHANGED", "blocks._CHANGED", "blocks._BUILD")} \
+        | {"transcription.worker._RELEASE_DUE"}
     assert expected <= names
     multi = [set(c.keys) for c in recorded.calls if c.kind == "MULTI"]
     direct, group = recorded.direct_id, recorded.group_id
