@@ -19,13 +19,17 @@ from storage.reports import StoredReport
 MAX_REASON = 1000
 
 
+async def _viewer_and_other(ctx: Context, user_id: str) -> tuple[str, str]:
+    """The viewer and another existing user: yourself is BAD_USER_INPUT, an unknown id NOT_FOUND."""
+    viewer_id = ctx.require_viewer()
+    if parse_id(user_id, field="userId") == viewer_id:
+        raise InvalidInput("you cannot block or unblock yourself", field="userId")
+    return viewer_id, await existing_user(ctx, user_id, field="userId")
+
+
 async def block_user(ctx: Context, *, user_id: str) -> bool:
     """Block `user_id`; true also when already blocked."""
-    viewer_id = ctx.require_viewer()
-    user_id = parse_id(user_id, field="userId")
-    if user_id == viewer_id:
-        raise InvalidInput("you cannot block yourself", field="userId")
-    user_id = await existing_user(ctx, user_id, field="userId")
+    viewer_id, user_id = await _viewer_and_other(ctx, user_id)
     blocks = ctx.runtime.blocks
     try:
         await blocks.block(viewer_id, user_id, datetime.now(UTC))
@@ -37,11 +41,7 @@ async def block_user(ctx: Context, *, user_id: str) -> bool:
 
 async def unblock_user(ctx: Context, *, user_id: str) -> bool:
     """Unblock `user_id`; true also when they were not blocked."""
-    viewer_id = ctx.require_viewer()
-    user_id = parse_id(user_id, field="userId")
-    if user_id == viewer_id:
-        raise InvalidInput("you cannot block or unblock yourself", field="userId")
-    user_id = await existing_user(ctx, user_id, field="userId")
+    viewer_id, user_id = await _viewer_and_other(ctx, user_id)
     await ctx.runtime.blocks.unblock(viewer_id, user_id)
     return True
 
