@@ -10,10 +10,11 @@
 //   live.js         -> groups, conversation, contacts, messages
 //   search.js       -> conversation, contacts
 //   groups.js       -> conversation, contacts
-//   conversation.js -> recording, composer, contacts, messages
+//   conversation.js -> recording, composer, contacts, messages, safety
 //   recording.js    -> composer
 //   composer.js     -> messages, contacts
-//   contacts.js, messages.js -> leaves only
+//   messages.js     -> safety
+//   contacts.js, safety.js -> leaves only
 // Three calls go up the graph, as handlers app.js passes in: an UNAUTHENTICATED answer logs
 // out (api.js), a row of the list opens its conversation (contacts.js), Retry resends (messages.js).
 

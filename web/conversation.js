@@ -8,6 +8,7 @@ import { $, h } from "./dom.js";
 import { ago } from "./format.js";
 import { isNearBottom, renderMessage, scroller, scrollToBottom, updateHistoryTop, upsertMessage } from "./messages.js";
 import { cancelRecording } from "./recording.js";
+import { renderBlockToggle } from "./safety.js";
 import { me, state } from "./state.js";
 
 const PAGE_SIZE = 30;
@@ -32,6 +33,7 @@ function sameTarget(open, target) {
 
 export function renderPartnerHeader() {
   const open = state.open;
+  renderBlockToggle();
   $("search-scope-label").hidden = !open.conversationId;
   const record = open.conversationId && state.conversations.get(open.conversationId);
   if (open.kind === "GROUP") {
@@ -66,6 +68,7 @@ export function closeConversation() {
   $("conversation-view").hidden = true;
   $("group-panel").hidden = true;
   $("group-toggle").setAttribute("aria-expanded", "false");
+  $("block-toggle").hidden = true;
   $("search-scope-label").hidden = true;
   $("search-scope").checked = false;
   $("no-conversation").hidden = false;

@@ -42,6 +42,11 @@ export const Q = {
     renameGroup(conversationId: $conversationId, title: $title) { ${CONVERSATION_FIELDS} } }`,
   setMemberRole: `mutation SetMemberRole($conversationId: ID!, $userId: ID!, $role: MemberRole!) {
     setMemberRole(conversationId: $conversationId, userId: $userId, role: $role) { ${CONVERSATION_FIELDS} } }`,
+  blockedUsers: `query BlockedUsers { blockedUsers { id } }`,
+  blockUser: `mutation BlockUser($userId: ID!) { blockUser(userId: $userId) }`,
+  unblockUser: `mutation UnblockUser($userId: ID!) { unblockUser(userId: $userId) }`,
+  reportMessage: `mutation ReportMessage($messageId: ID!, $reason: String!) {
+    reportMessage(messageId: $messageId, reason: $reason) }`,
   search: `query Search($query: String!, $conversationId: ID) {
     search(query: $query, first: 20, conversationId: $conversationId) { total hits {
     __typename

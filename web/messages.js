@@ -4,6 +4,7 @@ import { api, describeError } from "./api.js";
 import { Q } from "./documents.js";
 import { $, h } from "./dom.js";
 import { clock, dateTimeFormat, shortTime } from "./format.js";
+import { reportControl } from "./safety.js";
 import { me, state } from "./state.js";
 
 // Resending is composer.js's job (it imports this module): app.js hands it in.
@@ -144,6 +145,7 @@ export function fillMessage(li, message, local = null) {
 
   const time = h("time", { datetime: message.sentAt, title: dateTimeFormat.format(new Date(message.sentAt)) }, shortTime(message.sentAt));
   const parts = [time];
+  if (!mine && message.id && !local) parts.push(reportControl(message.id));
   if (local && local.state === "sending") parts.push(h("span", { class: "sending" }, local.phase || " · Sending…"));
   if (local && local.state === "failed") {
     parts.push(
