@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import PyMongoError
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -165,26 +166,37 @@ class BlockStore:
 
     async def _read_and_remember(self, user_ids: list[str]) -> dict[str, frozenset[str]]:
         forgets, now = self._forgets, time.monotonic()
-        read = await self._read(user_ids)
+        read, unknown = await self._read(user_ids)
         if self._forgets == forgets:  # nothing was forgotten meanwhile: what was read is current
             for user_id, blocked in read.items():
-                self._remember(user_id, blocked, now)
+                if user_id not in unknown:
+                    self._remember(user_id, blocked, now)
         return read
 
-    async def _read(self, user_ids: list[str]) -> dict[str, frozenset[str]]:
+    async def _read(self, user_ids: list[str]) -> tuple[dict[str, frozenset[str]], set[str]]:
+        """The users' blocked sets, and those only guessed (empty) because MongoDB was down."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for user_id in user_ids:
                 pipe.smembers(keys.blocking(user_id))
                 pipe.get(keys.blocking_changes(user_id))
             replies = await pipe.execute()
         found: dict[str, frozenset[str]] = {}
+        unknown: set[str] = set()
         for index, user_id in enumerate(user_ids):
             members, counter = replies[2 * index], replies[2 * index + 1]
             if BUILT in members:
                 found[user_id] = frozenset(members) - {BUILT}
-            else:
+                continue
+            try:
                 found[user_id] = await self._rebuild(user_id, counter)
-        return found
+            except PyMongoError as exc:
+                # Messages keep flowing during a MongoDB outage (sends need only Redis), so an
+                # unknown set is taken as empty, asked again next time, and said in the log.
+                log.warning("MongoDB unreachable: blocks unknown, taken as none", extra={"user": user_id,
+                                                                                        "error": repr(exc)})
+                found[user_id] = frozenset()
+                unknown.add(user_id)
+        return found, unknown
 
     async def _rebuild(self, user_id: str, counter: str | None) -> frozenset[str]:
         cursor = self.collection.find({"blocker_id": user_id}, projection={"blocked_id": 1})

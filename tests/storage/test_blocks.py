@@ -8,8 +8,10 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from pymongo import AsyncMongoClient
 
 from storage import keys
 from storage.blocks import BlockLimitReached, BlockStore
@@ -119,3 +121,19 @@ async def test_concurrent_readers_of_one_user_share_one_redis_read(instances: In
     await asyncio.gather(*(blocked(store, alice) for _ in range(20)))
     stats = await instances.stores.redis.info("commandstats")
     assert stats["cmdstat_smembers"]["calls"] == 1
+
+
+async def test_with_mongodb_down_an_unknown_copy_counts_as_none_and_is_asked_again(instances: Instances) -> None:
+    """Sends need only Redis: a MongoDB outage must not stop them over a copy Redis lacks."""
+    writer, alice, bob = await instances.start(), new_id(), new_id()
+    await writer.block(alice, bob, NOW)  # the Redis copy is dropped; MongoDB has the block
+    reader = await instances.start()
+    working = reader.collection
+    down: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient("mongodb://127.0.0.1:1", serverSelectionTimeoutMS=200)
+    try:
+        reader.collection = down["gone"]["blocks"]
+        assert await blocked(reader, alice) == frozenset()
+    finally:
+        await down.close()
+    reader.collection = working  # MongoDB is back: nothing of the guess was remembered
+    assert await blocked(reader, alice) == {bob}
