@@ -181,29 +181,39 @@ class BlockStore:
                 pipe.get(keys.blocking_changes(user_id))
             replies = await pipe.execute()
         found: dict[str, frozenset[str]] = {}
-        unknown: set[str] = set()
+        lacking: dict[str, str | None] = {}  # user -> change counter read before MongoDB
         for index, user_id in enumerate(user_ids):
             members, counter = replies[2 * index], replies[2 * index + 1]
             if BUILT in members:
                 found[user_id] = frozenset(members) - {BUILT}
-                continue
-            try:
-                found[user_id] = await self._rebuild(user_id, counter)
-            except PyMongoError as exc:
-                # Messages keep flowing during a MongoDB outage (sends need only Redis), so an
-                # unknown set is taken as empty, asked again next time, and said in the log.
-                log.warning("MongoDB unreachable: blocks unknown, taken as none", extra={"user": user_id,
-                                                                                        "error": repr(exc)})
-                found[user_id] = frozenset()
-                unknown.add(user_id)
-        return found, unknown
+            else:
+                lacking[user_id] = counter
+        if not lacking:
+            return found, set()
+        try:
+            found.update(await self._rebuild(lacking))
+        except PyMongoError as exc:
+            # Messages keep flowing during a MongoDB outage (sends need only Redis), so an
+            # unknown set is taken as empty, asked again next time, and said in the log.
+            log.warning("MongoDB unreachable: blocks unknown, taken as none",
+                        extra={"users": len(lacking), "error": repr(exc)})
+            found.update(dict.fromkeys(lacking, frozenset()))
+            return found, set(lacking)
+        return found, set()
 
-    async def _rebuild(self, user_id: str, counter: str | None) -> frozenset[str]:
-        cursor = self.collection.find({"blocker_id": user_id}, projection={"blocked_id": 1})
-        blocked = frozenset([raw["blocked_id"] async for raw in cursor])
-        await self._build(keys=[keys.blocking(user_id), keys.blocking_changes(user_id)],
-                          args=[counter or "", COPY_TTL_SECONDS, *blocked])
-        return blocked
+    async def _rebuild(self, lacking: dict[str, str | None]) -> dict[str, frozenset[str]]:
+        """The sets Redis lacks, in one MongoDB query; each stored back unless changed meanwhile."""
+        blocked: dict[str, set[str]] = {user_id: set() for user_id in lacking}
+        cursor = self.collection.find({"blocker_id": {"$in": list(lacking)}},
+                                      projection={"blocker_id": 1, "blocked_id": 1})
+        async for raw in cursor:
+            blocked[raw["blocker_id"]].add(raw["blocked_id"])
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for user_id, counter in lacking.items():
+                await self._build(keys=[keys.blocking(user_id), keys.blocking_changes(user_id)],
+                                  args=[counter or "", COPY_TTL_SECONDS, *blocked[user_id]], client=pipe)
+            await pipe.execute()
+        return {user_id: frozenset(ids) for user_id, ids in blocked.items()}
 
     async def _announce(self, blocker_id: str) -> None:
         """The change is in MongoDB: drop the Redis copy, this process's, then every other's."""

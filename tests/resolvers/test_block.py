@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from storage.connections import close_redis, open_redis
 from tests.utils.graphql import Account, GraphQLClient, register
-from tests.utils.in_process import InProcessApps
+from tests.utils.in_process import InProcessApp, InProcessApps
 
 BLOCK = "mutation B($u: ID!) { blockUser(userId: $u) }"
 UNBLOCK = "mutation U($u: ID!) { unblockUser(userId: $u) }"
@@ -120,3 +121,22 @@ async def test_one_blocks_at_most_max_blocked_users(in_process_apps: InProcessAp
         assert (await gql.ok(BLOCK, {"u": others[0].id}, token=alice.token)) == {"blockUser": True}  # already blocked
         await gql.ok(UNBLOCK, {"u": others[0].id}, token=alice.token)
         assert (await gql.ok(BLOCK, {"u": others[2].id}, token=alice.token)) == {"blockUser": True}
+
+
+async def test_a_warm_direct_send_asks_redis_nothing_about_blocks(in_process_app: InProcessApp) -> None:
+    """The send path's block check is answered by the process's cache once both users are known:
+    no Redis command about blocks per send (it costs no round-trip)."""
+    redis = await open_redis(in_process_app.redis_url)
+    try:
+        async with in_process_app.client() as gql:
+            alice, bob = await register(gql), await register(gql)
+            await send(gql, bob, "first", to=alice)  # reads both users' blocks once
+            await redis.config_resetstat()
+            for text in ("second", "third"):
+                assert not (await send(gql, bob, text, to=alice)).get("errors")
+                assert not (await send(gql, alice, text, to=bob)).get("errors")
+            stats = await redis.info("commandstats")
+    finally:
+        await close_redis(redis)
+    assert stats["cmdstat_evalsha"]["calls"] >= 4  # the sends ran their scripts
+    assert "cmdstat_smembers" not in stats, stats  # a read of blocks is SMEMBERS (with a GET) per user
