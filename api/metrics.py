@@ -33,7 +33,8 @@ GRAPHQL_LATENCY = Histogram(
 )
 LOCAL_SUBSCRIPTIONS = Gauge(
     "chattergram_local_subscriptions",
-    "Pub/sub subscriptions held by this instance: its WebSocket operations' and its revocation and block-change listeners.",
+    "Pub/sub subscriptions held by this instance: its WebSocket operations' and its revocation and block "
+    "listeners.",
     multiprocess_mode="livesum",
 )
 LOCAL_CONNECTIONS = Gauge(
