@@ -50,7 +50,7 @@ async def blocked_users(ctx: Context) -> list[UserView]:
     """Whom the viewer blocks, most recently blocked first (never shown online to them)."""
     viewer_id = ctx.require_viewer()
     runtime = ctx.runtime
-    ids = [block.blocked_id for block in await runtime.blocks.blocked_by(viewer_id)]
+    ids = [block.blocked_id for block in await runtime.blocks.blocks_of(viewer_id)]
     found = await runtime.users.get_many(ids)
     return [without_presence(found[i]) for i in ids if i in found]
 

@@ -120,7 +120,7 @@ class BlockStore:
         await self._announce(blocker_id)
         return result.deleted_count > 0
 
-    async def blocked_by(self, blocker_id: str) -> list[StoredBlock]:
+    async def blocks_of(self, blocker_id: str) -> list[StoredBlock]:
         """Whom the user blocks, newest first (from MongoDB: a settings page, not a hot path)."""
         cursor = self.collection.find({"blocker_id": blocker_id}).sort([("created_at", -1), ("_id", 1)])
         return [StoredBlock(raw["blocker_id"], raw["blocked_id"], raw["created_at"])

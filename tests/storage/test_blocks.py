@@ -63,7 +63,7 @@ async def test_block_and_unblock_are_idempotent_and_read_back(instances: Instanc
     assert await store.unblock(alice, bob) is True
     assert await store.unblock(alice, bob) is False
     assert await blocked(store, alice) == {carol}
-    assert [b.blocked_id for b in await store.blocked_by(alice)] == [carol]
+    assert [b.blocked_id for b in await store.blocks_of(alice)] == [carol]
 
 
 async def test_the_cap_counts_distinct_blocks(instances: Instances) -> None:
