@@ -1,4 +1,4 @@
-"""The `chattergram` command: serve, services, export-schema."""
+"""The `chattergram` command: serve, services, export-schema, reports."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from api.dev_servers import STOP_TIMEOUT_SECONDS, EmbeddedServerError, EmbeddedS
 
 if TYPE_CHECKING:
     from api.settings import Settings  # imported lazily at run time
+    from storage.reports import StoredReport
 
 GRACEFUL_SHUTDOWN_SECONDS = 10
 """How long uvicorn waits for open requests and background tasks after SIGTERM."""
@@ -170,6 +171,37 @@ def export_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def reports(args: argparse.Namespace) -> int:
+    """Print the newest reported messages from MONGODB_URL's database, newest first."""
+    import asyncio
+
+    from pymongo import AsyncMongoClient
+    from pymongo.errors import PyMongoError
+
+    from api.report_listing import json_lines, table
+    from api.settings import Settings
+    from storage.reports import ReportStore
+
+    url = os.environ.get("MONGODB_URL")
+    if not url:
+        return _fail("set MONGODB_URL to the server's database (chattergram serve prints the embedded one)")
+    database = Settings.model_construct(mongodb_url=url).mongodb_database  # the server's rule, unvalidated
+
+    async def newest() -> list[StoredReport]:
+        client: AsyncMongoClient = AsyncMongoClient(url, tz_aware=True, serverSelectionTimeoutMS=10_000)
+        try:
+            return await ReportStore(client[database]["reports"]).newest(args.limit)
+        finally:
+            await client.close()
+
+    try:
+        found = asyncio.run(newest())
+    except PyMongoError as exc:  # the operator reads why, not a traceback
+        return _fail(f"cannot read reports: {exc}")
+    print(json_lines(found) if args.json else table(found), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chattergram", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -191,6 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true")
     p.add_argument("--path", default="schema.graphql")
     p.set_defaults(handler=export_schema)
+
+    p = commands.add_parser("reports", help="list reported messages, newest first (reads MONGODB_URL)")
+    p.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
+    p.set_defaults(handler=reports)
     return parser
 
 

@@ -229,8 +229,8 @@ class ChattergramGraphQL(GraphQL[Context, None]):
             request=request,
             response=response,
             token=token,
-            user_loader=make_user_loader(runtime),
         )
+        context.user_loader = make_user_loader(runtime, lambda: context.viewer_id)  # presence as the viewer sees it
         if context.claims is not None:
             await context.check_revocation()  # from the process's cache, or one Redis round-trip
         return context

@@ -59,7 +59,8 @@ SUBSCRIPTION_LIFETIME = Histogram(
 )
 LOCAL_SUBSCRIPTIONS = Gauge(
     "chattergram_local_subscriptions",
-    "Pub/sub subscriptions held by this instance: its WebSocket operations' and its one revocation listener.",
+    "Pub/sub subscriptions held by this instance: its WebSocket operations' and its revocation and block "
+    "listeners.",
     multiprocess_mode="livesum",
 )
 LOCAL_CONNECTIONS = Gauge(

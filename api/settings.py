@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     # A token found not revoked is not asked about again (Redis) for this long in one process;
     # revocations reach every instance at once over pub/sub, this bounds a lost notice.
     revocation_cache_seconds: float = Field(default=5.0, ge=0)
+    # How many users one may block; a process remembers who blocked whom this long (changes
+    # reach every instance at once over pub/sub, this bounds a lost notice).
+    max_blocked_users: int = Field(default=1000, ge=1, le=100_000)
+    block_cache_seconds: float = Field(default=60.0, ge=0)
 
     # Messages newer than this stay in Redis too (fractions allowed, e.g. for tests).
     hot_window_days: float = Field(default=90.0, gt=0)
@@ -85,6 +89,7 @@ class Settings(BaseSettings):
     rate_limit_search: str = "60/60"
     rate_limit_retry_transcription: str = "10/60"
     rate_limit_mark_read: str = "120/60"
+    rate_limit_report_message: str = "10/600"
     rate_limit_register: str = "20/3600"
     # Login attempts per client IP across all login names (bounds password checks per IP).
     rate_limit_login: str = "30/60"
@@ -135,8 +140,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_rate_limits(self) -> Settings:
-        for name in ("send_message", "upload_audio", "search", "retry_transcription", "mark_read", "register",
-                     "login"):
+        for name in ("send_message", "upload_audio", "search", "retry_transcription", "mark_read", "report_message",
+                     "register", "login"):
             value = getattr(self, f"rate_limit_{name}")
             try:
                 Rule.parse(value)

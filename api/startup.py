@@ -34,6 +34,7 @@ from storage.archive import ArchiveStore
 from storage.audio import AudioStore
 from storage.background import cancel_and_wait
 from storage.backlog import BacklogReader
+from storage.blocks import BlockStore
 from storage.cold import ConversationDoc, MessageDoc, ReadMarkerDoc, UserDoc
 from storage.connections import close_redis, open_mongo, open_redis
 from storage.conversation_lists import ConversationLists
@@ -51,6 +52,7 @@ from storage.pubsub import PubSubHub
 from storage.push import PushSubscriptionStore
 from storage.ratelimit import RateLimiter
 from storage.read_markers import ReadMarkerArchive
+from storage.reports import ReportStore
 from storage.revocations import RevocationStore
 from storage.search import SearchIndex
 from storage.upload_sweeper import UploadSweeper
@@ -76,6 +78,7 @@ def rate_limits(settings: Settings) -> RateLimits:
         search=Rule.parse(settings.rate_limit_search),
         retry_transcription=Rule.parse(settings.rate_limit_retry_transcription),
         mark_read=Rule.parse(settings.rate_limit_mark_read),
+        report_message=Rule.parse(settings.rate_limit_report_message),
         register=Rule.parse(settings.rate_limit_register),
         login=Rule.parse(settings.rate_limit_login),
         login_free_failures=settings.login_free_failures,
@@ -183,6 +186,13 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
                                heartbeat_seconds=settings.presence_heartbeat_seconds, on_offline=last_seen.record)
     presence.start()
     stack.push_async_callback(presence.stop)
+    blocks = BlockStore(redis, database["blocks"], hub, max_blocks=settings.max_blocked_users,
+                        cache_seconds=settings.block_cache_seconds)
+    await blocks.create_indexes()
+    blocks.start()
+    stack.push_async_callback(blocks.stop)  # before hub.stop
+    reports = ReportStore(database["reports"])
+    await reports.create_indexes()
 
     transcriber = await asyncio.to_thread(
         make_transcriber,
@@ -248,6 +258,8 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
         push_subscriptions=push_subscriptions,
         push=PushConfig(vapid_public_key=identity.public_key if identity else None,
                         allow_loopback_http=settings.push_allow_loopback_http),
+        blocks=blocks,
+        reports=reports,
     )
     revocation_watcher = asyncio.create_task(watch_revocations(runtime), name="revocation-watcher")
     stack.push_async_callback(cancel_and_wait, [revocation_watcher])  # before hub.stop

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from resolvers.context import Context
-from resolvers.errors import InvalidInput, NotFound
+from resolvers.errors import Forbidden, InvalidInput, NotFound
 from storage.ids import direct_conversation_id, is_valid_id
 from storage.records import StoredConversation, StoredMessage
 
@@ -53,17 +53,35 @@ async def addressed_conversation(
     `create`, else None while it does not exist yet). Exactly one of the two ids."""
     exactly_one(conversation_id, partner_id, other=partner_field)
     if conversation_id is not None:
-        return await member_conversation(ctx, viewer_id, conversation_id, field="conversationId")
+        conversation = await member_conversation(ctx, viewer_id, conversation_id, field="conversationId")
+        if create:
+            await not_blocked(ctx, viewer_id, conversation.partner_of(viewer_id), field="conversationId")
+        return conversation
     assert partner_id is not None
     partner_id = parse_id(partner_id, field=partner_field)
     store = ctx.runtime.conversations
     known = await store.known_direct(direct_conversation_id(viewer_id, partner_id))
     if known is not None and known.member(viewer_id) is not None:
+        if create:
+            await not_blocked(ctx, viewer_id, partner_id, field=partner_field)
         return known  # the partner exists: the conversation names them (no round-trip on the hot path)
     partner_id = await existing_user(ctx, partner_id, field=partner_field)
     if create:
+        await not_blocked(ctx, viewer_id, partner_id, field=partner_field)
         return await store.ensure_direct(viewer_id, partner_id, now_ms())
     return await store.get(direct_conversation_id(viewer_id, partner_id))
+
+
+async def not_blocked(ctx: Context, viewer_id: str, partner_id: str | None, *, field: str) -> None:
+    """FORBIDDEN naming `field` when the viewer and their DIRECT partner (None: a group) blocked
+    one another, either way; answered from the process's cache on the send path."""
+    if partner_id is None or partner_id == viewer_id:
+        return
+    blocking = await ctx.runtime.blocks.blocking_of_many([viewer_id, partner_id])
+    if partner_id in blocking[viewer_id]:
+        raise Forbidden("you blocked this user: unblock them to write to them", field=field)
+    if viewer_id in blocking[partner_id]:
+        raise Forbidden("this user does not accept your messages", field=field)
 
 
 async def visible_message(

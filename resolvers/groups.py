@@ -43,6 +43,14 @@ async def _existing_users(ctx: Context, user_ids: Sequence[str], *, field: str) 
     return unique
 
 
+async def _not_blocked_by(ctx: Context, viewer_id: str, user_ids: Sequence[str], *, field: str) -> None:
+    """FORBIDDEN naming `field` (and the ids) when any of `user_ids` blocked the viewer."""
+    blocking = await ctx.runtime.blocks.blocking_of_many(user_ids)
+    refusing = [u for u in user_ids if viewer_id in blocking[u]]
+    if refusing:
+        raise Forbidden("a user who blocked you cannot be added to a group by you", field=field, ids=refusing)
+
+
 def _check_size(ctx: Context, count: int, *, field: str) -> None:
     limit = ctx.runtime.max_group_members
     if count > limit:
@@ -61,6 +69,7 @@ async def create_group(ctx: Context, *, title: str, member_ids: Sequence[str]) -
     title = normalise_title(title)
     others = [u for u in await _existing_users(ctx, member_ids, field="memberIds") if u != viewer_id]
     _check_size(ctx, 1 + len(others), field="memberIds")
+    await _not_blocked_by(ctx, viewer_id, others, field="memberIds")
     at = now_ms()
     group = StoredConversation(
         id=new_id(), kind="GROUP", title=title, version=1, created_ms=at,
@@ -77,6 +86,7 @@ async def add_members(ctx: Context, *, conversation_id: str, user_ids: Sequence[
     viewer_id = ctx.require_viewer()
     await ctx.rate_limit("send_message", viewer_id)
     wanted = await _existing_users(ctx, user_ids, field="userIds")
+    await _not_blocked_by(ctx, viewer_id, [u for u in wanted if u != viewer_id], field="userIds")
     at = now_ms()
 
     def add(group: StoredConversation) -> StoredConversation:

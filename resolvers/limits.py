@@ -33,6 +33,7 @@ class RateLimits:
     search: Rule
     retry_transcription: Rule
     mark_read: Rule
+    report_message: Rule
     register: Rule
     login: Rule
     login_free_failures: int

@@ -12,6 +12,7 @@ from resolvers.sessions import LiveSessions
 from resolvers.tokens import TokenService
 from storage.audio import AudioStore
 from storage.backlog import BacklogReader
+from storage.blocks import BlockStore
 from storage.conversation_lists import ConversationLists
 from storage.conversations import ConversationStore
 from storage.member_state import MemberStateStore
@@ -21,6 +22,7 @@ from storage.presence import PresenceTracker
 from storage.pubsub import PubSubHub
 from storage.push import PushSubscriptionStore
 from storage.ratelimit import RateLimiter
+from storage.reports import ReportStore
 from storage.revocations import RevocationStore
 from storage.search import SearchIndex
 from storage.users import UserStore
@@ -53,6 +55,8 @@ class Runtime:
     passwords: PasswordHashing
     media_signer: MediaSigner
     revocations: RevocationStore
+    blocks: BlockStore
+    reports: ReportStore
     sessions: LiveSessions  # this process's open WebSocket sessions, by user
     backlog: BacklogReader  # the outbox and transcription work waiting in Redis (for /metrics)
     mutes: MuteStore

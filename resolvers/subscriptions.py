@@ -29,11 +29,14 @@ async def message_events(ctx: Context) -> AsyncGenerator[MessageEventPayload, No
 
 async def presence(ctx: Context) -> AsyncGenerator[PresenceUpdate, None]:
     """Users going online and offline. An event carries its user's profile, so N subscribers
-    cost no Redis call per event; only an event without one is looked up."""
-    ctx.require_viewer()
+    cost no Redis call per event; only an event without one is looked up. Users in a block with
+    the viewer (either way) are left out (their blocks are cached per process)."""
+    viewer_id = ctx.require_viewer()
     async with ctx.runtime.hub.subscribe(keys.PRESENCE_CHANNEL) as subscription:
         async for raw in subscription:
             change = PresenceChange.decode(raw)
+            if await ctx.runtime.blocks.hidden_from(viewer_id, [change.user_id]):
+                continue
             user = change.user
             if user is None:
                 view = await ctx.user_loader.load(change.user_id)

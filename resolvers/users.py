@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from strawberry.dataloader import DataLoader
@@ -27,32 +28,42 @@ class UserView:
     online: bool
 
 
-async def with_presence(runtime: Runtime, stored: Sequence[StoredUser]) -> list[UserView]:
-    """The users with their online flags, fetched in one Redis round-trip."""
+def without_presence(user: StoredUser) -> UserView:
+    """The user as someone in a block with them sees them: never online, never seen."""
+    return UserView(user=dataclasses.replace(user, last_seen_at=None), online=False)
+
+
+async def with_presence(runtime: Runtime, stored: Sequence[StoredUser], viewer_id: str | None = None) -> list[UserView]:
+    """The users with their online flags, fetched in one Redis round-trip; as `viewer_id` sees
+    them (those in a block with the viewer, either way, show no presence)."""
     online = await runtime.presence.online_among([u.id for u in stored])
-    return [UserView(user=u, online=u.id in online) for u in stored]
+    hidden = await runtime.blocks.hidden_from(viewer_id, [u.id for u in stored]) if viewer_id else set()
+    return [without_presence(u) if u.id in hidden else UserView(user=u, online=u.id in online) for u in stored]
 
 
-async def _online_users(runtime: Runtime, *, count: int, after: str | None) -> list[StoredUser]:
+async def _online_users(runtime: Runtime, viewer_id: str, *, count: int, after: str | None) -> list[StoredUser]:
     """Up to `count` online users in id order after `after`, paged in Redis (never every
-    online id); an online id without an account is skipped."""
+    online id); an online id without an account, or in a block with the viewer, is skipped."""
     found: list[StoredUser] = []
     while len(found) < count:
         ids = await runtime.presence.online_page(after=after, count=count - len(found))
         if not ids:
             break
         users = await runtime.users.get_many(ids)
-        found += [users[i] for i in ids if i in users]
+        hidden = await runtime.blocks.hidden_from(viewer_id, ids)
+        found += [users[i] for i in ids if i in users and i not in hidden]
         after = ids[-1]
     return found
 
 
-def make_user_loader(runtime: Runtime) -> DataLoader[str, UserView | None]:
-    """Batches the user lookups of one execution (message senders and receivers)."""
+def make_user_loader(runtime: Runtime, viewer: Callable[[], str | None] = lambda: None,
+                     ) -> DataLoader[str, UserView | None]:
+    """Batches the user lookups of one execution (message senders and receivers), as the
+    `viewer()` of the moment sees them (a WebSocket's viewer is known only after connection_init)."""
 
     async def load(user_ids: list[str]) -> list[UserView | None]:
         found = await runtime.users.get_many(user_ids)
-        views = {v.user.id: v for v in await with_presence(runtime, list(found.values()))}
+        views = {v.user.id: v for v in await with_presence(runtime, list(found.values()), viewer())}
         return [views.get(user_id) for user_id in user_ids]
 
     return DataLoader(load_fn=load, cache=False)
@@ -67,7 +78,7 @@ async def me(ctx: Context) -> UserView:
 
 
 async def list_users(ctx: Context, *, online_only: bool, first: int | None, after: str | None) -> Page[UserView]:
-    ctx.require_viewer()
+    viewer_id = ctx.require_viewer()
     first = DEFAULT_PAGE_SIZE if first is None else first  # an explicit null means the default
     if not 0 <= first <= MAX_PAGE_SIZE:
         raise InvalidInput(f"first must be between 0 and {MAX_PAGE_SIZE}", field="first")
@@ -78,10 +89,10 @@ async def list_users(ctx: Context, *, online_only: bool, first: int | None, afte
             raise InvalidInput("Malformed cursor", field="after")
     runtime = ctx.runtime
     if online_only:
-        page = await _online_users(runtime, count=first + 1, after=after_id)
+        page = await _online_users(runtime, viewer_id, count=first + 1, after=after_id)
     else:
         page = await runtime.users.page(first=first + 1, after=after_id)
-    views = await with_presence(runtime, page[:first])
+    views = await with_presence(runtime, page[:first], viewer_id)
     return Page(
         items=views,
         cursors=[encode_cursor(USER_CURSOR, v.user.id) for v in views],

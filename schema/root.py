@@ -23,6 +23,7 @@ from schema.inputs import LoginInput, RegisterInput, SendMessageInput
 from schema.message_operations import MessageMutations
 from schema.messages import AudioFile, Message, MessageConnection, MessageEvent
 from schema.reach import ReachMutations, ReachQueries
+from schema.safety import SafetyMutations, SafetyQueries
 from schema.scalars import SCALAR_MAP
 from schema.search import SearchResults
 from schema.users import AuthPayload, ContextInfo, PresenceEvent, User, UserConnection
@@ -31,7 +32,7 @@ from schema.users import AuthPayload, ContextInfo, PresenceEvent, User, UserConn
 @strawberry.type(
     description="Reads. Every field needs a valid token (`Authorization: Bearer <token>`), else UNAUTHENTICATED."
 )
-class Query(ConversationQueries, ReachQueries):
+class Query(ConversationQueries, ReachQueries, SafetyQueries):
     @strawberry.field(description="The authenticated user.")
     async def me(self, info: ContextInfo) -> User:
         return User.from_view(await users.me(info.context))
@@ -163,7 +164,7 @@ class Query(ConversationQueries, ReachQueries):
     description="Changes; POST only. All but `register` and `login` need a valid token "
     "(`Authorization: Bearer <token>`)."
 )
-class Mutation(GroupMutations, MessageMutations, ReachMutations):
+class Mutation(GroupMutations, MessageMutations, ReachMutations, SafetyMutations):
     @strawberry.mutation(
         description="Create an account and log in (no token needed). At most 20 sign-ups per hour "
         "per IP address by default (RATE_LIMITED); a taken username or email is CONFLICT."

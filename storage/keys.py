@@ -197,3 +197,18 @@ def push_streams() -> list[str]:
 def user_mutes(user_id: str) -> str:
     """Hash of the conversations a user muted: conversation id -> until (ms; 0 = until unmuted)."""
     return f"{KEY_PREFIX}:{user_tag(user_id)}:mutes"
+
+
+# Blocks (storage/blocks.py): both per-user keys carry the blocker's hash tag (one slot per script).
+BLOCKS_CHANNEL = f"{KEY_PREFIX}:events:blocks"
+"""Pub/sub channel every instance listens on: the id of a user whose blocks changed."""
+
+
+def blocking(user_id: str) -> str:
+    """Set: the ids the user blocked, plus "_" once complete (MongoDB `blocks` holds the record)."""
+    return f"{KEY_PREFIX}:{user_tag(user_id)}:blocking"
+
+
+def blocking_changes(user_id: str) -> str:
+    """Counter of the user's block changes: a rebuild of `blocking` read before one is dropped."""
+    return f"{KEY_PREFIX}:{user_tag(user_id)}:blocking-changes"

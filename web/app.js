@@ -13,13 +13,13 @@
 //   lifecycle.js    -> composer, composing, messages, bubble (reply, edit, delete, react)
 //   search.js       -> conversation, contacts
 //   groups.js       -> conversation, contacts
-//   conversation.js -> recording, composer, composing, contacts, messages, mute
+//   conversation.js -> recording, composer, composing, contacts, messages, mute, safety
 //   mute.js         -> contacts
 //   recording.js    -> composer
 //   composer.js     -> messages, contacts, composing, bubble
 //   composing.js    -> bubble (the composer's reply / edit bar)
-//   messages.js     -> bubble
-//   contacts.js, bubble.js -> leaves only
+//   messages.js     -> bubble, safety
+//   contacts.js, bubble.js, safety.js -> leaves only
 // Three calls go up the graph, as handlers app.js passes in: an UNAUTHENTICATED answer logs
 // out (api.js), a row of the list opens its conversation (contacts.js), Retry resends (messages.js).
 

@@ -10,6 +10,7 @@ import { ago } from "./format.js";
 import { isNearBottom, renderMessage, scroller, scrollToBottom, updateHistoryTop, upsertMessage } from "./messages.js";
 import { renderMuteControl } from "./mute.js";
 import { cancelRecording } from "./recording.js";
+import { renderBlockToggle } from "./safety.js";
 import { me, state } from "./state.js";
 
 const PAGE_SIZE = 30;
@@ -34,6 +35,7 @@ function sameTarget(open, target) {
 
 export function renderPartnerHeader() {
   const open = state.open;
+  renderBlockToggle();
   $("search-scope-label").hidden = !open.conversationId;
   const record = open.conversationId && state.conversations.get(open.conversationId);
   renderMuteControl();
@@ -72,6 +74,7 @@ export function closeConversation() {
   $("conversation-view").hidden = true;
   $("group-panel").hidden = true;
   $("group-toggle").setAttribute("aria-expanded", "false");
+  $("block-toggle").hidden = true;
   $("search-scope-label").hidden = true;
   $("search-scope").checked = false;
   $("no-conversation").hidden = false;

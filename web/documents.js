@@ -56,6 +56,11 @@ export const Q = {
   mute: `mutation Mute($id: ID!, $until: DateTime) {
     muteConversation(conversationId: $id, until: $until) { id muted mutedUntil } }`,
   unmute: `mutation Unmute($id: ID!) { unmuteConversation(conversationId: $id) { id muted mutedUntil } }`,
+  blockedUsers: `query BlockedUsers { blockedUsers { id } }`,
+  blockUser: `mutation BlockUser($userId: ID!) { blockUser(userId: $userId) }`,
+  unblockUser: `mutation UnblockUser($userId: ID!) { unblockUser(userId: $userId) }`,
+  reportMessage: `mutation ReportMessage($messageId: ID!, $reason: String!) {
+    reportMessage(messageId: $messageId, reason: $reason) }`,
   search: `query Search($query: String!, $conversationId: ID) {
     search(query: $query, first: 20, conversationId: $conversationId) { total hits {
     __typename

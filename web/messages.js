@@ -5,6 +5,7 @@ import { asQuote, renderActions, renderQuote, renderReactions } from "./bubble.j
 import { Q } from "./documents.js";
 import { $, h } from "./dom.js";
 import { clock, dateTimeFormat, shortTime } from "./format.js";
+import { reportControl } from "./safety.js";
 import { me, state } from "./state.js";
 import { mountVoicePlayer, showVoiceMap } from "./voice_player.js";
 
@@ -187,6 +188,7 @@ export function fillMessage(li, message, local = null) {
     parts.push(h("span", { class: "edited", "data-testid": "message-edited", title: dateTimeFormat.format(new Date(message.editedAt)) },
       " · edited"));
   }
+  if (!mine && message.id && !local && !message.deletedAt) parts.push(reportControl(message.id));
   if (local && local.state === "sending") parts.push(h("span", { class: "sending" }, local.phase || " · Sending…"));
   if (local && local.state === "failed") {
     parts.push(

@@ -48,7 +48,7 @@ async def init_and_subscribe(ws: websockets.ClientConnection, token: str) -> Non
     await ws.send(json.dumps({"id": "1", "type": kind, "payload": {"query": PRESENCE}}))
 
 
-INSTANCE_SUBSCRIPTIONS = 1  # every instance listens for token revocations from start-up
+INSTANCE_SUBSCRIPTIONS = 2  # every instance listens for token revocations and block changes from start-up
 
 
 async def nothing_held(served: ServedApp, timeout: float = 3.0) -> dict[str, Any]:

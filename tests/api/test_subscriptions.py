@@ -139,15 +139,16 @@ async def test_unsubscribe_and_disconnect_release_everything(
             for channel in channels:
                 await wait_for_subscribers(dev_servers.redis_url, channel)
             # 31 subscriptions over 11 sockets share ONE Redis pub/sub connection: the one the
-            # instance opened at start-up for revocation notices (storage/revocations.py).
+            # instance opened at start-up for revocation and block notices (storage/revocations.py,
+            # storage/blocks.py).
             assert await _pubsub_connections(client) == pubsub_before
             for socket in sockets:
                 await socket.__aexit__(None, None, None)
             await first.complete(op)
             await _until(lambda: _numsub(client, channels), 0)
-        # What remains is the instance's own revocation listener.
-        stats = await _until(lambda: _stats(server), {"subscriptions": 1, "connections": 0})
-        assert stats == {"subscriptions": 1, "connections": 0}
+        # What remains is the instance's own revocation and block listeners.
+        stats = await _until(lambda: _stats(server), {"subscriptions": 2, "connections": 0})
+        assert stats == {"subscriptions": 2, "connections": 0}
     finally:
         await client.aclose()
         server.stop()

@@ -5,8 +5,8 @@ recorded with its keys while they do their work (a direct conversation made, a g
 text and voice sent, a message updated, reads, unread counts, typing, transcription jobs taken,
 retried and released, the persister draining, push jobs queued and handled, mutes written, read and
 restored, the hot window trimmed (with the search entries of archived messages written, changed
-and rebuilt) and hydrated, the restore
-steps after a data loss, a conversation re-mirrored from MongoDB), then each call's keys are mapped to slots with
+and rebuilt) and hydrated, the restore steps after a data loss, a conversation re-mirrored from
+MongoDB, a block and an unblock with the blocker's copy rebuilt), then each call's keys are mapped to slots with
 redis-py's own `key_slot`: every one must be a single slot.
 
 Presence is left out (made cluster-safe separately)."""
@@ -19,6 +19,7 @@ import time
 import traceback
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from api.dev_servers import EmbeddedServers
 from push.crypto import Vapid, generate_private_key, load_private_key
 from push.worker import PushWorker
 from storage import archive_index as archive_index_module
+from storage import blocks as blocks_module
 from storage import conversations as conversations_module
 from storage import hot_window as hot_window_module
 from storage import keys
@@ -39,12 +41,14 @@ from storage import member_state as member_state_module
 from storage import message_changes as message_changes_module
 from storage import messages as messages_module
 from storage.audio import AudioStore
+from storage.blocks import BlockStore
 from storage.ids import first_id_at, id_timestamp_ms, new_id
 from storage.message_changes import Change
 from storage.messages import SENT
 from storage.mutes import MuteStore
 from storage.outbox import ensure_group, ensure_groups
 from storage.presence import PresenceTracker
+from storage.pubsub import PubSubHub
 from storage.push import PushSubscriptionStore
 from storage.records import StoredAudio, StoredConversation, StoredMember, StoredMessage, StoredTranscript
 from storage.slots import partition_of
@@ -58,8 +62,8 @@ _ROOT = Path(__file__).resolve().parents[2]
 _RECORDED_PACKAGES = (str(_ROOT / "storage"), str(_ROOT / "transcription"), str(_ROOT / "push"))
 _SCRIPTS = {  # script text -> its constant's name, to name a call in a report
     value: f"{module.__name__}.{name}"
-    for module in (archive_index_module, conversations_module, hot_window_module, member_state_module, messages_module,
-                   message_changes_module, worker_module)
+    for module in (archive_index_module, blocks_module, conversations_module, hot_window_module, member_state_module,
+                   messages_module, message_changes_module, worker_module)
     for name, value in vars(module).items()
     if name.isupper() and isinstance(value, str) and "redis.call" in value
 }
@@ -276,6 +280,14 @@ async def _exercise(stores: MessageStores, recorder: Recorder) -> None:
                        keys.read_markers(group.id), keys.read_times(group.id))
     assert (await stores.conversations.get(group.id) or group).member_ids() == group.member_ids()
     assert await redis.hget(keys.read_markers(group.id), alice) == in_group.id
+
+    # Blocks: each change and each rebuild of a user's copy touch that user's slot only.
+    blocks = BlockStore(redis, stores.archive.collection.database["blocks"], PubSubHub(redis), max_blocks=10,
+                        cache_seconds=0)
+    await blocks.block(alice, bob, datetime.now(UTC))
+    assert await blocks.hidden_from(carol, [alice, bob]) == set()
+    await blocks.unblock(alice, bob)
+    assert (await blocks.blocking_of_many([alice]))[alice] == frozenset()
     recorder.on = False
 
 
@@ -307,7 +319,8 @@ def test_every_script_we_meant_to_cover_was_recorded(recorded: Recorder) -> None
                                           "member_state._MARK_READ", "member_state._STATE",
                                           "member_state._TYPING_START", "member_state._TYPING_STOP",
                                           "hot_window._REMOVE_IF_UNCHANGED", "messages._WITHDRAW",
-                                          "archive_index._INDEX_IF_NEWER")} | {"transcription.worker._RELEASE_DUE"}
+                                          "archive_index._INDEX_IF_NEWER", "blocks._CHANGED", "blocks._BUILD")} \
+        | {"transcription.worker._RELEASE_DUE"}
     assert expected <= names
     multi = [set(c.keys) for c in recorded.calls if c.kind == "MULTI"]
     direct, group = recorded.direct_id, recorded.group_id
