@@ -34,6 +34,7 @@ from tests.utils.ws import MESSAGE_EVENTS, Socket, connect, user_channel
 
 MONGO_FAST_FAIL = "serverSelectionTimeoutMS=1500&connectTimeoutMS=1000"
 WORKERS = 2
+OWN_LISTENERS = WORKERS * 2  # each worker subscribes to revocation and block notices itself
 SCRAPES = 6  # each on a new connection: either worker may answer any of them
 STATUS = "query M($id: ID!) { message(id: $id) { transcriptionStatus text } }"
 SPOKEN = "Please call me back tomorrow morning."
@@ -186,36 +187,36 @@ async def test_socket_gauges_count_every_workers_sockets_once(deployment: Deploy
     async with httpx.AsyncClient(timeout=30) as http, contextlib.AsyncExitStack() as stack:
         opened = Sockets(deployment, GraphQLClient(http, app.graphql_url), stack)
         await until_scraped(app, {"chattergram_local_websocket_connections": 0,
-                                  # each worker's revocation listener
-                                  "chattergram_local_subscriptions": WORKERS})
+                                  # each worker's revocation and block listeners
+                                  "chattergram_local_subscriptions": OWN_LISTENERS})
         for _ in range(6):
             await opened.add()
         sockets = opened.open
         await every_scrape_shows(app, {"chattergram_local_websocket_connections": len(sockets),
-                                       "chattergram_local_subscriptions": len(sockets) + WORKERS})
+                                       "chattergram_local_subscriptions": len(sockets) + OWN_LISTENERS})
         await opened.add_until_every_worker_holds_some()
         assert sum(connections_per_worker(deployment.metrics_dir).values()) == len(sockets)
         await every_scrape_shows(app, {"chattergram_local_websocket_connections": len(sockets),
-                                       "chattergram_local_subscriptions": len(sockets) + WORKERS})
+                                       "chattergram_local_subscriptions": len(sockets) + OWN_LISTENERS})
 
         # One subscription completed, then half the sockets closed: no worker's share stays behind.
         user, socket, op, _ = sockets[0]
         await socket.complete(op)
         await until_subscribed(redis_url, [user], 0)
         await every_scrape_shows(app, {"chattergram_local_websocket_connections": len(sockets),
-                                       "chattergram_local_subscriptions": len(sockets) - 1 + WORKERS})
+                                       "chattergram_local_subscriptions": len(sockets) - 1 + OWN_LISTENERS})
         closing, sockets = sockets[:len(sockets) // 2], sockets[len(sockets) // 2:]
         for _, _, _, own in closing:
             await own.aclose()
         await until_subscribed(redis_url, [user for user, *_ in closing], 0)
         await every_scrape_shows(app, {"chattergram_local_websocket_connections": len(sockets),
-                                       "chattergram_local_subscriptions": len(sockets) + WORKERS})
+                                       "chattergram_local_subscriptions": len(sockets) + OWN_LISTENERS})
         assert sum(connections_per_worker(deployment.metrics_dir).values()) == len(sockets)
         for _, _, _, own in sockets:
             await own.aclose()
         await until_subscribed(redis_url, [user for user, *_ in sockets], 0)
         await every_scrape_shows(app, {"chattergram_local_websocket_connections": 0,
-                                       "chattergram_local_subscriptions": WORKERS})
+                                       "chattergram_local_subscriptions": OWN_LISTENERS})
 
 
 async def send_voice(gql: GraphQLClient, sender: Account, receiver: Account, folder: Path) -> dict[str, Any]:
@@ -284,9 +285,9 @@ async def test_a_killed_workers_share_leaves_the_sums(deployment: Deployment) ->
         victim = min(shares, key=lambda pid: shares[pid])
         survivors = len(opened.open) - int(shares[victim])
         os.kill(victim, signal.SIGKILL)
-        # Its sockets are gone and its gauges with it; its replacement listens for revocations.
+        # Its sockets are gone and its gauges with it; its replacement listens for revocations and blocks.
         await until_scraped(app, {"chattergram_local_websocket_connections": survivors,
-                                  "chattergram_local_subscriptions": survivors + WORKERS})
+                                  "chattergram_local_subscriptions": survivors + OWN_LISTENERS})
         await every_scrape_shows(app, {"chattergram_local_websocket_connections": survivors,
-                                       "chattergram_local_subscriptions": survivors + WORKERS})
+                                       "chattergram_local_subscriptions": survivors + OWN_LISTENERS})
         assert victim not in connections_per_worker(deployment.metrics_dir)
