@@ -12,6 +12,7 @@ import pytest
 
 from api.app_server import AppServer
 from api.dev_servers import EmbeddedServers, ManagedServer, embedded_servers, start_redis
+from tests.utils import fast_hashing
 from tests.utils.graphql import GraphQLClient
 from tests.utils.in_process import InProcessApp, InProcessApps
 
@@ -62,6 +63,7 @@ def app_factory(
                 # The suite registers hundreds of users from one IP and sends thousands of
                 # messages; tests/api/test_limits.py runs its own app with limits on.
                 "RATE_LIMITS": "off",
+                **fast_hashing.ENV,
                 **env,
             },
             log_path=logs / "app.log",

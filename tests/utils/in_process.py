@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 from api.app import create_app
 from api.dev_servers import start_redis
 from api.settings import Settings
+from tests.utils import fast_hashing
 from tests.utils.graphql import GraphQLClient
 
 BASE_URL = "http://testserver"
@@ -57,7 +58,8 @@ class InProcessApps:
         mongodb_url = f"{self.mongodb_base_url}/{database}"
         app = create_app(Settings(
             redis_url=redis_server.url, mongodb_url=mongodb_url, jwt_secret=self.jwt_secret,
-            data_dir=home / "data", **{"stt_engine": "none", "rate_limits": "off", "log_level": "WARNING", **settings},
+            data_dir=home / "data",
+            **{"stt_engine": "none", "rate_limits": "off", "log_level": "WARNING", **fast_hashing.SETTINGS, **settings},
         ))
         manager = await self._stack.enter_async_context(LifespanManager(app, startup_timeout=60, shutdown_timeout=30))
         return InProcessApp(manager.app, redis_server.url, mongodb_url, database)
