@@ -1,6 +1,7 @@
 """Servers that fixtures start live as long as the scope that started them: an app or a Redis
 built inside a test (or a function-scoped fixture) is stopped when that test ends, one built by
-a module-scoped fixture when its module ends, anything else (the shared `app`) with the session.
+a module-scoped fixture when its module ends, anything else (the shared `app`) with the session
+(in-process apps: at the next start after that, see tests/utils/in_process.py).
 Idle apps left running until the session's end kept their background loops busy and slowed
 every later test on a 2-core machine."""
 
