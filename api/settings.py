@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     login_max_backoff_seconds: float = Field(default=900, gt=0)
     # Password hashes computed at once per process (argon2 is CPU- and memory-heavy).
     password_hash_concurrency: int = Field(default=2, ge=1)
+    # argon2id cost: the library's recommended defaults; the test suite lowers them (same code paths).
+    password_hash_time_cost: int = Field(default=3, ge=1)
+    password_hash_memory_kib: int = Field(default=65536, ge=1024)
 
     # GraphQL and WebSocket limits
     max_query_depth: int = Field(default=12, ge=2)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from argon2 import PasswordHasher
 from pymongo import AsyncMongoClient, WriteConcern
 from redis.asyncio import Redis
 
@@ -85,6 +86,11 @@ def rate_limits(settings: Settings) -> RateLimits:
         login_failure_window_seconds=settings.login_failure_window_seconds,
         login_max_backoff_seconds=settings.login_max_backoff_seconds,
     )
+
+
+def password_hasher(settings: Settings) -> PasswordHasher:
+    """argon2id at the configured cost (by default the library's recommended parameters)."""
+    return PasswordHasher(time_cost=settings.password_hash_time_cost, memory_cost=settings.password_hash_memory_kib)
 
 
 def archive_write_concern(settings: Settings) -> WriteConcern:
@@ -226,7 +232,7 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
         await pusher.start()
         stack.push_async_callback(pusher.stop)
 
-    passwords = PasswordHashing(settings.password_hash_concurrency)
+    passwords = PasswordHashing(settings.password_hash_concurrency, password_hasher(settings))
     stack.callback(passwords.close)
 
     runtime = Runtime(

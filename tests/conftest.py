@@ -1,6 +1,7 @@
 """Real servers for the whole suite: embedded Redis (Search + JSON) and the MongoDB-wire
 server, started once per session by the same launcher `chattergram services` uses, and one
-running app shared by tests that need no special set-up."""
+running app shared by tests that need no special set-up. Apps and Redis servers built for one
+test or one module are stopped when it ends (tests/utils/lifetimes.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,27 @@ import pytest
 
 from api.app_server import AppServer
 from api.dev_servers import EmbeddedServers, ManagedServer, embedded_servers, start_redis
+from tests.utils import fast_hashing
 from tests.utils.graphql import GraphQLClient
 from tests.utils.in_process import InProcessApp, InProcessApps
+from tests.utils.lifetimes import LIFETIMES, SHORT_SCOPES
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.pluginmanager.is_registered(LIFETIMES):
+        config.pluginmanager.register(LIFETIMES, "chattergram-lifetimes")
+
+
+@pytest.fixture(autouse=True)
+def _stop_what_the_test_started() -> Iterator[None]:
+    yield
+    LIFETIMES.end("function")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _stop_what_the_module_started() -> Iterator[None]:
+    yield
+    LIFETIMES.end("module")
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +59,8 @@ TEST_JWT_SECRET = "test-secret-" + "x" * 60
 def app_factory(
     dev_servers: EmbeddedServers, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[..., AppServer]]:
-    """Build (not start) app servers; every one is stopped at the end of the session.
+    """Build (not start) app servers; each is stopped when the test or module that built it
+    ends (one built by a session-scoped fixture, like `app`, at the end of the session).
 
     Apps on the session's Redis all use the session's database: one Redis serves one
     deployment (its outbox is drained by every instance into that deployment's MongoDB).
@@ -62,15 +83,19 @@ def app_factory(
                 # The suite registers hundreds of users from one IP and sends thousands of
                 # messages; tests/api/test_limits.py runs its own app with limits on.
                 "RATE_LIMITS": "off",
+                **fast_hashing.ENV,
                 **env,
             },
             log_path=logs / "app.log",
             workers=workers,
         )
-        created.append(server)
+        if not LIFETIMES.owned(server.stop):
+            created.append(server)
         return server
 
     yield make
+    for scope in SHORT_SCOPES:  # an interrupted session skips their teardowns
+        LIFETIMES.end(scope)
     for server in created:
         server.stop()
 
@@ -83,14 +108,20 @@ def own_deployment(
     database: for apps configured unlike the shared one (another STT engine, tiny limits),
     which must not take the shared deployment's queued work."""
     started: list[ManagedServer] = []
+    count = 0
 
     def make() -> dict[str, str]:
+        nonlocal count
+        count += 1
         redis_server = start_redis(tmp_path_factory.mktemp("redis"))
-        started.append(redis_server)
+        if not LIFETIMES.owned(redis_server.stop):
+            started.append(redis_server)
         return {"redis_url": redis_server.url,
-                "mongodb_url": mongodb_url(dev_servers, f"deployment_{len(started)}_{redis_server.port}")}
+                "mongodb_url": mongodb_url(dev_servers, f"deployment_{count}_{redis_server.port}")}
 
     yield make
+    for scope in SHORT_SCOPES:  # an interrupted session skips their teardowns
+        LIFETIMES.end(scope)
     for server in started:
         server.stop()
 

@@ -4,12 +4,13 @@ import dataclasses
 import uuid
 
 import pytest
+from argon2 import PasswordHasher
 from pydantic import ValidationError
 from pymongo import WriteConcern
 
 from api.dev_servers import EmbeddedServers
 from api.settings import Settings
-from api.startup import archive_write_concern, rate_limits
+from api.startup import archive_write_concern, password_hasher, rate_limits
 from resolvers.limits import Rule
 from storage.archive import ArchiveStore
 from storage.cold import MessageDoc
@@ -49,6 +50,20 @@ def test_login_rate_limit_is_read_and_checked(monkeypatch: pytest.MonkeyPatch) -
     assert rate_limits(Settings(**base)).login == Rule(5, 10.0)
     monkeypatch.setenv("RATE_LIMIT_LOGIN", "lots")
     with pytest.raises(ValidationError, match="RATE_LIMIT_LOGIN"):
+        Settings(**base)
+
+
+def test_password_hashing_costs_default_to_argon2s_recommendation(monkeypatch: pytest.MonkeyPatch) -> None:
+    base = {"_env_file": None, "jwt_secret": "k" * 40}
+    default, recommended = password_hasher(Settings(**base)), PasswordHasher()
+    assert (default.time_cost, default.memory_cost) == (recommended.time_cost, recommended.memory_cost)
+    monkeypatch.setenv("PASSWORD_HASH_TIME_COST", "1")
+    monkeypatch.setenv("PASSWORD_HASH_MEMORY_KIB", "2048")
+    cheap = password_hasher(Settings(**base))
+    assert (cheap.time_cost, cheap.memory_cost) == (1, 2048)
+    assert cheap.hash("pw").startswith("$argon2id$v=19$m=2048,t=1,")
+    monkeypatch.setenv("PASSWORD_HASH_MEMORY_KIB", "64")
+    with pytest.raises(ValidationError, match="password_hash_memory_kib"):
         Settings(**base)
 
 

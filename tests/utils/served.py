@@ -16,6 +16,7 @@ from api.app import create_app
 from api.dev_servers import free_port, start_redis
 from api.settings import Settings
 from resolvers.runtime import Runtime
+from tests.utils import fast_hashing
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ async def served_app(
         app = create_app(Settings(
             redis_url=redis_server.url, mongodb_url=f"{mongodb_base_url.rstrip('/')}/served_{redis_server.port}",
             jwt_secret=jwt_secret, data_dir=work_dir / "data",
-            **{"stt_engine": "none", "rate_limits": "off", "log_level": "WARNING", **settings},
+            **{"stt_engine": "none", "rate_limits": "off", "log_level": "WARNING", **fast_hashing.SETTINGS, **settings},
         ))
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
