@@ -35,7 +35,8 @@ RECORD = """() => {
       window.__spoken.push({ word: c.target.textContent, start: Number(c.target.dataset.start),
         end: Number(c.target.dataset.end), at: audio.currentTime });
     }
-  }).observe(document.getElementById("messages"), { subtree: true, attributes: true, attributeFilter: ["data-speaking"] });
+  }).observe(document.getElementById("messages"),
+    { subtree: true, attributes: true, attributeFilter: ["data-speaking"] });
 }"""
 
 
@@ -100,7 +101,7 @@ async def test_a_spoken_word_hit_plays_the_message_from_that_word_and_highlights
         assert all(s["start"] - TOLERANCE <= s["at"] for s in spoken), spoken
         assert [s["start"] for s in spoken] == sorted(s["start"] for s in spoken), spoken
 
-        # Played to the end (or paused), nothing stays highlighted.
+        # Paused, nothing stays highlighted.
         await audio.evaluate("a => a.pause()")
         await expect(voice.locator('[data-speaking="true"]')).to_have_count(0)
         problems.check()
