@@ -5,7 +5,7 @@ const USER_FIELDS = "id username online lastSeenAt";
 const QUOTE_FIELDS = "id kind senderId text deletedAt sender { id username }";
 const MESSAGE_FIELDS = `id conversationId clientId kind senderId receiverId text sentAt transcriptionStatus
   audio { id url mimeType durationSeconds waveform speechSegments { start end } }
-  transcript { text } sender { ${USER_FIELDS} }
+  transcript { text words { word start end } } sender { ${USER_FIELDS} }
   editedAt deletedAt reactions { emoji count reactedByMe } replyTo { ${QUOTE_FIELDS} }`;
 const CONVERSATION_FIELDS = `id kind title memberCount unreadCount lastReadAt partnerLastReadAt muted mutedUntil
   lastMessage { id sentAt } partner { ${USER_FIELDS} }
@@ -65,7 +65,7 @@ export const Q = {
     search(query: $query, first: 20, conversationId: $conversationId) { total hits {
     __typename
     ... on UserHit { user { ${USER_FIELDS} } }
-    ... on MessageHit { snippet message { id conversationId kind senderId receiverId sentAt
+    ... on MessageHit { snippet matches { word start end } message { id conversationId kind senderId receiverId sentAt
       sender { ${USER_FIELDS} } receiver { ${USER_FIELDS} } } } } } }`,
   messageEvents: `subscription MessageEvents { messageEvents { type message { ${MESSAGE_FIELDS}
     receiver { ${USER_FIELDS} } } } }`,

@@ -8,6 +8,7 @@ import { clock, dateTimeFormat, shortTime } from "./format.js";
 import { reportControl } from "./safety.js";
 import { me, state } from "./state.js";
 import { mountVoicePlayer, showVoiceMap } from "./voice_player.js";
+import { transcriptText } from "./word_hits.js";
 
 // The message each element shows now (lifecycle.js acts on it: reply, edit, react, delete).
 const shown = new WeakMap();
@@ -161,7 +162,7 @@ export function fillMessage(li, message, local = null) {
     audio.setAttribute("aria-label", `Voice message from ${mine ? "you" : senderName}`);
     const transcript = bubble.querySelector(".transcript");
     if (status === "DONE") {
-      transcript.replaceChildren(h("p", { class: "text", "data-testid": "message-text" }, message.text || "(no speech)"));
+      transcript.replaceChildren(transcriptText(message));
     } else if (status === "FAILED") {
       transcript.replaceChildren(
         h("p", { class: "muted small" }, "Transcription failed."),

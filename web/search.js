@@ -1,12 +1,14 @@
-// Search as you type: people and message hits; snippets become text nodes and <mark>s.
+// Search as you type: people and message hits; snippets become text nodes and <mark>s. A
+// voice hit lists its spoken matches and opens its message playing from the first of them.
 
 import { api, describeError } from "./api.js";
 import { rememberUser } from "./contacts.js";
-import { openConversation } from "./conversation.js";
+import { isOpen, openConversation } from "./conversation.js";
 import { Q } from "./documents.js";
 import { $, h } from "./dom.js";
 import { shortTime } from "./format.js";
 import { me, state } from "./state.js";
+import { playFrom, wordHitNodes } from "./word_hits.js";
 
 const ENTITIES = { "&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&#x27;": "'", "&#39;": "'" };
 
@@ -23,6 +25,12 @@ function snippetNodes(snippet) {
     }
   }
   return nodes;
+}
+
+/** Open the hit's conversation at its message; a spoken match also plays it from that word. */
+async function openMessageHit(message, matches) {
+  await openConversation({ conversationId: message.conversationId }, { focusMessageId: message.id });
+  if (matches.length && isOpen(message.conversationId)) playFrom(state.open.elements.get(message.id), matches[0].start);
 }
 
 export function clearSearch() {
@@ -83,12 +91,13 @@ export async function runSearch(query) {
         items.push(h("li", {}, h("button", {
           type: "button", class: "result", "data-testid": "search-result",
           dataset: { kind: "message", messageId: message.id, conversationId: message.conversationId },
-          onclick: () => openConversation({ conversationId: message.conversationId }, { focusMessageId: message.id }),
+          onclick: () => openMessageHit(message, hit.matches || []),
         }, h("span", { class: "result-head" },
           h("span", { class: "result-title" }, from,
             message.kind === "VOICE" ? h("span", { class: "muted small" }, " · voice") : null),
           h("time", { class: "muted small", datetime: message.sentAt }, shortTime(message.sentAt))),
-        h("span", { class: "snippet" }, snippetNodes(hit.snippet)))));
+        h("span", { class: "snippet" }, snippetNodes(hit.snippet)),
+        wordHitNodes(hit.matches))));
       }
     }
     $("search-results").replaceChildren(...items);

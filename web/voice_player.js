@@ -1,9 +1,11 @@
 // A voice bubble's tools around its <audio>: the recording's waveform (the played part
 // highlighted; click it or use the arrow keys to seek), playback speed 1×/1.5×/2×, and
-// "skip silence", which jumps over the gaps between the speech segments found at upload.
+// "skip silence", which jumps over the gaps between the speech segments found at upload;
+// while it plays, the transcript word being spoken is highlighted (word_hits.js).
 
 import { h } from "./dom.js";
 import { clock } from "./format.js";
+import { highlightSpokenWord } from "./word_hits.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const SPEEDS = [1, 1.5, 2];
@@ -39,7 +41,7 @@ export function mountVoicePlayer(playerRow, audio) {
     hidden: true, onclick: () => toggleSkip(player),
   }, "Skip silence");
   playerRow.after(h("div", { class: "voice-tools" }, player.seek, player.speed, player.skipButton));
-  for (const type of ["timeupdate", "seeked", "durationchange", "ended"]) audio.addEventListener(type, () => tick(player));
+  for (const type of ["timeupdate", "seeked", "durationchange", "ended", "pause"]) audio.addEventListener(type, () => tick(player));
   audio.addEventListener("play", () => follow(player));
   // A new src resets playbackRate to defaultPlaybackRate: keep the chosen speed across it.
   audio.addEventListener("loadedmetadata", () => { audio.playbackRate = audio.defaultPlaybackRate; });
@@ -130,6 +132,7 @@ function tick(player) {
   player.seek.setAttribute("aria-valuemax", String(Math.round(length)));
   player.seek.setAttribute("aria-valuenow", String(Math.round(now)));
   player.seek.setAttribute("aria-valuetext", `${clock(now)} of ${clock(length)}`);
+  highlightSpokenWord(player.audio);
 }
 
 /** Playing in a gap between speech segments (or before the first, after the last): jump to
