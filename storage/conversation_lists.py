@@ -64,6 +64,8 @@ class ConversationLists:
         return [c for c, _ in entries[:first]], len(entries) > first
 
     async def activity(self, user_id: str, conversation_ids: Sequence[str]) -> list[int]:
+        if not conversation_ids:  # redis-py refuses a ZMSCORE of no members
+            return []
         scores = await self.redis.zmscore(keys.user_conversations(user_id), list(conversation_ids))
         return [int(s or 0) for s in scores]
 
