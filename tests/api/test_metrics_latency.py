@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 from api.dev_servers import EmbeddedServers
 from tests.conftest import TEST_JWT_SECRET
 from tests.utils.graphql import GraphQLClient, register
-from tests.utils.served import ServedApp, served_app
+from tests.utils.served import INSTANCE_LISTENERS, ServedApp, served_app
 from tests.utils.ws import Socket, connect
 
 WATCH = "subscription Watch { messageEvents { type message { id } } }"
@@ -47,12 +47,9 @@ def watch_samples() -> dict[str, float]:
     }
 
 
-OWN_LISTENERS = 2  # the instance's revocation and block listeners
-
-
 async def until_subscribed(served: ServedApp, count: int) -> None:
     """Until the hub holds `count` subscriptions beyond the instance's own listeners."""
-    count += OWN_LISTENERS
+    count += INSTANCE_LISTENERS
     for _ in range(200):
         if served.runtime.hub.local_subscriptions == count:
             return

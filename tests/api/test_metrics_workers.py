@@ -30,11 +30,12 @@ from api.dev_servers import ManagedServer, start_mongo, start_redis
 from tests.utils.audio import speak, upload
 from tests.utils.fake_deepgram import FakeDeepgram, Outcome, listen_response
 from tests.utils.graphql import SEND, Account, GraphQLClient, register, send
+from tests.utils.served import INSTANCE_LISTENERS
 from tests.utils.ws import MESSAGE_EVENTS, Socket, connect, user_channel
 
 MONGO_FAST_FAIL = "serverSelectionTimeoutMS=1500&connectTimeoutMS=1000"
 WORKERS = 2
-OWN_LISTENERS = WORKERS * 2  # each worker subscribes to revocation and block notices itself
+OWN_LISTENERS = WORKERS * INSTANCE_LISTENERS  # each worker holds its own
 SCRAPES = 6  # each on a new connection: either worker may answer any of them
 STATUS = "query M($id: ID!) { message(id: $id) { transcriptionStatus text } }"
 SPOKEN = "Please call me back tomorrow morning."

@@ -26,7 +26,7 @@ from api.dev_servers import EmbeddedServers
 from storage.connections import close_redis, open_redis
 from tests.conftest import TEST_JWT_SECRET
 from tests.utils.graphql import Account, GraphQLClient, register
-from tests.utils.served import ServedApp, served_app
+from tests.utils.served import INSTANCE_LISTENERS, ServedApp, served_app
 from tests.utils.ws import PRESENCE, Socket, connect
 
 
@@ -48,7 +48,6 @@ async def init_and_subscribe(ws: websockets.ClientConnection, token: str) -> Non
     await ws.send(json.dumps({"id": "1", "type": kind, "payload": {"query": PRESENCE}}))
 
 
-INSTANCE_SUBSCRIPTIONS = 2  # every instance listens for token revocations and block changes from start-up
 
 
 async def nothing_held(served: ServedApp, timeout: float = 3.0) -> dict[str, Any]:
@@ -57,7 +56,7 @@ async def nothing_held(served: ServedApp, timeout: float = 3.0) -> dict[str, Any
     while True:
         held = {"online": await served.runtime.presence.online_page(after=None, count=10),
                 "connections": served.runtime.presence.local_connections,
-                "subscriptions": served.runtime.hub.local_subscriptions - INSTANCE_SUBSCRIPTIONS}
+                "subscriptions": served.runtime.hub.local_subscriptions - INSTANCE_LISTENERS}
         if not any(held.values()) or time.monotonic() > deadline:
             return held
         await asyncio.sleep(0.05)
@@ -108,7 +107,7 @@ async def lookups_for_one_event(served: ServedApp, mover: Account, watchers: lis
                                      for w in watchers]
             for socket in sockets:
                 await socket.subscribe(PRESENCE)
-            while served.runtime.hub.local_subscriptions < len(watchers) + INSTANCE_SUBSCRIPTIONS:
+            while served.runtime.hub.local_subscriptions < len(watchers) + INSTANCE_LISTENERS:
                 await asyncio.sleep(0.01)
             await redis.config_resetstat()
             async with connect(served.ws_url, mover.token):

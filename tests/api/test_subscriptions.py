@@ -19,6 +19,7 @@ from api.dev_servers import EmbeddedServers
 from tests.conftest import TEST_JWT_SECRET
 from tests.utils.graphql import GraphQLClient, register, send
 from tests.utils.node_client import NodeSubscriber
+from tests.utils.served import INSTANCE_LISTENERS
 from tests.utils.ws import MESSAGE_EVENTS, connect, user_channel, wait_for_subscribers
 
 
@@ -147,8 +148,8 @@ async def test_unsubscribe_and_disconnect_release_everything(
             await first.complete(op)
             await _until(lambda: _numsub(client, channels), 0)
         # What remains is the instance's own revocation and block listeners.
-        stats = await _until(lambda: _stats(server), {"subscriptions": 2, "connections": 0})
-        assert stats == {"subscriptions": 2, "connections": 0}
+        stats = await _until(lambda: _stats(server), {"subscriptions": INSTANCE_LISTENERS, "connections": 0})
+        assert stats == {"subscriptions": INSTANCE_LISTENERS, "connections": 0}
     finally:
         await client.aclose()
         server.stop()

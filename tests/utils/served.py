@@ -18,6 +18,10 @@ from api.settings import Settings
 from resolvers.runtime import Runtime
 from tests.utils import fast_hashing
 
+# Pub/sub subscriptions every instance holds from start-up, per process: token revocations and
+# block changes (the hub counts them with the WebSocket operations').
+INSTANCE_LISTENERS = 2
+
 
 @dataclass(frozen=True)
 class ServedApp:
