@@ -31,6 +31,7 @@ class AudioInfo:
     mime_type: str
     duration_seconds: float
     codec: str
+    declares_duration: bool = True  # False for a live recording (MediaRecorder's webm)
 
 
 def probe_audio(
@@ -45,6 +46,7 @@ def probe_audio(
                 raise NotAudio(f"unsupported container {container.format.name!r}")
             stream = container.streams.audio[0]
             codec = stream.codec_context.name
+            declares_duration = container.duration is not None
             seconds = 0.0
             frames = 0
             for frame in container.decode(stream):
@@ -61,4 +63,5 @@ def probe_audio(
         raise NotAudio(str(exc)) from None
     if frames == 0 or seconds <= 0:
         raise NotAudio("no audio samples")
-    return AudioInfo(mime_type=mime_type, duration_seconds=round(seconds, 3), codec=codec)
+    return AudioInfo(mime_type=mime_type, duration_seconds=round(seconds, 3), codec=codec,
+                     declares_duration=declares_duration)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from media.probe import NotAudio
+import av
+
+from media.probe import AudioInfo, NotAudio
+from media.seekable import remux_seekable
 from media.speech import probe_and_map
 from resolvers.access import parse_id, visible_message
 from resolvers.context import Context
@@ -17,6 +21,8 @@ from resolvers.runtime import Runtime
 from storage.audio import AudioRecord
 from storage.ids import is_valid_id, new_id
 from storage.records import StoredMessage, next_revision
+
+log = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024
 
@@ -58,12 +64,30 @@ async def upload_audio(ctx: Context, *, upload: Any) -> AudioRecord:
             raise InvalidInput(
                 f"audio must be at most {runtime.max_audio_seconds:g} seconds long", field="file"
             )
+        if info.mime_type == "audio/webm" and not info.declares_duration:
+            path, size, sha256 = await asyncio.to_thread(_seekable, path, info, (size, sha256))
         record = await runtime.audio.save(
             audio_id=new_id(), owner_id=owner_id, path=path, mime_type=info.mime_type,
             duration_seconds=info.duration_seconds, sha256=sha256, size_bytes=size,
             waveform=voice_map.waveform, speech_segments=voice_map.speech_segments,
         )
     return record
+
+
+def _seekable(path: Path, info: AudioInfo, spooled: tuple[int, str]) -> tuple[Path, int, str]:
+    """A live recording remuxed with duration and cues, so players seek anywhere: (path, size,
+    sha256) of what to store. Should the remux fail, the original (it plays, seeks less well)."""
+    target = path.with_suffix(".webm")
+    try:
+        remux_seekable(path, target)
+    except (av.error.FFmpegError, ValueError) as exc:
+        log.warning("remux failed; storing the recording as uploaded", extra={"error": str(exc), "codec": info.codec})
+        return (path, *spooled)
+    digest = hashlib.sha256()
+    with target.open("rb") as stored:
+        while chunk := stored.read(CHUNK):
+            digest.update(chunk)
+    return target, target.stat().st_size, digest.hexdigest()
 
 
 async def retry_transcription(ctx: Context, *, message_id: str) -> StoredMessage:

@@ -3,10 +3,13 @@ spoken by espeak-ng, uploaded through the GraphQL multipart request spec."""
 
 from __future__ import annotations
 
+import io
 import os
 import socket
+import subprocess
 from pathlib import Path
 
+import av
 import httpx
 import pytest
 
@@ -221,3 +224,38 @@ async def test_media_serves_ranges_and_refuses_bad_signatures(
     carol_history = (await gql.ok(HISTORY, {"partnerId": alice.id}, token=carol.token))["history"]
     assert carol_history["edges"] == []
     assert MESSAGE  # the text-message query stays valid for voice messages too
+
+
+async def test_a_recording_without_duration_or_index_is_stored_seekable(
+    gql: GraphQLClient, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """MediaRecorder's webm carries neither a duration nor cues: browsers then treat it as a
+    live stream and can seek only within what they have downloaded. The stored copy has both
+    (the same Opus packets, remuxed), so a player seeks anywhere at once."""
+    alice = await register(gql)
+    wav = speak("A recording straight from the browser's microphone.", tmp_path)
+    live = tmp_path / "live.webm"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav), "-ar", "48000", "-c:a", "libopus",
+                    "-b:a", "32k", "-live", "1", "-f", "webm", str(live)], check=True, capture_output=True)
+    assert _container(live.read_bytes()) == (None, False)  # as MediaRecorder writes it
+
+    audio = (await upload(gql.client, gql.url, alice.token, live.read_bytes(), "voice.webm",
+                          "audio/webm;codecs=opus"))["data"]["uploadAudio"]
+    served = await http.get(audio["url"])
+    assert served.status_code == 200 and served.headers["content-type"] == "audio/webm"
+    assert audio["sizeBytes"] == len(served.content)
+    duration, indexed = _container(served.content)
+    assert indexed and duration is not None and abs(duration - audio["durationSeconds"]) < 0.05
+    assert _packets(served.content) == _packets(live.read_bytes())  # nothing re-encoded
+
+
+def _container(content: bytes) -> tuple[float | None, bool]:
+    """(the duration the header declares, whether it has cues for seeking)."""
+    with av.open(io.BytesIO(content)) as container:
+        duration = None if container.duration is None else container.duration / av.time_base
+        return duration, b"\x1c\x53\xbb\x6b" in content  # the Matroska Cues element id
+
+
+def _packets(content: bytes) -> list[bytes]:
+    with av.open(io.BytesIO(content)) as container:
+        return [bytes(packet) for packet in container.demux(audio=0) if packet.size]
