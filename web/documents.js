@@ -61,6 +61,8 @@ export const Q = {
   unblockUser: `mutation UnblockUser($userId: ID!) { unblockUser(userId: $userId) }`,
   reportMessage: `mutation ReportMessage($messageId: ID!, $reason: String!) {
     reportMessage(messageId: $messageId, reason: $reason) }`,
+  findPeople: `query FindPeople($query: String!) { search(query: $query, first: 20) { hits {
+    ... on UserHit { user { ${USER_FIELDS} } } } } }`,
   search: `query Search($query: String!, $conversationId: ID) {
     search(query: $query, first: 20, conversationId: $conversationId) { total hits {
     __typename

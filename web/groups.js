@@ -7,6 +7,7 @@ import { closeConversation, fetchConversation, isOpen, openConversation, renderP
 import { Q } from "./documents.js";
 import { $, h } from "./dom.js";
 import { ApiError } from "./gql.js";
+import { peoplePicker } from "./people_picker.js";
 import { me, state } from "./state.js";
 
 const MANAGERS = new Set(["OWNER", "ADMIN"]);
@@ -32,18 +33,10 @@ function clearErrors(...elements) {
   }
 }
 
-/** Checkboxes of known people (but `exclude`), each labelled with the username. */
-function renderCandidates(list, exclude) {
-  const people = [...state.users.values()].filter((u) => !exclude.has(u.id))
-    .sort((a, b) => a.username.localeCompare(b.username));
-  list.replaceChildren(...people.map((user) => h("li", {},
-    h("label", { class: "pick-item" },
-      h("input", { type: "checkbox", value: user.id, "data-testid": "pick-user", dataset: { username: user.username } }),
-      h("span", {}, user.username)))));
-  if (!people.length) list.replaceChildren(h("li", { class: "muted small" }, "Nobody else to add."));
-}
-
-const picked = (list) => [...list.querySelectorAll("input:checked")].map((input) => input.value);
+// The people pickers of the two forms: a new group's members, and people to add to the open one.
+const newMembers = peoplePicker($("group-candidates"), $("group-find"), () => new Set());
+const addable = peoplePicker($("add-candidates"), $("add-find"),
+  () => new Set(state.open && state.open.group ? state.open.group.members.map((m) => m.user.id) : []));
 
 // ---- a new group ----------------------------------------------------------------------
 
@@ -52,7 +45,7 @@ function openNewGroup() {
   $("new-group").setAttribute("aria-expanded", "true");
   $("group-title").value = "";
   clearErrors($("group-title"), $("group-title-error"), $("group-members-error"), $("new-group-error"));
-  renderCandidates($("group-candidates"), new Set());
+  newMembers.reset();
   $("group-title").focus();
 }
 
@@ -69,7 +62,7 @@ async function createGroup(event) {
   const submit = event.target.querySelector('[type="submit"]');
   submit.disabled = true;
   try {
-    const data = await api(Q.createGroup, { input: { title: title.value, memberIds: picked($("group-candidates")) } });
+    const data = await api(Q.createGroup, { input: { title: title.value, memberIds: newMembers.picked() } });
     const record = rememberConversation(data.createGroup);
     renderContacts();
     closeNewGroup({ focus: false });
@@ -129,9 +122,7 @@ export function renderGroupPanel() {
   if (document.activeElement !== $("rename-input")) $("rename-input").value = group.title;
   $("group-members").replaceChildren(...group.members.map((m) => memberItem(group, m, role)));
   $("add-members-form").hidden = !manager;
-  if (manager && !$("add-candidates").contains(document.activeElement)) {
-    renderCandidates($("add-candidates"), new Set(group.members.map((m) => m.user.id)));
-  }
+  if (manager && !$("add-candidates").contains(document.activeElement)) addable.render();
   if (focusKey) {
     const again = $("group-panel").querySelector(`[data-focus-key="${focusKey}"]`);
     (again || $("group-panel-title")).focus();
@@ -183,13 +174,13 @@ async function rename(event) {
 
 async function addMembers(event) {
   event.preventDefault();
-  const userIds = picked($("add-candidates"));
+  const userIds = addable.picked();
   if (!userIds.length) {
     $("add-members-error").textContent = "Pick at least one person to add.";
     return;
   }
   if (await change(Q.addMembers, { conversationId: state.open.conversationId, userIds }, $("add-members-error"))) {
-    renderCandidates($("add-candidates"), new Set(state.open.group.members.map((m) => m.user.id)));
+    addable.reset();
   }
 }
 

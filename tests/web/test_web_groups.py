@@ -57,7 +57,18 @@ async def test_a_group_made_in_one_page_lives_in_three(
         await a.keyboard.type(title)
         await expect(a.locator("#group-title-error")).to_be_empty()  # editing the field clears its error
         await expect(a.get_by_test_id("group-title")).not_to_have_attribute("aria-invalid", "true")
+        # People are found by name on the server too: dave signed up after alice's page loaded
+        # and was never online, so the page only learns of him from the search.
+        dave = await register(gql, unique_name("dave"))
+        await a.keyboard.press("Tab")
+        await expect(a.get_by_test_id("group-find")).to_be_focused()
+        await a.keyboard.type(dave.username)
+        await expect(a.get_by_role("checkbox", name=dave.username, exact=True)).not_to_be_checked(timeout=LIVE)
+        await a.get_by_test_id("group-find").fill(bob.username)
+        await expect(a.get_by_role("checkbox", name=dave.username, exact=True)).to_have_count(0)
         await a.get_by_role("checkbox", name=bob.username, exact=True).check()
+        await a.get_by_test_id("group-find").fill("")  # bob stays ticked while the list changes
+        await expect(a.get_by_role("checkbox", name=bob.username, exact=True)).to_be_checked()
         await artifacts.shot(a, "new-group")
         await a.get_by_test_id("group-title").press("Enter")
         await expect(a.locator("#partner-name")).to_have_text(title)
@@ -75,6 +86,7 @@ async def test_a_group_made_in_one_page_lives_in_three(
         await expect(member(a, bob.username).get_by_test_id("member-role")).to_have_text("member")
         await a.get_by_test_id("add-members-submit").click()  # nobody ticked: said next to the button
         await expect(a.locator("#add-members-error")).to_have_text("Pick at least one person to add.")
+        await a.get_by_test_id("add-find").fill(carol.username)
         await a.get_by_role("checkbox", name=carol.username, exact=True).check()
         await a.get_by_test_id("add-members-submit").click()
         await expect(member(a, carol.username)).to_have_attribute("data-role", "MEMBER")
