@@ -20,6 +20,7 @@ from storage import keys
 from storage.archive import ArchiveStore
 from storage.archive_index import ArchiveIndex
 from storage.background import cancel_and_wait, run_every
+from storage.hot_copy import HotCopies
 from storage.ids import first_id_at
 from storage.records import StoredMessage
 from storage.slots import PARTITIONS, partition_of
@@ -70,6 +71,7 @@ class HotWindow:
         self.archive = archive
         self.restore_steps = list(restore_steps)
         self.archive_index = ArchiveIndex(redis)
+        self.hot_copies = HotCopies(redis)
         self._remove_if_unchanged = redis.register_script(_REMOVE_IF_UNCHANGED)
         self.window_seconds = window_seconds
         self.interval_seconds = interval_seconds
@@ -122,19 +124,31 @@ class HotWindow:
                 for m in messages:
                     pipe.exists(keys.message_key(m.conversation_id, m.id))
                 present = await pipe.execute()
+            lacking = [m for m, exists in zip(messages, present, strict=True) if not exists]
             async with self.redis.pipeline(transaction=False) as pipe:
-                for m, exists in zip(messages, present, strict=True):
-                    if not exists:
-                        pipe.json().set(keys.message_key(m.conversation_id, m.id), "$", m.to_document())
-                        pipe.zadd(keys.conversation_messages(m.conversation_id), {m.id: 0})
-                        pipe.zadd(keys.conversation_sent(m.conversation_id, m.sender_id), {m.id: 0})
-                        pipe.zadd(keys.hot_messages(partition_of(m.conversation_id)), {hot_member(m): 0})
-                        pipe.delete(keys.archived_message_entry(m.conversation_id, m.id))  # a wider window
-                        restored += 1
-                await pipe.execute()
+                for m in lacking:
+                    # NX: another instance restoring too may have copied it, and it changed since.
+                    pipe.json().set(keys.message_key(m.conversation_id, m.id), "$", m.to_document(), nx=True)
+                    pipe.zadd(keys.conversation_messages(m.conversation_id), {m.id: 0})
+                    pipe.zadd(keys.conversation_sent(m.conversation_id, m.sender_id), {m.id: 0})
+                    pipe.zadd(keys.hot_messages(partition_of(m.conversation_id)), {hot_member(m): 0})
+                    pipe.delete(keys.archived_message_entry(m.conversation_id, m.id))  # a wider window
+                written = (await pipe.execute())[::5]
+            copied = [m for m, done in zip(lacking, written, strict=True) if done]
+            await self._catch_up(copied)
+            restored += len(copied)
         if restored:
             log.info("hydrated the hot window from MongoDB", extra={"restored": restored})
         return restored
+
+    async def _catch_up(self, copied: list[StoredMessage]) -> None:
+        """A change that went to MongoDB while the batch was read (the copy lacked it) lands now."""
+        if not copied:
+            return
+        revisions = await self.archive.revisions([m.id for m in copied])
+        newer = [m.id for m in copied if revisions.get(m.id, m.rev) > m.rev]
+        for message in (await self.archive.get_many(newer)).values() if newer else ():
+            await self.hot_copies.refresh(message)
 
     async def rebuild_archive_markers(self, *, window_start_ms: int, batch_size: int = 1000) -> int:
         """After Redis lost its data (or on a new Redis), mark every conversation that has

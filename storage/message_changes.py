@@ -22,6 +22,7 @@ from storage import keys
 from storage.archive import ArchiveStore
 from storage.archive_index import ArchiveIndex
 from storage.errors import StorageError
+from storage.hot_copy import HotCopies
 from storage.records import MessageEventPayload, StoredMessage
 from storage.slots import partition_of
 
@@ -86,6 +87,7 @@ class MessageChanges:
         self._find = find
         self._change = redis.register_script(_CHANGE)
         self._publish_if_newer = redis.register_script(_PUBLISH_IF_NEWER)
+        self.hot_copies = HotCopies(redis)
 
     async def change(self, message_id: str, conversation_id: str, decide: Decide) -> StoredMessage | None:
         """Read the message, `decide` what it becomes, write that if nothing changed it meanwhile,
@@ -125,6 +127,7 @@ class MessageChanges:
         if not await self.archive.replace_at_revision(message, expected_rev=expected_rev):
             return False
         log.info("changed an archived message", extra={"message_id": message.id, "rev": message.rev})
+        await self.hot_copies.refresh(message)  # a restore of the hot window copied the old one meanwhile
         await self.archive_index.reindex(message)  # search finds what it says now (a tombstone: nothing)
         if queue_transcription:
             await self.redis.xadd(keys.transcription_stream(partition),

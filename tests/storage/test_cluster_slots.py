@@ -35,6 +35,7 @@ from push.worker import PushWorker
 from storage import archive_index as archive_index_module
 from storage import blocks as blocks_module
 from storage import conversations as conversations_module
+from storage import hot_copy as hot_copy_module
 from storage import hot_window as hot_window_module
 from storage import keys
 from storage import member_state as member_state_module
@@ -62,8 +63,8 @@ _ROOT = Path(__file__).resolve().parents[2]
 _RECORDED_PACKAGES = (str(_ROOT / "storage"), str(_ROOT / "transcription"), str(_ROOT / "push"))
 _SCRIPTS = {  # script text -> its constant's name, to name a call in a report
     value: f"{module.__name__}.{name}"
-    for module in (archive_index_module, blocks_module, conversations_module, hot_window_module, member_state_module,
-                   messages_module, message_changes_module, worker_module)
+    for module in (archive_index_module, blocks_module, conversations_module, hot_copy_module, hot_window_module,
+                   member_state_module, messages_module, message_changes_module, worker_module)
     for name, value in vars(module).items()
     if name.isupper() and isinstance(value, str) and "redis.call" in value
 }
