@@ -66,8 +66,8 @@ MODES: dict[str, dict] = {
                   stt=[5, 30], api_register=10, drain_timeout=120, group_sizes=[10, 50, 100], group_rate=20,
                   group_s=5),
     # For tests/test_bench_smoke.py: every phase, tiny sizes.
-    "smoke": dict(users=50, per_user=2, ramp_s=1, low=10, high=50, run_s=2, fan_subs=20, fan_rate=20,
-                  fan_s=2, history_s=1, search_messages=2000, search_conversations=100, search_queries=100,
+    "smoke": dict(users=50, per_user=2, ramp_s=1, low=10, high=50, run_s=1, fan_subs=20, fan_rate=20,
+                  fan_s=1, history_s=1, search_messages=2000, search_conversations=100, search_queries=100,
                   stt=[3], api_register=4, drain_timeout=60, group_sizes=[4, 8], group_rate=10, group_s=1),
 }
 
