@@ -3,7 +3,9 @@
 Chat-style passages (names, numbers, times, everyday phrases; none of them used by the tests)
 spoken by several espeak-ng voices at several rates and encoded as browsers record
 (webm/opus, 48 kHz, 32 kbit/s), plus a few recorded for real by Chromium: its fake microphone
-plays the speech into getUserMedia and MediaRecorder records it, as the web client does.
+plays the speech into getUserMedia and MediaRecorder records it, as the web client does; a
+few with seconds of silence around the speech (a hesitant start, a late stop), and recordings
+of silence and faint noise alone (where a recogniser may invent words).
 References are written in words, as espeak-ng speaks them (bench.wer normalises both sides).
 """
 
@@ -56,7 +58,7 @@ class Clip:
     reference: str
     voice: str
     rate: int
-    source: str  # "ffmpeg" (encoded like a browser) or "chromium" (recorded by one)
+    source: str  # "ffmpeg" (encoded like a browser), "chromium" (recorded by one), "padded" or "silence"
 
 
 def speak(text: str, voice: str, rate: int, wav: Path) -> Path:
@@ -66,14 +68,40 @@ def speak(text: str, voice: str, rate: int, wav: Path) -> Path:
 
 def to_webm(wav: Path) -> Path:
     out = wav.with_suffix(".webm")
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav), "-ar", "48000", "-c:a", "libopus",
-                    "-b:a", "32k", str(out)], check=True, timeout=120)
+    ffmpeg("-i", str(wav), "-ar", "48000", "-c:a", "libopus", "-b:a", "32k", str(out))
     return out
 
 
 def wav_seconds(wav: Path) -> float:
     with wave.open(str(wav)) as f:
         return float(f.getnframes() / f.getframerate())
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *args], check=True, timeout=120)
+
+
+def padded_clips(folder: Path, passages: tuple[str, ...], before: float = 2.0, after: float = 3.0) -> list[Clip]:
+    """Passages with `before` seconds of silence ahead and `after` behind, as browser webm."""
+    clips = []
+    for p, text in enumerate(passages):
+        wav = speak(text, BROWSER_VOICE, BROWSER_RATE, folder / f"padded-{p}.wav")
+        out = folder / f"padded-{p}.webm"
+        ffmpeg("-i", str(wav), "-af", f"adelay={int(before * 1000)},apad=pad_dur={after}",
+               "-ar", "48000", "-c:a", "libopus", "-b:a", "32k", str(out))
+        clips.append(Clip(out, text, BROWSER_VOICE, BROWSER_RATE, "padded"))
+    return clips
+
+
+def silent_clips(folder: Path, seconds: float = 4.0) -> list[Clip]:
+    """Digital silence and faint white noise (a quiet room), no speech: every word is invented."""
+    clips = []
+    for name, source in (("silence", "anullsrc=r=48000:cl=mono"), ("noise", "anoisesrc=r=48000:a=0.003:c=white")):
+        out = folder / f"{name}.webm"
+        ffmpeg("-f", "lavfi", "-i", source, "-t", f"{seconds}", "-ac", "1", "-ar", "48000", "-c:a", "libopus",
+               "-b:a", "32k", str(out))
+        clips.append(Clip(out, "", name, 0, "silence"))
+    return clips
 
 
 def synthetic_clips(folder: Path, passages: tuple[str, ...] = PASSAGES) -> list[Clip]:

@@ -3,10 +3,11 @@
     .venv/bin/python -m bench.stt_eval [--models bundled:tiny.en bundled:base] [--no-browser] [--quick]
 
 Every option transcribes the same evaluation set (bench/stt_corpus.py: espeak-ng voices and
-rates as browser webm, plus clips recorded by Chromium's fake microphone) through the app's
-`WhisperTranscriber`, each model loaded once. It prints model, settings, mean WER, RTF (wall
-time / audio time) and CPU seconds per audio second (all threads of this process: honest on a
-busy machine, where wall time is not), picks the best WER among the options with RTF <= 0.15
+rates as browser webm, clips recorded by Chromium's fake microphone, speech with silence around
+it, and silence alone) through the app's `WhisperTranscriber`, each model loaded once. It prints
+model, settings, mean WER (and by kind of clip), the words invented on the silent clips, RTF
+(wall time / audio time) and CPU seconds per audio second (all threads of this process: honest
+on a busy machine, where wall time is not), picks the best WER among the options with RTF <= 0.15
 (wall, or CPU per audio second when the machine is busy: see `speed`; the target is a mean WER
 <= 0.10), and writes it all to bench/results/stt_eval.json.
 """
@@ -23,8 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.stt_corpus import PASSAGES, Clip, browser_clips, synthetic_clips
-from bench.wer import word_error_rate
+from bench.stt_corpus import PASSAGES, Clip, browser_clips, padded_clips, silent_clips, synthetic_clips
+from bench.wer import normalize, word_error_rate
 from media.probe import probe_audio
 from transcription.models import BUNDLED_BASE, BUNDLED_TINY_EN
 from transcription.whisper import DecodeOptions, WhisperTranscriber
@@ -43,7 +44,7 @@ OPTIONS = {
         DecodeOptions(initial_prompt=PROMPT),
         DecodeOptions(beam_size=1, vad_filter=True, temperature_fallback=False),
     ],
-    BUNDLED_BASE: [DecodeOptions(), DecodeOptions(beam_size=1)],
+    BUNDLED_BASE: [DecodeOptions()],
 }
 
 
@@ -62,13 +63,16 @@ async def evaluate(engine: WhisperTranscriber, options: DecodeOptions, clips: li
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         rows.append({"voice": clip.voice, "rate": clip.rate, "source": clip.source, "audio_s": durations[clip.path],
                      "wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "language": result.language,
-                     "wer": round(word_error_rate(clip.reference, result.text), 4), "text": result.text})
+                     "wer": round(word_error_rate(clip.reference, result.text), 4) if clip.reference else None,
+                     "invented_words": 0 if clip.reference else len(normalize(result.text)), "text": result.text})
     audio_s = sum(r["audio_s"] for r in rows)
     return {
         "model": engine.model_name, "settings": options.label(), "options": dataclasses.asdict(options),
-        "wer": _mean([r["wer"] for r in rows]),
+        "wer": _mean([r["wer"] for r in rows if r["wer"] is not None]),
         "wer_espeak": _mean([r["wer"] for r in rows if r["source"] == "ffmpeg"]),
         "wer_browser": _mean([r["wer"] for r in rows if r["source"] == "chromium"]),
+        "wer_padded": _mean([r["wer"] for r in rows if r["source"] == "padded"]),
+        "words_on_silence": sum(r["invented_words"] for r in rows),
         "rtf": round(sum(r["wall_s"] for r in rows) / audio_s, 4),
         "cpu_per_audio_s": round(sum(r["cpu_s"] for r in rows) / audio_s, 4),
         "clips": rows,
@@ -83,23 +87,28 @@ def speed(result: dict[str, Any]) -> float:
 
 
 def pick(results: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str]:
-    """The best mean WER among the options fast enough; whether it reaches the WER target."""
+    """The best mean WER (then the fewest words invented on silence, then speed) among the
+    options fast enough; whether it reaches the WER target. When none is (a busy machine), the
+    options within 10% of the fastest stand in for them, and the verdict says so."""
+    if not results:
+        return None, "nothing measured"
     fast = [r for r in results if speed(r) <= MAX_RTF]
-    if not fast:
-        return None, f"no option reached RTF <= {MAX_RTF}"
-    best = min(fast, key=lambda r: (r["wer"], speed(r)))
-    verdict = "meets" if best["wer"] <= MAX_WER else "misses"
-    return best, f"{verdict} the target (mean WER <= {MAX_WER} with RTF <= {MAX_RTF})"
+    busy = "" if fast else f"; no option reached RTF <= {MAX_RTF} here, so among those within 10% of the fastest"
+    fast = fast or [r for r in results if speed(r) <= 1.1 * min(map(speed, results))]
+    best = min(fast, key=lambda r: (r["wer"], r["words_on_silence"], speed(r)))
+    verdict = "meets" if best["wer"] <= MAX_WER and not busy else "misses"
+    return best, f"{verdict} the target (mean WER <= {MAX_WER} with RTF <= {MAX_RTF}){busy}"
 
 
 def table(results: list[dict[str, Any]]) -> str:
     def cell(value: float | None) -> str:
         return "–" if value is None else f"{value:.3f}"
 
-    lines = ["| model | settings | WER | WER espeak webm | WER browser webm | RTF (wall) | CPU-s per audio-s |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| model | settings | WER | WER espeak | WER browser | WER padded | words on silence | RTF (wall) "
+             "| CPU-s per audio-s |", "|" + " --- |" * 9]
     lines += [f"| {r['model']} | {r['settings']} | {cell(r['wer'])} | {cell(r['wer_espeak'])} | "
-              f"{cell(r['wer_browser'])} | {cell(r['rtf'])} | {cell(r['cpu_per_audio_s'])} |" for r in results]
+              f"{cell(r['wer_browser'])} | {cell(r['wer_padded'])} | {r['words_on_silence']} | {cell(r['rtf'])} | "
+              f"{cell(r['cpu_per_audio_s'])} |" for r in results]
     return "\n".join(lines)
 
 
@@ -115,7 +124,8 @@ async def run(args: argparse.Namespace, clips: list[Clip]) -> list[dict[str, Any
         for options in OPTIONS.get(model, [DecodeOptions()])[: 2 if args.quick else None]:
             result = await evaluate(engine, options, clips, durations)
             results.append(result)
-            print(f"  {options.label():40} WER {result['wer']:.3f}  RTF {result['rtf']:.3f}  "
+            print(f"  {options.label():40} WER {result['wer']:.3f}  silence {result['words_on_silence']} words  "
+                  f"RTF {result['rtf']:.3f}  "
                   f"CPU-s/audio-s {result['cpu_per_audio_s']:.3f}", flush=True)
     return results
 
@@ -130,7 +140,8 @@ def main() -> None:
     args = parser.parse_args()
     passages = PASSAGES[:2] if args.quick else PASSAGES
     with tempfile.TemporaryDirectory() as folder:
-        clips = synthetic_clips(Path(folder), passages)
+        clips = synthetic_clips(Path(folder), passages) + padded_clips(Path(folder), passages[-2:])
+        clips += silent_clips(Path(folder))
         if not args.no_browser:
             clips += browser_clips(Path(folder), passages[: 1 if args.quick else 4])
         results = asyncio.run(run(args, clips))

@@ -39,12 +39,12 @@ def test_normalize_writes_both_sides_the_same_way(text: str, words: str) -> None
 
 def test_edit_distance_counts_substitutions_deletions_and_insertions() -> None:
     assert edit_distance([], []) == 0
-    assert edit_distance("a b c".split(), "a b c".split()) == 0
-    assert edit_distance("a b c".split(), "a x c".split()) == 1  # substitution
-    assert edit_distance("a b c".split(), "a c".split()) == 1  # deletion
-    assert edit_distance("a b c".split(), "a b b c".split()) == 1  # insertion
-    assert edit_distance("a b c".split(), []) == 3
-    assert edit_distance([], "a b".split()) == 2
+    assert edit_distance(["a", "b", "c"], ["a", "b", "c"]) == 0
+    assert edit_distance(["a", "b", "c"], ["a", "x", "c"]) == 1  # substitution
+    assert edit_distance(["a", "b", "c"], ["a", "c"]) == 1  # deletion
+    assert edit_distance(["a", "b", "c"], ["a", "b", "b", "c"]) == 1  # insertion
+    assert edit_distance(["a", "b", "c"], []) == 3
+    assert edit_distance([], ["a", "b"]) == 2
 
 
 def test_word_error_rate_is_over_the_reference_words() -> None:
