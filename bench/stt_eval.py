@@ -52,6 +52,25 @@ def _mean(values: list[float]) -> float | None:
     return round(statistics.fmean(values), 4) if values else None
 
 
+def summarise(model: str, options: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One option's figures from its clips (WER scored here, so a rescore needs no audio)."""
+    for row in rows:
+        row["wer"] = round(word_error_rate(row["reference"], row["text"]), 4) if row["reference"] else None
+        row["invented_words"] = 0 if row["reference"] else len(normalize(row["text"]))
+    audio_s = sum(r["audio_s"] for r in rows)
+    return {
+        "model": model, "settings": DecodeOptions(**options).label(), "options": options,
+        "wer": _mean([r["wer"] for r in rows if r["wer"] is not None]),
+        "wer_espeak": _mean([r["wer"] for r in rows if r["source"] == "ffmpeg"]),
+        "wer_browser": _mean([r["wer"] for r in rows if r["source"] == "chromium"]),
+        "wer_padded": _mean([r["wer"] for r in rows if r["source"] == "padded"]),
+        "words_on_silence": sum(r["invented_words"] for r in rows),
+        "rtf": round(sum(r["wall_s"] for r in rows) / audio_s, 4),
+        "cpu_per_audio_s": round(sum(r["cpu_s"] for r in rows) / audio_s, 4),
+        "clips": rows,
+    }
+
+
 async def evaluate(engine: WhisperTranscriber, options: DecodeOptions, clips: list[Clip],
                    durations: dict[Path, float]) -> dict[str, Any]:
     engine.options = options
@@ -63,20 +82,8 @@ async def evaluate(engine: WhisperTranscriber, options: DecodeOptions, clips: li
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         rows.append({"voice": clip.voice, "rate": clip.rate, "source": clip.source, "audio_s": durations[clip.path],
                      "wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "language": result.language,
-                     "wer": round(word_error_rate(clip.reference, result.text), 4) if clip.reference else None,
-                     "invented_words": 0 if clip.reference else len(normalize(result.text)), "text": result.text})
-    audio_s = sum(r["audio_s"] for r in rows)
-    return {
-        "model": engine.model_name, "settings": options.label(), "options": dataclasses.asdict(options),
-        "wer": _mean([r["wer"] for r in rows if r["wer"] is not None]),
-        "wer_espeak": _mean([r["wer"] for r in rows if r["source"] == "ffmpeg"]),
-        "wer_browser": _mean([r["wer"] for r in rows if r["source"] == "chromium"]),
-        "wer_padded": _mean([r["wer"] for r in rows if r["source"] == "padded"]),
-        "words_on_silence": sum(r["invented_words"] for r in rows),
-        "rtf": round(sum(r["wall_s"] for r in rows) / audio_s, 4),
-        "cpu_per_audio_s": round(sum(r["cpu_s"] for r in rows) / audio_s, 4),
-        "clips": rows,
-    }
+                     "reference": clip.reference, "text": result.text})
+    return summarise(engine.model_name, dataclasses.asdict(options), rows)
 
 
 def speed(result: dict[str, Any]) -> float:
@@ -130,14 +137,32 @@ async def run(args: argparse.Namespace, clips: list[Clip]) -> list[dict[str, Any
     return results
 
 
+def report(results: list[dict[str, Any]], out: Path) -> None:
+    best, verdict = pick(results)
+    print()
+    print(table(results))
+    print()
+    print(f"pick: {best['model']}, {best['settings']}: {verdict}" if best else f"pick: none, {verdict}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"pick": best and {k: best[k] for k in ("model", "settings", "options")},
+                               "verdict": verdict, "results": results}, indent=1))
+    print(f"details: {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(OPTIONS))
     parser.add_argument("--cpu-threads", type=int, default=2, help="CTranslate2 threads (the target is 2 cores)")
     parser.add_argument("--no-browser", action="store_true", help="skip the clips recorded by Chromium")
     parser.add_argument("--quick", action="store_true", help="2 passages, 2 options per model (a smoke run)")
+    parser.add_argument("--rescore", type=Path, help="score the transcripts of an earlier run's JSON again "
+                        "(after a change to bench/wer.py), without transcribing")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    if args.rescore:
+        earlier = json.loads(args.rescore.read_text())["results"]
+        report([summarise(r["model"], r["options"], r["clips"]) for r in earlier], args.out)
+        return
     passages = PASSAGES[:2] if args.quick else PASSAGES
     with tempfile.TemporaryDirectory() as folder:
         clips = synthetic_clips(Path(folder), passages) + padded_clips(Path(folder), passages[-2:])
@@ -145,16 +170,7 @@ def main() -> None:
         if not args.no_browser:
             clips += browser_clips(Path(folder), passages[: 1 if args.quick else 4])
         results = asyncio.run(run(args, clips))
-    best, verdict = pick(results)
-    print()
-    print(table(results))
-    print()
-    print(f"pick: {best['model']}, {best['settings']}: {verdict}" if best else f"pick: none, {verdict}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"pick": best and {k: best[k] for k in ("model", "settings", "options")},
-                                    "verdict": verdict, "results": results}, indent=1))
-    print(f"details: {args.out}")
-
+    report(results, args.out)
 
 if __name__ == "__main__":
     main()

@@ -43,8 +43,9 @@ def ordinal_words(n: int) -> str:
 def _numbers(text: str) -> str:
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)  # 1,500 -> 1500
     for symbol, unit in (("$", "dollars"), ("£", "pounds"), ("€", "euros")):
-        text = re.sub(rf"{re.escape(symbol)}(\d+(?:\.\d+)?)", rf"\1 {unit}", text)
-    text = re.sub(r"\b(\d{1,2}):(\d{2})\b",
+        text = re.sub(rf"{re.escape(symbol)}(\d+(?:\.\d)?)\b", rf"\1 {unit}", text)
+    # A time: 3:30, or 3.15 as British English writes it (spoken "three fifteen", like £2.50).
+    text = re.sub(r"\b(\d{1,2})[:.](\d{2})\b",
                   lambda m: number_words(int(m[1])) + ("" if m[2] == "00" else " " + (
                       "oh " + _ONES[int(m[2])] if m[2][0] == "0" else number_words(int(m[2])))), text)
     text = re.sub(r"\b(\d+)\.(\d+)\b",

@@ -35,27 +35,32 @@ def _package_data(package: str, extra: str) -> Path:
     return Path(module.__file__ or "").parent / "data"
 
 
-def _joined_base(target: Path) -> Path:
-    """The base model's folder, made once from the two packages' parts (atomically: a crash
-    mid-copy leaves no half model behind)."""
-    first, second = (_package_data(package, "whisper-base") for package in _BASE_PACKAGES)
-    parts = [first / "model.bin.part1", second / "model.bin.part2"]
-    expected = sum(part.stat().st_size for part in parts)
-    model = target / "model.bin"
-    if model.is_file() and model.stat().st_size == expected and all((target / f).is_file() for f in _BASE_FILES):
-        return target
-    target.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target, prefix=".model.bin.", delete=False) as out:
+def _write_atomically(target: Path, sources: list[Path]) -> None:
+    """`target` as the concatenation of `sources`, replaced in one step: a crash or another
+    process doing the same never leaves a half-written file under the final name."""
+    with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False) as out:
         try:
-            for part in parts:
-                with part.open("rb") as src:
+            for source in sources:
+                with source.open("rb") as src:
                     shutil.copyfileobj(src, out, 1 << 20)
         except BaseException:
             Path(out.name).unlink(missing_ok=True)
             raise
+    os.replace(out.name, target)
+
+
+def _joined_base(target: Path) -> Path:
+    """The base model's folder, made once from the two packages' parts."""
+    first, second = (_package_data(package, "whisper-base") for package in _BASE_PACKAGES)
+    parts = [first / "model.bin.part1", second / "model.bin.part2"]
+    model = target / "model.bin"
+    if (model.is_file() and model.stat().st_size == sum(part.stat().st_size for part in parts)
+            and all((target / name).is_file() for name in _BASE_FILES)):
+        return target
+    target.mkdir(parents=True, exist_ok=True)
     for name in _BASE_FILES:
-        shutil.copyfile(second / name, target / name)
-    os.replace(out.name, model)
+        _write_atomically(target / name, [second / name])
+    _write_atomically(model, parts)  # last: its size says the folder is complete
     return target
 
 

@@ -32,7 +32,7 @@ class DecodeOptions:
     """How the model decodes; word timestamps are always on (search word hits need them)."""
 
     beam_size: int = 5
-    vad_filter: bool = False
+    vad_filter: bool = True
     temperature_fallback: bool = True
     initial_prompt: str | None = None
 

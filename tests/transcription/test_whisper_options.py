@@ -13,7 +13,7 @@ from api.settings import Settings
 from api.startup import whisper_options
 from bench.wer import word_error_rate
 from tests.utils.audio import speak
-from tests.utils.silence import silence
+from tests.utils.silence import ffmpeg, silence
 from transcription.engines import make_transcriber
 from transcription.whisper import FALLBACK_TEMPERATURES, DecodeOptions, WhisperTranscriber
 
@@ -73,3 +73,21 @@ async def test_the_vad_filter_reaches_the_model(engine: WhisperTranscriber, tmp_
     engine.options = DecodeOptions(vad_filter=True)
     result = await engine.transcribe(clip, "audio/webm")
     assert result.text == "" and result.words == []
+
+
+async def test_with_the_vad_filter_word_times_stay_those_of_the_recording(
+    engine: WhisperTranscriber, tmp_path: Path
+) -> None:
+    """The filter decodes the speech alone; faster-whisper maps the times back, so word hits
+    still point at the right place in a recording that starts with 2 s of silence."""
+    padded = tmp_path / "padded.webm"
+    ffmpeg("-i", str(speak(SENTENCE, tmp_path)), "-af", "adelay=2000,apad=pad_dur=2", "-ar", "48000",
+           "-c:a", "libopus", "-b:a", "32k", str(padded))
+    engine.options = DecodeOptions(vad_filter=False)
+    plain = await engine.transcribe(padded.read_bytes(), "audio/webm")
+    engine.options = DecodeOptions(vad_filter=True)
+    filtered = await engine.transcribe(padded.read_bytes(), "audio/webm")
+    assert word_error_rate(SENTENCE, filtered.text) <= 0.25, filtered.text
+    assert 1.4 <= filtered.words[0].start <= 2.6, filtered.words[0]  # not from 0: mapped back
+    assert filtered.words[0].start == pytest.approx(plain.words[0].start, abs=0.3)
+    assert filtered.words[-1].end == pytest.approx(plain.words[-1].end, abs=0.3)
