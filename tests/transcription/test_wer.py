@@ -28,6 +28,7 @@ def test_ordinals(n: int, words: str) -> None:
     ("it costs £45.", "it costs forty five pounds"),
     ("$1,500 or €2.5", "one thousand five hundred dollars or two point five euros"),
     ("at 3:30, or 3:00, or 10:05", "at three thirty or three or ten oh five"),
+    ("until 3.15, £2.50 each, 2.5 times", "until three fifteen two pounds fifty each two point five times"),
     ("the 21st and the 2nd", "the twenty first and the second"),
     ("10% more & Mr. Smith's", "ten percent more and mister smith's"),
     ("I don’t know, OK?", "i don't know ok"),
