@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     # Voice messages
     stt_engine: Literal["whisper", "deepgram", "none"] = "whisper"
     whisper_model: str = "bundled:tiny.en"
+    # Decoding (chosen by WER and RTF, `make bench-stt`): beam width, skipping silence with
+    # Silero VAD, decoding again hotter when a result looks like a loop, and a prompt for style.
+    whisper_beam_size: int = Field(default=5, ge=1, le=10)
+    whisper_vad_filter: bool = True
+    whisper_temperature_fallback: bool = True
+    whisper_initial_prompt: str | None = Field(default=None, max_length=500)
     deepgram_api_key: str | None = None
     deepgram_url: str = "https://api.deepgram.com"
     deepgram_model: str = "nova-2"

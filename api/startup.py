@@ -59,7 +59,18 @@ from storage.search import SearchIndex
 from storage.upload_sweeper import UploadSweeper
 from storage.users import UserStore
 from transcription.engines import make_transcriber
+from transcription.whisper import DecodeOptions
 from transcription.worker import TranscriptionWorker
+
+
+def whisper_options(settings: Settings) -> DecodeOptions:
+    """The local engine's decoding, from the WHISPER_* settings."""
+    return DecodeOptions(
+        beam_size=settings.whisper_beam_size,
+        vad_filter=settings.whisper_vad_filter,
+        temperature_fallback=settings.whisper_temperature_fallback,
+        initial_prompt=settings.whisper_initial_prompt,
+    )
 
 
 @dataclass(frozen=True)
@@ -204,6 +215,7 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
         make_transcriber,
         settings.stt_engine,
         whisper_model=settings.whisper_model,
+        whisper_options=whisper_options(settings),
         deepgram_api_key=settings.deepgram_api_key,
         deepgram_url=settings.deepgram_url,
         deepgram_model=settings.deepgram_model,

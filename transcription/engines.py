@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from transcription.base import DisabledTranscriber, Transcriber
+from transcription.whisper import DecodeOptions, WhisperTranscriber
 
 ENGINES = ("whisper", "deepgram", "none")
 
@@ -11,15 +12,14 @@ def make_transcriber(
     engine: str,
     *,
     whisper_model: str,
+    whisper_options: DecodeOptions | None = None,
     deepgram_api_key: str | None,
     deepgram_url: str,
     deepgram_model: str,
     deepgram_timeout_seconds: float,
 ) -> Transcriber:
     if engine == "whisper":
-        from transcription.whisper import WhisperTranscriber
-
-        return WhisperTranscriber(whisper_model)
+        return WhisperTranscriber(whisper_model, options=whisper_options)
     if engine == "deepgram":
         from transcription.deepgram import DeepgramTranscriber
 

@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.wer import edit_distance
+
 FORMATS = {
     # name: (ffmpeg arguments, file suffix, declared content type)
     "webm": (["-ar", "48000", "-c:a", "libopus", "-b:a", "32k"], ".webm", "audio/webm;codecs=opus"),
@@ -59,14 +61,8 @@ def words(text: str) -> list[str]:
 
 def word_error_rate(reference: str, hypothesis: str) -> float:
     """(substitutions + deletions + insertions) / reference words, by edit distance."""
-    ref, hyp = words(reference), words(hypothesis)
-    previous = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        current = [i] + [0] * len(hyp)
-        for j, h in enumerate(hyp, 1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h))
-        previous = current
-    return previous[-1] / max(len(ref), 1)
+    ref = words(reference)
+    return edit_distance(ref, words(hypothesis)) / max(len(ref), 1)
 
 
 async def upload(http: httpx.AsyncClient, url: str, token: str, content: bytes, filename: str,
