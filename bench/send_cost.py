@@ -38,7 +38,8 @@ REGISTER = "mutation R($input: RegisterInput!) { register(input: $input) { token
 
 @dataclass
 class Tally:
-    """What one request sent: each Redis round-trip as its command names, MongoDB commands."""
+    """What one request sent: each Redis round-trip as its command names, MongoDB commands.
+    Opening a connection (HELLO, CLIENT SETINFO...; MongoDB's handshake) is left out."""
 
     round_trips: list[list[str]] = field(default_factory=list)
     callers: list[str] = field(default_factory=list)  # the app's frame that sent each round-trip
@@ -47,14 +48,30 @@ class Tally:
 
 
 _TALLY: contextvars.ContextVar[Tally | None] = contextvars.ContextVar("send_cost_tally", default=None)
+_REDIS_CONNECTING = {"HELLO", "CLIENT", "AUTH", "SELECT", "READONLY"}
+_MONGO_CONNECTING = {"hello", "ismaster", "isMaster", "saslStart", "saslContinue", "endSessions"}
 
 
-def _install_counters() -> None:
-    """Count through redis-py's connection (one write = one round-trip) and pymongo's monitoring."""
-    import pymongo.monitoring
+def _mongo_command(message: bytes) -> str:
+    """The command of an OP_MSG (header, flags, a kind-0 section: its document's first key)."""
+    import bson
+
+    try:
+        size = int.from_bytes(message[21:25], "little")
+        return next(iter(bson.decode(message[21:21 + size])))
+    except Exception:  # noqa: BLE001 - another opcode (compressed...): still one command
+        return "?"
+
+
+@contextlib.contextmanager
+def counters_installed() -> Iterator[None]:
+    """Count what `counting()` blocks send, through redis-py's connection (one write = one
+    round-trip) and pymongo's (one message = one command); undone on exit."""
+    from pymongo.asynchronous.pool import AsyncConnection
     from redis.asyncio.connection import AbstractConnection
 
-    pack, send = AbstractConnection.pack_command, AbstractConnection.send_packed_command
+    pack, send, mongo_send = (AbstractConnection.pack_command, AbstractConnection.send_packed_command,
+                              AsyncConnection.send_message)
 
     def pack_command(self: Any, *args: Any) -> Any:
         if (tally := _TALLY.get()) is not None:
@@ -64,26 +81,26 @@ def _install_counters() -> None:
 
     async def send_packed_command(self: Any, command: Any, check_health: bool = True) -> None:
         if (tally := _TALLY.get()) is not None:
-            tally.round_trips.append(tally.pending)
-            tally.callers.append(_app_caller())
+            if tally.pending and tally.pending[0] not in _REDIS_CONNECTING:
+                tally.round_trips.append(tally.pending)
+                tally.callers.append(_app_caller())
             tally.pending = []
         await send(self, command, check_health)
 
+    async def send_message(self: Any, message: bytes, max_doc_size: int) -> None:
+        if (tally := _TALLY.get()) is not None and (name := _mongo_command(message)) not in _MONGO_CONNECTING:
+            tally.mongo.append(name)
+        await mongo_send(self, message, max_doc_size)
+
     AbstractConnection.pack_command = pack_command  # type: ignore[method-assign]
     AbstractConnection.send_packed_command = send_packed_command  # type: ignore[method-assign]
-
-    class Listener(pymongo.monitoring.CommandListener):
-        def started(self, event: pymongo.monitoring.CommandStartedEvent) -> None:
-            if (tally := _TALLY.get()) is not None:
-                tally.mongo.append(event.command_name)
-
-        def succeeded(self, event: pymongo.monitoring.CommandSucceededEvent) -> None:
-            pass
-
-        def failed(self, event: pymongo.monitoring.CommandFailedEvent) -> None:
-            pass
-
-    pymongo.monitoring.register(Listener())
+    AsyncConnection.send_message = send_message  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        AbstractConnection.pack_command = pack  # type: ignore[method-assign]
+        AbstractConnection.send_packed_command = send  # type: ignore[method-assign]
+        AsyncConnection.send_message = mongo_send  # type: ignore[method-assign]
 
 
 def _app_caller() -> str:
@@ -189,8 +206,7 @@ async def _send(http: httpx.AsyncClient, case: Case, token: str, receiver_id: st
 
 
 async def measure(pairs: int) -> dict:
-    _install_counters()
-    with tempfile.TemporaryDirectory(prefix="chattergram-send-cost-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="chattergram-send-cost-") as tmp, counters_installed():
         async with in_process_app(Path(tmp)) as http:
             # Users a..: pairs (2k, 2k+1); then user 2k also writes to 2k+2 (a new partner, both known).
             users = await _users(http, 2 * pairs + 1)
