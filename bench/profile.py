@@ -8,9 +8,9 @@ samples on the stack (inclusive) and on top of it (self), and the share of each 
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
-import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +31,7 @@ COMPONENTS = [
     ("  request body / content-type parsing", r"parse_http_body|parse_json|parse_content_type|get_request_data"),
     ("  get_context (api.graphql)", r"get_context \(api"),
     ("    JWT verification (PyJWT)", r"TokenService.verify"),
+    ("    token revocation check (cached)", r"Context.check_revocation"),
     ("  Schema.execute", r"Schema.execute \(strawberry"),
     ("    schema extensions (hooks, per-request instances)",
      r"SchemaExtensionsRunner|ExtensionContextManagerBase|Schema.get_extensions|create_extensions_runner"),
@@ -38,16 +39,22 @@ COMPONENTS = [
     ("    OperationEdge (limits, log, metrics)", r"on_operation \(api|record_operation"),
     ("    graphql-core execution", r"\(graphql/execution"),
     ("      sendMessage resolver (resolvers.messages)", r"send_message \(resolvers"),
-    ("        receiver check (users.user_exists, cached)", r"user_exists \(storage"),
+    ("        DIRECT conversation lookup (known_direct, cached)", r"ConversationStore.known_direct"),
+    ("        receiver check (UserStore.exists, cached)", r"UserStore.exists"),
+    ("        blocks check (not_blocked, cached)", r"not_blocked \(resolvers"),
+    ("        DIRECT conversation made (make_direct)", r"ConversationStore.make_direct"),
     ("        MessageStore.send (Lua script)", r"MessageStore.send"),
     ("  response (JSON encode + send)", r"encode_json|create_response|RequestResponseCycle.send"),
     ("redis-py client (everything)", r"\(redis/"),
+    ("pymongo client (everything)", r"\(pymongo/"),
     ("outbox persister (MongoDB writes)", r"Persister\.|\(storage/outbox"),
     ("uvicorn supervisor pipe (multiprocessing)", r"multiprocessing/connection"),
 ]
 
 
 def record(api: Server, load: Callable[[], dict], workdir: Path, seconds: float) -> dict:
+    """Sample every API worker while `load` runs, for at most `seconds`: samplers still running
+    when the load ends are stopped then (py-spy writes what it has on SIGINT)."""
     outputs = []
     procs = []
     for pid in api.worker_pids():
@@ -57,16 +64,29 @@ def record(api: Server, load: Callable[[], dict], workdir: Path, seconds: float)
             [str(PY_SPY), "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "100",
              "--format", "raw", "--output", str(out), "--nonblocking"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
-    result: dict = {}
-    runner = threading.Thread(target=lambda: result.update(load=load()))
-    runner.start()
-    runner.join()
     errors = []
-    for proc in procs:
-        _, err = proc.communicate(timeout=seconds + 60)
-        if proc.returncode != 0:
-            errors.append(err.decode(errors="replace")[-500:])
-    return {"outputs": outputs, "load": result.get("load"), "errors": errors}
+    try:
+        loaded = load()
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in procs:
+            _, err = proc.communicate(timeout=seconds + 60)
+            if proc.returncode != 0:
+                errors.append(err.decode(errors="replace")[-500:])
+    return {"outputs": outputs, "load": loaded, "errors": errors}
+
+
+def profiled(api: Server, load: Callable[[], dict], workdir: Path, *, max_seconds: float) -> tuple[dict, dict]:
+    """`load()`'s result and the aggregate profile of the API workers while it ran (an error
+    entry instead when py-spy cannot sample, e.g. without ptrace permission: the load's
+    figures stand)."""
+    try:
+        recorded = record(api, load, workdir, max_seconds)
+    except OSError as exc:
+        return load(), {"error": repr(exc), "markdown": f"Profiling failed: `{exc!r}`.\n"}
+    return recorded["load"], aggregate(recorded)
 
 
 def _library(frame: str) -> str:

@@ -1,9 +1,10 @@
 """What one sendMessage costs the API, counted instead of timed (so a busy machine does not
 change the answer): Redis round-trips and commands, MongoDB commands, and the process's CPU
 time, for the first send of a new pair (which makes their DIRECT conversation), the first send
-to a new partner of a sender the process knows, and a send to a known partner.
+to a new partner of a sender the process knows, a send to a known partner, and on average over
+the benchmark's seed scenario (new users, N messages each to one partner; one process here).
 
-    .venv/bin/python -m bench.send_cost [--pairs 200] [--json out.json]
+    .venv/bin/python -m bench.send_cost [--pairs 200] [--seed-users 200 --per-user 10] [--json out.json]
 
 The app runs in this process (`create_app` and its lifespan, driven through httpx's ASGI
 transport) on embedded Redis and MongoDB-wire servers, with the benchmark's settings
@@ -205,7 +206,7 @@ async def _send(http: httpx.AsyncClient, case: Case, token: str, receiver_id: st
     case.add(tally, time.process_time() - started)
 
 
-async def measure(pairs: int) -> dict:
+async def measure(pairs: int, seed_users: int, per_user: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="chattergram-send-cost-") as tmp, counters_installed():
         async with in_process_app(Path(tmp)) as http:
             # Users a..: pairs (2k, 2k+1); then user 2k also writes to 2k+2 (a new partner, both known).
@@ -219,16 +220,26 @@ async def measure(pairs: int) -> dict:
             for round_ in range(3):
                 for k in range(pairs):
                     await _send(http, known, users[2 * k][1], users[2 * k + 1][0], round_)
+            # The benchmark's seed scenario, one request at a time: new users, each sending
+            # `per_user` messages to its partner (2k and 2k+1), round-robin over the users.
+            seed = Case()
+            seed_accounts = await _users(http, seed_users)
+            for round_ in range(per_user):
+                for i, (_, token) in enumerate(seed_accounts):
+                    await _send(http, seed, token, seed_accounts[i ^ 1 if (i ^ 1) < seed_users else i][0], round_)
     return {"pairs": pairs, "first_send_of_new_users": first.summary(),
-            "first_send_to_new_partner": new_partner.summary(), "send_to_known_partner": known.summary()}
+            "first_send_to_new_partner": new_partner.summary(), "send_to_known_partner": known.summary(),
+            f"seed_{seed_users}_users_x_{per_user}": seed.summary()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=200)
+    parser.add_argument("--seed-users", type=int, default=200, help="users of the seed scenario (in pairs)")
+    parser.add_argument("--per-user", type=int, default=10, help="messages each of them sends")
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args()
-    result = asyncio.run(measure(args.pairs))
+    result = asyncio.run(measure(args.pairs, args.seed_users, args.per_user))
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:
