@@ -1,8 +1,9 @@
 """py-spy on the API workers during a sendMessage load run: where the CPU goes.
 
-Used by `python -m bench.run --profile`. Each worker is sampled (`py-spy record --format raw`,
-collapsed stacks) while wrk loads the API; the report lists the functions with the most
-samples on the stack (inclusive) and on top of it (self), and the share of each library.
+Used by `python -m bench.run --profile` (and `--profile-seed`). Each worker is sampled
+(`py-spy record --format raw`, collapsed stacks) while wrk loads the API; the report lists the
+functions with the most samples on the stack (inclusive) and on top of it (self), and the share
+of each library. `python -m bench.profile --operation seed` profiles the seed scenario alone.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ PY_SPY = Path(sys.executable).with_name("py-spy")
 APP_PACKAGES = {"api", "schema", "resolvers", "storage", "media", "transcription"}
 
 # Parts of one sendMessage request, as (label, regex over a stack's frames): the share of the
-# samples whose stack contains a matching frame (inclusive, so nested rows overlap).
+# samples whose stack contains a matching frame (inclusive, so nested rows overlap); a regex
+# with " && " between parts needs a frame matching each part.
 COMPONENTS = [
     ("whole HTTP request (uvicorn run_asgi)", r"run_asgi \(uvicorn"),
     ("Strawberry view (GraphQL.__call__)", r"GraphQL.__call__ \(strawberry"),
@@ -42,9 +44,10 @@ COMPONENTS = [
     ("        DIRECT conversation lookup (known_direct, cached)", r"ConversationStore.known_direct"),
     ("        receiver check (UserStore.exists, cached)", r"UserStore.exists"),
     ("        blocks check (not_blocked, cached)", r"not_blocked \(resolvers"),
-    ("        DIRECT conversation made (make_direct)", r"ConversationStore.make_direct"),
+    ("        DIRECT conversation made (ensure_direct, make_direct)", r"ConversationStore\.(ensure|make)_direct"),
     ("        MessageStore.send (Lua script)", r"MessageStore.send"),
     ("  response (JSON encode + send)", r"encode_json|create_response|RequestResponseCycle.send"),
+    ("  MongoDB reads while answering (pymongo)", r"run_asgi \(uvicorn && \(pymongo/"),
     ("redis-py client (everything)", r"\(redis/"),
     ("pymongo client (everything)", r"\(pymongo/"),
     ("outbox persister (MongoDB writes)", r"Persister\.|\(storage/outbox"),
@@ -100,7 +103,7 @@ def _library(frame: str) -> str:
 def aggregate(recorded: dict, top: int = 20) -> dict:
     import re
 
-    component_rx = [(label, re.compile(rx)) for label, rx in COMPONENTS]
+    component_rx = [(label, [re.compile(part) for part in rx.split(" && ")]) for label, rx in COMPONENTS]
     components: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
@@ -125,8 +128,8 @@ def aggregate(recorded: dict, top: int = 20) -> dict:
             own[leaf] += count
             for frame in set(frames):
                 inclusive[frame] += count
-            for label, rx in component_rx:
-                if any(rx.search(f) for f in frames):
+            for label, parts in component_rx:
+                if all(any(rx.search(f) for f in frames) for rx in parts):
                     components[label] += count
             libraries[_library(leaf)] += count
     load = recorded.get("load") or {}
@@ -188,11 +191,16 @@ async def _main(args: argparse.Namespace) -> dict:
                 tokens.write_text("\n".join(tokens_all.read_text().splitlines()[:100]) + "\n")
                 ensure_history_depth(api, tokens, services.redis_url)
             mode = "history" if args.operation == "history" else "send"
-            run_wrk(api.graphql_url, tokens=tokens, connections=args.connections, threads=2, duration_s=2,
-                    mode=mode)  # warm-up
-            recorded = record(api, lambda: run_wrk(api.graphql_url, tokens=tokens, connections=args.connections,
-                                                   threads=2, duration_s=args.seconds, mode=mode),
-                              workdir, args.seconds)
+            if args.operation == "seed":  # every user sends its N, mostly first sends: no warm-up
+                recorded = record(api, lambda: run_wrk(api.graphql_url, tokens=tokens, connections=args.users,
+                                                       threads=2, duration_s=120, cap=args.per_user, ramp_ms=5000),
+                                  workdir, 120)
+            else:
+                run_wrk(api.graphql_url, tokens=tokens, connections=args.connections, threads=2, duration_s=2,
+                        mode=mode)  # warm-up
+                recorded = record(api, lambda: run_wrk(api.graphql_url, tokens=tokens, connections=args.connections,
+                                                       threads=2, duration_s=args.seconds, mode=mode),
+                                  workdir, args.seconds)
             result = aggregate(recorded)
             if args.speedscope:
                 for pid in api.worker_pids()[:1]:
@@ -212,8 +220,10 @@ def main() -> None:
     import json
     import os
 
-    parser = argparse.ArgumentParser(description="py-spy profile of sendMessage (or history) under wrk load")
-    parser.add_argument("--operation", choices=["send", "history"], default="send")
+    parser = argparse.ArgumentParser(description="py-spy profile of sendMessage (or history, or the seed scenario)")
+    parser.add_argument("--operation", choices=["send", "history", "seed"], default="send",
+                        help="seed: the seed scenario (--users clients, --per-user sends each, a ramp-up of 5 s)")
+    parser.add_argument("--per-user", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--users", type=int, default=1000)
