@@ -1,16 +1,17 @@
 """py-spy on the API workers during a sendMessage load run: where the CPU goes.
 
-Used by `python -m bench.run --profile`. Each worker is sampled (`py-spy record --format raw`,
-collapsed stacks) while wrk loads the API; the report lists the functions with the most
-samples on the stack (inclusive) and on top of it (self), and the share of each library.
+Used by `python -m bench.run --profile` (and `--profile-seed`). Each worker is sampled
+(`py-spy record --format raw`, collapsed stacks) while wrk loads the API; the report lists the
+functions with the most samples on the stack (inclusive) and on top of it (self), and the share
+of each library. `python -m bench.profile --operation seed` profiles the seed scenario alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
-import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -24,13 +25,15 @@ PY_SPY = Path(sys.executable).with_name("py-spy")
 APP_PACKAGES = {"api", "schema", "resolvers", "storage", "media", "transcription"}
 
 # Parts of one sendMessage request, as (label, regex over a stack's frames): the share of the
-# samples whose stack contains a matching frame (inclusive, so nested rows overlap).
+# samples whose stack contains a matching frame (inclusive, so nested rows overlap); a regex
+# with " && " between parts needs a frame matching each part.
 COMPONENTS = [
     ("whole HTTP request (uvicorn run_asgi)", r"run_asgi \(uvicorn"),
     ("Strawberry view (GraphQL.__call__)", r"GraphQL.__call__ \(strawberry"),
     ("  request body / content-type parsing", r"parse_http_body|parse_json|parse_content_type|get_request_data"),
     ("  get_context (api.graphql)", r"get_context \(api"),
     ("    JWT verification (PyJWT)", r"TokenService.verify"),
+    ("    token revocation check (cached)", r"Context.check_revocation"),
     ("  Schema.execute", r"Schema.execute \(strawberry"),
     ("    schema extensions (hooks, per-request instances)",
      r"SchemaExtensionsRunner|ExtensionContextManagerBase|Schema.get_extensions|create_extensions_runner"),
@@ -38,16 +41,23 @@ COMPONENTS = [
     ("    OperationEdge (limits, log, metrics)", r"on_operation \(api|record_operation"),
     ("    graphql-core execution", r"\(graphql/execution"),
     ("      sendMessage resolver (resolvers.messages)", r"send_message \(resolvers"),
-    ("        receiver check (users.user_exists, cached)", r"user_exists \(storage"),
+    ("        DIRECT conversation lookup (known_direct, cached)", r"ConversationStore.known_direct"),
+    ("        receiver check (UserStore.exists, cached)", r"UserStore.exists"),
+    ("        blocks check (not_blocked, cached)", r"not_blocked \(resolvers"),
+    ("        DIRECT conversation made (ensure_direct, make_direct)", r"ConversationStore\.(ensure|make)_direct"),
     ("        MessageStore.send (Lua script)", r"MessageStore.send"),
     ("  response (JSON encode + send)", r"encode_json|create_response|RequestResponseCycle.send"),
+    ("  MongoDB reads while answering (pymongo)", r"run_asgi \(uvicorn && \(pymongo/"),
     ("redis-py client (everything)", r"\(redis/"),
+    ("pymongo client (everything)", r"\(pymongo/"),
     ("outbox persister (MongoDB writes)", r"Persister\.|\(storage/outbox"),
     ("uvicorn supervisor pipe (multiprocessing)", r"multiprocessing/connection"),
 ]
 
 
 def record(api: Server, load: Callable[[], dict], workdir: Path, seconds: float) -> dict:
+    """Sample every API worker while `load` runs, for at most `seconds`: samplers still running
+    when the load ends are stopped then (py-spy writes what it has on SIGINT)."""
     outputs = []
     procs = []
     for pid in api.worker_pids():
@@ -57,16 +67,29 @@ def record(api: Server, load: Callable[[], dict], workdir: Path, seconds: float)
             [str(PY_SPY), "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "100",
              "--format", "raw", "--output", str(out), "--nonblocking"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
-    result: dict = {}
-    runner = threading.Thread(target=lambda: result.update(load=load()))
-    runner.start()
-    runner.join()
     errors = []
-    for proc in procs:
-        _, err = proc.communicate(timeout=seconds + 60)
-        if proc.returncode != 0:
-            errors.append(err.decode(errors="replace")[-500:])
-    return {"outputs": outputs, "load": result.get("load"), "errors": errors}
+    try:
+        loaded = load()
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in procs:
+            _, err = proc.communicate(timeout=seconds + 60)
+            if proc.returncode != 0:
+                errors.append(err.decode(errors="replace")[-500:])
+    return {"outputs": outputs, "load": loaded, "errors": errors}
+
+
+def profiled(api: Server, load: Callable[[], dict], workdir: Path, *, max_seconds: float) -> tuple[dict, dict]:
+    """`load()`'s result and the aggregate profile of the API workers while it ran (an error
+    entry instead when py-spy cannot sample, e.g. without ptrace permission: the load's
+    figures stand)."""
+    try:
+        recorded = record(api, load, workdir, max_seconds)
+    except OSError as exc:
+        return load(), {"error": repr(exc), "markdown": f"Profiling failed: `{exc!r}`.\n"}
+    return recorded["load"], aggregate(recorded)
 
 
 def _library(frame: str) -> str:
@@ -80,7 +103,7 @@ def _library(frame: str) -> str:
 def aggregate(recorded: dict, top: int = 20) -> dict:
     import re
 
-    component_rx = [(label, re.compile(rx)) for label, rx in COMPONENTS]
+    component_rx = [(label, [re.compile(part) for part in rx.split(" && ")]) for label, rx in COMPONENTS]
     components: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
@@ -105,8 +128,8 @@ def aggregate(recorded: dict, top: int = 20) -> dict:
             own[leaf] += count
             for frame in set(frames):
                 inclusive[frame] += count
-            for label, rx in component_rx:
-                if any(rx.search(f) for f in frames):
+            for label, parts in component_rx:
+                if all(any(rx.search(f) for f in frames) for rx in parts):
                     components[label] += count
             libraries[_library(leaf)] += count
     load = recorded.get("load") or {}
@@ -168,11 +191,16 @@ async def _main(args: argparse.Namespace) -> dict:
                 tokens.write_text("\n".join(tokens_all.read_text().splitlines()[:100]) + "\n")
                 ensure_history_depth(api, tokens, services.redis_url)
             mode = "history" if args.operation == "history" else "send"
-            run_wrk(api.graphql_url, tokens=tokens, connections=args.connections, threads=2, duration_s=2,
-                    mode=mode)  # warm-up
-            recorded = record(api, lambda: run_wrk(api.graphql_url, tokens=tokens, connections=args.connections,
-                                                   threads=2, duration_s=args.seconds, mode=mode),
-                              workdir, args.seconds)
+            if args.operation == "seed":  # every user sends its N, mostly first sends: no warm-up
+                recorded = record(api, lambda: run_wrk(api.graphql_url, tokens=tokens, connections=args.users,
+                                                       threads=2, duration_s=120, cap=args.per_user, ramp_ms=5000),
+                                  workdir, 120)
+            else:
+                run_wrk(api.graphql_url, tokens=tokens, connections=args.connections, threads=2, duration_s=2,
+                        mode=mode)  # warm-up
+                recorded = record(api, lambda: run_wrk(api.graphql_url, tokens=tokens, connections=args.connections,
+                                                       threads=2, duration_s=args.seconds, mode=mode),
+                                  workdir, args.seconds)
             result = aggregate(recorded)
             if args.speedscope:
                 for pid in api.worker_pids()[:1]:
@@ -192,8 +220,10 @@ def main() -> None:
     import json
     import os
 
-    parser = argparse.ArgumentParser(description="py-spy profile of sendMessage (or history) under wrk load")
-    parser.add_argument("--operation", choices=["send", "history"], default="send")
+    parser = argparse.ArgumentParser(description="py-spy profile of sendMessage (or history, or the seed scenario)")
+    parser.add_argument("--operation", choices=["send", "history", "seed"], default="send",
+                        help="seed: the seed scenario (--users clients, --per-user sends each, a ramp-up of 5 s)")
+    parser.add_argument("--per-user", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--users", type=int, default=1000)

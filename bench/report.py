@@ -275,6 +275,9 @@ def markdown(report: dict, charts_: list[Path]) -> str:
                 escaped = cause.replace("|", "\\|")
                 out.append(f"| {name} | {escaped} | {n:,} |")
         out.append("")
+    if report.get("seed_scenario", {}).get("profile"):
+        out.append("## Profile of the seed scenario (py-spy)\n")
+        out.append(report["seed_scenario"]["profile"].get("markdown", ""))
     if report.get("profile"):
         out.append("## Profile of sendMessage under load (py-spy)\n")
         out.append(report["profile"].get("markdown", ""))

@@ -1,6 +1,7 @@
 """The benchmark suite: `make bench` (full), `make bench-quick` (≤ 3 minutes).
 
-    .venv/bin/python -m bench.run [--mode full|quick|smoke] [--workers N] [--out bench/results] [--profile]
+    .venv/bin/python -m bench.run [--mode full|quick|smoke] [--workers N] [--out bench/results]
+                                  [--profile] [--profile-seed]
 
 Starts the real stack in a temporary directory — embedded Redis (Search + JSON) and the
 MongoDB-wire server, then `chattergram serve --workers N` (N = cores) with RATE_LIMITS=off,
@@ -53,6 +54,7 @@ from bench.phases import (
     server_log_summary,
     wait_idle,
 )
+from bench.profile import profiled
 from bench.seed import DATABASE, create_users, ensure_history_depth, write_tokens
 from bench.stack import REPO, CpuMeter, Server, api_server, ceiling_server, raise_fd_limit
 
@@ -71,6 +73,7 @@ MODES: dict[str, dict] = {
                   stt=[3], api_register=4, drain_timeout=60, group_sizes=[4, 8], group_rate=10, group_s=1),
 }
 
+SEED_MAX_S = 120  # the seed scenario's wrk duration: it stops earlier, once every user sent its N
 
 
 # --------------------------------------------------------------------------- MongoDB drain
@@ -193,9 +196,17 @@ async def run(args: argparse.Namespace) -> dict:
             # 1. The seed scenario (after the subscribers' disconnects have been handled).
             wait_idle(api)
             baseline = archive.accepted()
-            seed = load_phase(f"seed scenario {cfg['users']} clients x {cfg['per_user']}", api.graphql_url, tokens,
-                              connections=cfg["users"], threads=2, duration_s=120, cap=cfg["per_user"],
-                              ramp_ms=int(cfg["ramp_s"] * 1000))
+            def seed_load() -> dict:
+                return load_phase(f"seed scenario {cfg['users']} clients x {cfg['per_user']}", api.graphql_url,
+                                  tokens, connections=cfg["users"], threads=2, duration_s=SEED_MAX_S,
+                                  cap=cfg["per_user"], ramp_ms=int(cfg["ramp_s"] * 1000))
+
+            if args.profile_seed:
+                log("profiling the seed scenario with py-spy")
+                seed, seed_profile = profiled(api, seed_load, workdir, max_seconds=SEED_MAX_S)
+                seed["profile"] = seed_profile
+            else:
+                seed = seed_load()
             seed["persisted"] = archive.wait_for(since=seed["last_answer_at"], timeout=cfg["drain_timeout"],
                                                  exact=cfg["users"] * cfg["per_user"], baseline=baseline)
             log(f"seed scenario: {seed['persisted']}")
@@ -314,6 +325,8 @@ def main() -> None:
     parser.add_argument("--fanout-rate", type=float, default=None,
                         help="messages/s in the fan-out phase (default: the mode's, 500 in full mode)")
     parser.add_argument("--profile", action="store_true", help="also profile sendMessage with py-spy")
+    parser.add_argument("--profile-seed", action="store_true",
+                        help="also profile the API workers with py-spy during the seed scenario")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (server logs, tokens)")
     parser.add_argument("--ws-compression", choices=["deflate", "none"], default="deflate",
                         help="whether the fan-out subscribers offer permessage-deflate (browsers do)")

@@ -68,6 +68,8 @@ async def addressed_conversation(
     partner_id = await existing_user(ctx, partner_id, field=partner_field)
     if create:
         await not_blocked(ctx, viewer_id, partner_id, field=partner_field)
+        if known is None:  # Redis was just found without it: no second read
+            return await store.make_direct(viewer_id, partner_id, now_ms())
         return await store.ensure_direct(viewer_id, partner_id, now_ms())
     return await store.get(direct_conversation_id(viewer_id, partner_id))
 

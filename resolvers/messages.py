@@ -122,7 +122,7 @@ async def _store(ctx: Context, message: StoredMessage) -> StoredMessage:
     outcome = await runtime.messages.send(message, touch_lists_of=pair)
     if outcome.status == NOT_MIRRORED:  # Redis lost the conversation since we read it: mirror, retry
         if message.receiver_id is not None:  # DIRECT: from MongoDB, or made again
-            await runtime.conversations.ensure_direct(message.sender_id, message.receiver_id, now_ms())
+            await runtime.conversations.make_direct(message.sender_id, message.receiver_id, now_ms())
         else:
             await runtime.conversations.get(message.conversation_id)
         outcome = await runtime.messages.send(message, touch_lists_of=pair)

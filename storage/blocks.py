@@ -33,6 +33,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from storage import keys
 from storage.background import cancel_and_wait
 from storage.pubsub import PubSubConnectionLost, PubSubHub, SubscriptionInterrupted
+from storage.scripts import run_pipelined
 
 log = logging.getLogger(__name__)
 
@@ -208,11 +209,11 @@ class BlockStore:
                                       projection={"blocker_id": 1, "blocked_id": 1})
         async for raw in cursor:
             blocked[raw["blocker_id"]].add(raw["blocked_id"])
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for user_id, counter in lacking.items():
-                await self._build(keys=[keys.blocking(user_id), keys.blocking_changes(user_id)],
-                                  args=[counter or "", COPY_TTL_SECONDS, *blocked[user_id]], client=pipe)
-            await pipe.execute()
+        await run_pipelined(self.redis, self._build, [
+            ([keys.blocking(user_id), keys.blocking_changes(user_id)],
+             [counter or "", COPY_TTL_SECONDS, *blocked[user_id]])
+            for user_id, counter in lacking.items()
+        ])
         return {user_id: frozenset(ids) for user_id, ids in blocked.items()}
 
     async def _announce(self, blocker_id: str) -> None:

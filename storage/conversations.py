@@ -25,6 +25,7 @@ from storage.archive import ArchiveStore
 from storage.ids import direct_conversation_id, id_timestamp_ms
 from storage.read_markers import ReadMarkerArchive
 from storage.records import StoredConversation, StoredMember
+from storage.scripts import run_pipelined
 from storage.slots import partition_of
 
 log = logging.getLogger(__name__)
@@ -49,12 +50,15 @@ return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])}
 """
 
 # KEYS: meta, members, the partition's outbox. ARGV: conversation id, created ms, member a, member b.
+# Makes the conversation unless Redis has it (a racing instance made it); either way returns
+# the mirror as `_READ_MIRROR` does, so the caller needs no second read.
 _CREATE_DIRECT = """
-if redis.call('HEXISTS', KEYS[1], 'version') == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'version', 1, 'kind', 'DIRECT', 'title', '', 'created_ms', ARGV[2], 'closed', 0)
-redis.call('HSET', KEYS[2], ARGV[3], 'MEMBER:' .. ARGV[2], ARGV[4], 'MEMBER:' .. ARGV[2])
-redis.call('XADD', KEYS[3], '*', 'kind', 'conversation', 'conversation', ARGV[1])
-return 1
+if redis.call('HEXISTS', KEYS[1], 'version') == 0 then
+  redis.call('HSET', KEYS[1], 'version', 1, 'kind', 'DIRECT', 'title', '', 'created_ms', ARGV[2], 'closed', 0)
+  redis.call('HSET', KEYS[2], ARGV[3], 'MEMBER:' .. ARGV[2], ARGV[4], 'MEMBER:' .. ARGV[2])
+  redis.call('XADD', KEYS[3], '*', 'kind', 'conversation', 'conversation', ARGV[1])
+end
+return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])}
 """
 
 
@@ -109,6 +113,11 @@ def _mirror_of(conversation_id: str, reply: list[list[str]]) -> StoredConversati
     return from_mirror(conversation_id, meta, dict(zip(flat_members[::2], flat_members[1::2], strict=True)))
 
 
+def _mirror_keys(conversation_id: str) -> list[str]:
+    """The keys of a conversation's mirror: meta, members (one slot)."""
+    return [keys.conversation_meta(conversation_id), keys.conversation_members(conversation_id)]
+
+
 def new_direct(a: str, b: str, now_ms: int) -> StoredConversation:
     members = tuple(StoredMember(u, "MEMBER", now_ms) for u in sorted({a, b}))
     return StoredConversation(id=direct_conversation_id(a, b), kind="DIRECT", members=members, version=1,
@@ -135,10 +144,8 @@ class ConversationStore:
 
     async def get_many(self, conversation_ids: Sequence[str]) -> dict[str, StoredConversation | None]:
         """Each conversation as `get` finds it: the mirrors in one round-trip, MongoDB for the rest."""
-        async with self.redis.pipeline(transaction=False) as pipe:  # one slot per conversation
-            for conversation_id in conversation_ids:
-                await self._read(conversation_id, client=pipe)
-            replies = await pipe.execute()
+        replies = await run_pipelined(self.redis, self._read_mirror,
+                                      [(_mirror_keys(c), ()) for c in conversation_ids])  # one slot each
         found = {c: _mirror_of(c, reply) for c, reply in zip(conversation_ids, replies, strict=True)}
         for conversation_id in [c for c, value in found.items() if value is None]:
             found[conversation_id] = await self._restore(conversation_id)
@@ -165,21 +172,20 @@ class ConversationStore:
             self._directs.move_to_end(conversation_id)
             return cached
         found = await self.mirrored(conversation_id)
-        if found is not None and found.kind == "DIRECT":
-            self._directs[conversation_id] = found
+        if found is not None:
+            self._remember_direct(found)
+        return found
+
+    def _remember_direct(self, conversation: StoredConversation) -> StoredConversation:
+        if conversation.kind == "DIRECT":
+            self._directs[conversation.id] = conversation
             if len(self._directs) > DIRECT_CACHE_SIZE:
                 self._directs.popitem(last=False)
-        return found
+        return conversation
 
     async def mirrored(self, conversation_id: str) -> StoredConversation | None:
         """Redis's copy only (one round-trip); None when Redis lacks it."""
-        return _mirror_of(conversation_id, await self._read(conversation_id))
-
-    async def _read(self, conversation_id: str, client: Any = None) -> Any:
-        return await self._read_mirror(
-            keys=[keys.conversation_meta(conversation_id), keys.conversation_members(conversation_id)],
-            client=client,
-        )
+        return _mirror_of(conversation_id, await self._read_mirror(keys=_mirror_keys(conversation_id)))
 
     async def mirror(self, conversation: StoredConversation) -> bool:
         """Copy `conversation` into Redis unless Redis has this version or a newer one."""
@@ -211,28 +217,31 @@ class ConversationStore:
         return True
 
     async def ensure_direct(self, a: str, b: str, now_ms: int) -> StoredConversation:
-        """The DIRECT conversation of `a` and `b`, made in Redis (and queued for MongoDB) if it
-        exists nowhere yet; needs no MongoDB when Redis has it."""
+        """The DIRECT conversation of `a` and `b` (see `known_direct`), made if it exists nowhere
+        yet (see `make_direct`); needs no MongoDB when Redis has it."""
+        found = await self.known_direct(direct_conversation_id(a, b))
+        return found if found is not None else await self.make_direct(a, b, now_ms)
+
+    async def make_direct(self, a: str, b: str, now_ms: int) -> StoredConversation:
+        """The DIRECT conversation of `a` and `b` once Redis was found without it: MongoDB's
+        copy (Redis lost it), mirrored, else made in Redis and queued for MongoDB, in one
+        script that returns whatever Redis then holds (a racing instance may have made it)."""
         conversation_id = direct_conversation_id(a, b)
-        found = await self.mirrored(conversation_id)
-        if found is not None:
-            return found
+        found = None
         try:
-            found = await self.get(conversation_id)
+            found = await self._restore(conversation_id)
         except Exception as exc:  # noqa: BLE001 - MongoDB down: Redis makes it, the persister archives it
             log.warning("MongoDB unavailable: making the conversation in Redis", extra={"error": repr(exc)})
         if found is not None:
-            return found
-        fresh = new_direct(a, b, now_ms)
-        members = fresh.member_ids()
-        await self._create_direct(
-            keys=[keys.conversation_meta(conversation_id), keys.conversation_members(conversation_id),
-                  keys.outbox_stream(partition_of(conversation_id))],
+            return self._remember_direct(found)
+        members = new_direct(a, b, now_ms).member_ids()
+        reply = await self._create_direct(
+            keys=[*_mirror_keys(conversation_id), keys.outbox_stream(partition_of(conversation_id))],
             args=[conversation_id, now_ms, members[0], members[-1]],
         )
-        mirrored = await self.mirrored(conversation_id)
-        assert mirrored is not None  # just made (or made by a racing instance)
-        return mirrored
+        made = _mirror_of(conversation_id, reply)
+        assert made is not None  # just made (or made by a racing instance)
+        return self._remember_direct(made)
 
     async def persist_created(self, conversation_ids: Sequence[str]) -> None:
         """Outbox entries of kind `conversation`: write conversations made in Redis to MongoDB
