@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import unicodedata
 from collections.abc import Awaitable, Callable
@@ -25,6 +27,8 @@ MAX_EMAIL_LENGTH = 254
 MIN_PASSWORD, MAX_PASSWORD = 8, 128
 MAX_LOGIN_LENGTH = MAX_EMAIL_LENGTH
 BAD_CREDENTIALS = "Invalid login or password"
+
+log = logging.getLogger(__name__)
 
 
 def validate_username(username: str) -> str:
@@ -79,6 +83,12 @@ async def register(ctx: Context, *, username: str, email: str, password: str) ->
         raise Conflict("username is already taken", field="username") from None
     except EmailTaken:
         raise Conflict("email is already registered", field="email") from None
+    # What every request checks, known from the start. Only a shortcut (MongoDB answers when a
+    # copy is missing), so a Redis blip must not fail a registration that already happened.
+    copies = await asyncio.gather(ctx.runtime.revocations.new_user(user.id), ctx.runtime.blocks.new_user(user.id),
+                                  return_exceptions=True)
+    for failed in (c for c in copies if isinstance(c, Exception)):
+        log.warning("a new user's Redis copies were not written", extra={"user": user.id, "error": repr(failed)})
     return await _session(ctx, user)
 
 

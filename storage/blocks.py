@@ -121,6 +121,11 @@ class BlockStore:
         await self._announce(blocker_id)
         return result.deleted_count > 0
 
+    async def new_user(self, user_id: str) -> None:
+        """A user just created blocks nobody: the Redis copy says so now, so their first sends
+        never ask MongoDB (nor wait for it during an outage)."""
+        await self._build(keys=[keys.blocking(user_id), keys.blocking_changes(user_id)], args=["", COPY_TTL_SECONDS])
+
     async def blocks_of(self, blocker_id: str) -> list[StoredBlock]:
         """Whom the user blocks, newest first (from MongoDB: a settings page, not a hot path)."""
         cursor = self.collection.find({"blocker_id": blocker_id}).sort([("created_at", -1), ("_id", 1)])

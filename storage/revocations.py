@@ -133,6 +133,13 @@ class RevocationStore:
         current = await self.redis.get(keys.token_generation(user_id))
         return int(current) if current is not None else await self._restore_generation(user_id)
 
+    async def new_user(self, user_id: str) -> None:
+        """A user just created is at generation 0: the Redis copy says so now, so their first
+        requests never ask MongoDB (nor wait for it during an outage)."""
+        current = int(await self._raise_generation(keys=[keys.token_generation(user_id)],
+                                                   args=[0, self.token_ttl_seconds]))
+        self._learn_generation(user_id, current)
+
     async def revoke_token(self, user_id: str, token_id: str, expires_at: datetime) -> None:
         """One token stops working (logout), on every instance."""
         ttl_ms = max(1, int((expires_at - datetime.now(UTC)).total_seconds() * 1000))

@@ -55,3 +55,14 @@ async def test_a_first_send_reads_the_conversation_once_and_makes_it_in_one_scri
         "EVALSHA",  # the send script, pipelined with both lists
     ]
     assert tally.mongo == ["find"]  # did Redis lose it? (a conversation MongoDB has is mirrored back)
+
+
+async def test_a_new_users_first_send_asks_mongodb_only_whether_redis_lost_the_conversation(
+    gql: GraphQLClient,
+) -> None:
+    """Registering writes the Redis copies a request checks (the token generation, the blocked
+    set: both empty), so nothing about a brand-new user is looked up in MongoDB."""
+    alice, bob = await register(gql), await register(gql)
+    with counters_installed(), counting() as tally:
+        await _send(gql, alice, bob)
+    assert tally.mongo == ["find"]
