@@ -21,14 +21,19 @@ async def create_users(api: Server, *, redis_url: str, mongodb_url: str, secret:
                        via_api: int) -> tuple[list[tuple[str, str]], dict]:
     """`via_api` users register through the API (argon2id hashing, ~0.1-0.4 s of CPU each on
     this machine); the rest are created with the same storage call the resolver makes
-    (`UserStore.create`: MongoDB record + Redis mirror) with one precomputed hash
-    of the same password, and get tokens signed with the server's secret. Returns
+    (`UserStore.create`: MongoDB record + Redis mirror, then `note_new_account`: the Redis
+    copies a request checks) with one precomputed hash of the same password, and get tokens
+    signed with the server's secret. Returns
     [(user id, token)] and registration figures."""
     from argon2 import PasswordHasher
 
+    from resolvers.auth import note_new_account
     from resolvers.tokens import TokenService
+    from storage.blocks import BlockStore
     from storage.cold import UserDoc
     from storage.connections import close_redis, open_mongo, open_redis
+    from storage.pubsub import PubSubHub
+    from storage.revocations import RevocationStore
     from storage.users import UserStore
 
     run = secrets.token_hex(3)
@@ -61,6 +66,10 @@ async def create_users(api: Server, *, redis_url: str, mongodb_url: str, secret:
     mongo = await open_mongo(mongodb_url, DATABASE)
     try:
         users = UserStore(redis, mongo[DATABASE][UserDoc.Settings.name])
+        hub = PubSubHub(redis)  # unused: only the stores' new-account writes run here
+        revocations = RevocationStore(redis, mongo[DATABASE][UserDoc.Settings.name], hub,
+                                      token_ttl_seconds=24 * 3600, cache_seconds=0)
+        blocks = BlockStore(redis, mongo[DATABASE]["blocks"], hub, max_blocks=1, cache_seconds=0)
         password_hash = PasswordHasher().hash(PASSWORD)
         tokens = TokenService(secret=secret, ttl_seconds=24 * 3600)
         semaphore = asyncio.Semaphore(32)
@@ -69,6 +78,7 @@ async def create_users(api: Server, *, redis_url: str, mongodb_url: str, secret:
             async with semaphore:
                 user = await users.create(username=names[i], email=f"{names[i]}@example.com",
                                           password_hash=password_hash)
+                await note_new_account(revocations, blocks, user.id)
                 result[i] = (user.id, tokens.issue(user.id)[0])
 
         await asyncio.gather(*(create(i) for i in range(via_api, count)))

@@ -15,7 +15,9 @@ from resolvers.errors import Conflict, InvalidInput, NotAuthenticated
 from resolvers.limits import check_login, login_subject
 from resolvers.passwords import PasswordHashing, hash_password, password_matches
 from resolvers.users import UserView, with_presence
+from storage.blocks import BlockStore
 from storage.errors import EmailTaken, UsernameTaken
+from storage.revocations import RevocationStore
 from storage.users import Credentials, StoredUser, UserStore
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
@@ -83,13 +85,17 @@ async def register(ctx: Context, *, username: str, email: str, password: str) ->
         raise Conflict("username is already taken", field="username") from None
     except EmailTaken:
         raise Conflict("email is already registered", field="email") from None
-    # What every request checks, known from the start. Only a shortcut (MongoDB answers when a
-    # copy is missing), so a Redis blip must not fail a registration that already happened.
-    copies = await asyncio.gather(ctx.runtime.revocations.new_user(user.id), ctx.runtime.blocks.new_user(user.id),
-                                  return_exceptions=True)
-    for failed in (c for c in copies if isinstance(c, Exception)):
-        log.warning("a new user's Redis copies were not written", extra={"user": user.id, "error": repr(failed)})
+    await note_new_account(ctx.runtime.revocations, ctx.runtime.blocks, user.id)
     return await _session(ctx, user)
+
+
+async def note_new_account(revocations: RevocationStore, blocks: BlockStore, user_id: str) -> None:
+    """What every request checks about a user (token generation, blocked set), known from the
+    start instead of read from MongoDB on first use. Only a shortcut, so a Redis blip must not
+    fail a registration that already happened: it is logged."""
+    copies = await asyncio.gather(revocations.new_user(user_id), blocks.new_user(user_id), return_exceptions=True)
+    for failed in (c for c in copies if isinstance(c, Exception)):
+        log.warning("a new user's Redis copies were not written", extra={"user": user_id, "error": repr(failed)})
 
 
 async def authenticate(users: UserStore, passwords: PasswordHashing, login: str, password: str) -> Credentials:
