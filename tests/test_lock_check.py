@@ -34,7 +34,7 @@ def test_the_repository_locks_agree_with_pyproject() -> None:
 
 @pytest.fixture
 def copy(tmp_path: Path) -> Path:
-    for name in ("pyproject.toml", "requirements.lock", "requirements-dev.lock"):
+    for name in ("pyproject.toml", *check_lock.LOCKS):
         shutil.copy(ROOT / name, tmp_path / name)
     return tmp_path
 
@@ -51,13 +51,14 @@ def test_a_new_dependency_that_is_not_locked(copy: Path) -> None:
     assert check_lock.problems(copy) == [
         "requirements.lock: left-pad>=1 (pyproject.toml) is not locked",
         "requirements-dev.lock: left-pad>=1 (pyproject.toml) is not locked",
+        "requirements-whisper-base.lock: left-pad>=1 (pyproject.toml) is not locked",
     ]
 
 
 def test_a_specifier_the_lock_does_not_satisfy(copy: Path) -> None:
     edit(copy / "pyproject.toml", lambda s: s.replace('"orjson>=3.13"', '"orjson>=99"'))
     problems = check_lock.problems(copy)
-    assert len(problems) == 2 and all("does not satisfy orjson>=99" in p for p in problems), problems
+    assert len(problems) == 3 and all("does not satisfy orjson>=99" in p for p in problems), problems
 
 
 def test_a_removed_dependency_still_locked(copy: Path) -> None:
@@ -65,6 +66,7 @@ def test_a_removed_dependency_still_locked(copy: Path) -> None:
     assert check_lock.problems(copy) == [
         "requirements.lock: orjson is locked as a dependency of pyproject.toml, which no longer has it",
         "requirements-dev.lock: orjson is locked as a dependency of pyproject.toml, which no longer has it",
+        "requirements-whisper-base.lock: orjson is locked as a dependency of pyproject.toml, which no longer has it",
     ]
 
 
