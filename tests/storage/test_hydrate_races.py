@@ -10,6 +10,8 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
+
 from storage import keys
 from storage.ids import id_timestamp_ms, new_id
 from storage.message_changes import Change
@@ -42,7 +44,7 @@ async def _hot_copy(stores: MessageStores, message: StoredMessage) -> dict[str, 
 
 
 async def test_a_delete_landing_while_hydrate_holds_the_old_revision_stays_deleted(
-    message_stores: MessageStores,
+    message_stores: MessageStores, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     stores = message_stores
     message = await _archived(stores, "take this back")
@@ -55,18 +57,15 @@ async def test_a_delete_landing_while_hydrate_holds_the_old_revision_stays_delet
             assert deleted is not None and deleted.deleted_at_ms is not None
             yield batch
 
-    stores.archive.since = since_then_delete  # type: ignore[method-assign]
-    try:
-        await stores.hot_window.hydrate(window_start_ms=stores.hot_window.window_start_ms())
-    finally:
-        del stores.archive.since
+    monkeypatch.setattr(stores.archive, "since", since_then_delete)
+    await stores.hot_window.hydrate(window_start_ms=stores.hot_window.window_start_ms())
     copy = await _hot_copy(stores, message)
     assert copy is not None and copy["text"] == "" and copy["deleted_at_ms"] is not None, copy
     assert copy["rev"] == (await stores.archive.revisions([message.id]))[message.id] == 1
 
 
 async def test_a_delete_written_to_mongodb_after_hydrate_copied_the_old_revision_reaches_redis(
-    message_stores: MessageStores,
+    message_stores: MessageStores, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     stores = message_stores
     message = await _archived(stores, "wrong chat")
@@ -77,10 +76,7 @@ async def test_a_delete_written_to_mongodb_after_hydrate_copied_the_old_revision
         assert await stores.hot_window.hydrate(window_start_ms=stores.hot_window.window_start_ms()) == 1
         return await real_replace(changed, expected_rev=expected_rev)
 
-    stores.archive.replace_at_revision = hydrate_then_replace  # type: ignore[method-assign]
-    try:
-        assert await _delete(stores, message) is not None
-    finally:
-        del stores.archive.replace_at_revision
+    monkeypatch.setattr(stores.archive, "replace_at_revision", hydrate_then_replace)
+    assert await _delete(stores, message) is not None
     copy = await _hot_copy(stores, message)
     assert copy is not None and copy["text"] == "" and copy["rev"] == 1, copy
