@@ -46,9 +46,9 @@ export function peoplePicker(list, find, excluded) {
     const query = find.value.trim();
     if (!query || query === asked) return;
     timer = setTimeout(async () => {
-      asked = query;
       try {
         const data = await api(Q.findPeople, { query });
+        asked = query; // a failed search is asked again when the box changes
         for (const hit of data.search.hits) if (hit.user) rememberUser(hit.user);
         if (find.value.trim() === query) picker.render();
       } catch (error) {
