@@ -10,7 +10,6 @@ updated after it (`storage.conversation_lists`), idempotently.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import time
 from collections.abc import Sequence
@@ -18,7 +17,6 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
 
 from storage import keys
 from storage.archive import ArchiveStore, Repeat
@@ -28,6 +26,7 @@ from storage.hot_window import HotWindow, hot_member
 from storage.ids import first_id_at, id_timestamp_ms
 from storage.message_changes import MessageChanges
 from storage.records import MessageEventPayload, StoredMessage, tombstone
+from storage.scripts import queue_script, script_reply
 from storage.slots import PARTITIONS, partition_of
 
 log = logging.getLogger(__name__)
@@ -90,7 +89,6 @@ class MessageStore:
         self.hot_window = hot_window
         self._json = json_commands(redis)
         self._send = redis.register_script(_SEND)
-        self._send_sha = hashlib.sha1(_SEND.encode()).hexdigest()  # for EVALSHA in a pipeline
         # Every change after the send goes through `changes` (revision-checked, search entry kept).
         self.changes = MessageChanges(redis, archive, hot_window.archive_index, self._find_in)
         self._withdraw = redis.register_script(_WITHDRAW)
@@ -145,20 +143,15 @@ class MessageStore:
 
     async def _send_and_touch(self, script_keys: list[str], args: list[str | bytes], touch_lists_of: Sequence[str],
                               message: StoredMessage) -> list[Any]:
-        # EVALSHA by hand: a Script in a pipeline costs a SCRIPT EXISTS round-trip every time.
+        call = (script_keys, args)
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.evalsha(self._send_sha, len(script_keys), *script_keys, *args)
+            queue_script(pipe, self._send, call)
             queue_touch(pipe, touch_lists_of, message.conversation_id, message.sent_at_ms)
             replies = await pipe.execute(raise_on_error=False)
         for failed in replies[1:]:
             if isinstance(failed, Exception):
                 raise failed
-        reply = replies[0]
-        if isinstance(reply, NoScriptError):  # Redis restarted or flushed its scripts: load and run
-            reply = await self._send(keys=script_keys, args=args)  # the send script is idempotent
-        elif isinstance(reply, Exception):
-            raise reply
-        return list(reply)
+        return list(await script_reply(self._send, call, replies[0]))  # the send script is idempotent
 
     async def update(self, message: StoredMessage, *, queue_transcription: bool = False) -> bool:
         """Replace a message wherever it lives and publish UPDATED to every member, if nothing
