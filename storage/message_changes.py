@@ -80,14 +80,15 @@ class MessageKeptChanging(StorageError):
 
 
 class MessageChanges:
-    def __init__(self, redis: Redis, archive: ArchiveStore, archive_index: ArchiveIndex, find: Find) -> None:
+    def __init__(self, redis: Redis, archive: ArchiveStore, archive_index: ArchiveIndex, hot_copies: HotCopies,
+                 find: Find) -> None:
         self.redis = redis
         self.archive = archive
         self.archive_index = archive_index
         self._find = find
         self._change = redis.register_script(_CHANGE)
         self._publish_if_newer = redis.register_script(_PUBLISH_IF_NEWER)
-        self.hot_copies = HotCopies(redis)
+        self.hot_copies = hot_copies  # the hot window's: a restore and a change repair the same copies
 
     async def change(self, message_id: str, conversation_id: str, decide: Decide) -> StoredMessage | None:
         """Read the message, `decide` what it becomes, write that if nothing changed it meanwhile,

@@ -90,7 +90,8 @@ class MessageStore:
         self._json = json_commands(redis)
         self._send = redis.register_script(_SEND)
         # Every change after the send goes through `changes` (revision-checked, search entry kept).
-        self.changes = MessageChanges(redis, archive, hot_window.archive_index, self._find_in)
+        self.changes = MessageChanges(redis, archive, hot_window.archive_index, hot_window.hot_copies,
+                                      self._find_in)
         self._withdraw = redis.register_script(_WITHDRAW)
 
     async def reserve_client_id(self, message: StoredMessage) -> StoredMessage | str:
