@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from redis.asyncio import Redis
 
@@ -245,14 +246,19 @@ class ConversationStore:
 
     async def persist_created(self, conversation_ids: Sequence[str]) -> None:
         """Outbox entries of kind `conversation`: write conversations made in Redis to MongoDB
-        ($setOnInsert: a copy MongoDB already has is never touched)."""
-        for conversation_id in dict.fromkeys(conversation_ids):
-            conversation = await self.mirrored(conversation_id)
+        ($setOnInsert: a copy MongoDB already has is never touched); the mirrors in one
+        round-trip, the upserts in one bulk write."""
+        ids = list(dict.fromkeys(conversation_ids))
+        replies = await run_pipelined(self.redis, self._read_mirror, [(_mirror_keys(c), ()) for c in ids])
+        upserts = []
+        for conversation_id, reply in zip(ids, replies, strict=True):
+            conversation = _mirror_of(conversation_id, reply)
             if conversation is None:
                 log.warning("outbox conversation missing in Redis", extra={"conversation": conversation_id})
                 continue
-            doc = to_doc(conversation)
-            await self.collection.update_one({"_id": conversation_id}, {"$setOnInsert": doc}, upsert=True)
+            upserts.append(UpdateOne({"_id": conversation_id}, {"$setOnInsert": to_doc(conversation)}, upsert=True))
+        if upserts:
+            await self.collection.bulk_write(upserts, ordered=False)
 
     async def of_member(self, user_id: str) -> list[StoredConversation]:
         """From MongoDB: every conversation `user_id` is a member of."""

@@ -1,0 +1,43 @@
+"""The persister writes DIRECT conversations made in Redis to MongoDB: a batch of them in one
+Redis round-trip and one MongoDB write, whatever the batch size, and a copy MongoDB already has
+is never changed."""
+
+from __future__ import annotations
+
+from bench.send_cost import counters_installed, counting
+from storage.conversations import new_direct, to_doc
+from storage.ids import new_id
+from storage.outbox import ensure_group
+from tests.storage.conftest import MessageStores
+
+
+async def test_a_batch_of_new_conversations_is_one_redis_read_and_one_mongodb_write(
+    message_stores: MessageStores,
+) -> None:
+    stores = message_stores
+    made = [await stores.direct(new_id(), new_id()) for _ in range(20)]
+    persister = stores.persister()
+    with counters_installed(), counting() as tally:
+        await stores.conversations.persist_created([c.id for c in made] + [made[0].id])  # an entry twice
+    assert tally.round_trips == [["EVALSHA"] * 20]
+    assert tally.mongo == ["update"]
+    archived = {d["_id"]: d async for d in stores.conversations.collection.find({})}
+    assert set(archived) == {c.id for c in made}
+    assert [await stores.conversations.fetch_authoritative(c.id) for c in made] == made
+    await ensure_group(stores.redis)
+    assert await persister.drain_once() == 20  # the outbox entries: written again, harmlessly
+    assert await stores.conversations.collection.count_documents({}) == 20
+
+
+async def test_a_conversation_mongodb_has_is_left_as_it_is_and_one_redis_lost_is_skipped(
+    message_stores: MessageStores,
+) -> None:
+    stores = message_stores
+    older = new_direct(new_id(), new_id(), 1_000)
+    await stores.conversations.collection.insert_one(to_doc(older))
+    again = await stores.direct(*older.member_ids())  # Redis has it from MongoDB now
+    fresh = await stores.direct(new_id(), new_id())
+    await stores.conversations.persist_created([again.id, "lost-in-redis", fresh.id])
+    assert await stores.conversations.fetch_authoritative(older.id) == older
+    assert await stores.conversations.fetch_authoritative(fresh.id) == fresh
+    assert await stores.conversations.collection.count_documents({}) == 2
