@@ -41,8 +41,8 @@ class Settings(BaseSettings):
 
     jwt_secret: str | None = None
     jwt_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
-    # A token found not revoked is not asked about again (Redis) for this long in one process;
-    # revocations reach every instance at once over pub/sub, this bounds a lost notice.
+    # Revocations reach every instance at once over pub/sub; a process trusts its cache while that
+    # channel has proven within this long that it delivers, so this bounds a lost notice.
     revocation_cache_seconds: float = Field(default=5.0, ge=0)
     # How many users one may block; a process remembers who blocked whom this long (changes
     # reach every instance at once over pub/sub, this bounds a lost notice).

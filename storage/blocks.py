@@ -8,7 +8,9 @@
   MongoDB only if the counter did not move meanwhile, so an older read never wins.
 - Each process remembers the sets it read (every DIRECT send asks about both ends) and forgets
   a user's when any instance announces a change on one pub/sub channel; when the notices were
-  interrupted the cache is cleared, and an entry lives at most `cache_seconds` regardless.
+  interrupted the cache is cleared. An entry lives `cache_seconds` after the newest echo of
+  that channel (storage.pubsub) that came back behind every earlier notice, so a connection
+  that dies silently leaves it trusted for at most `cache_seconds`.
 
 Only outgoing sets are kept: "is there a block between A and B" reads A's and B's, each bounded
 by the cap on how many one may block (a spammer blocked by thousands costs nothing).
@@ -32,7 +34,13 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from storage import keys
 from storage.background import cancel_and_wait
-from storage.pubsub import PubSubConnectionLost, PubSubHub, SubscriptionInterrupted
+from storage.pubsub import (
+    PubSubConnectionLost,
+    PubSubHub,
+    Subscription,
+    SubscriptionInterrupted,
+    echo_interval,
+)
 from storage.scripts import run_pipelined
 
 log = logging.getLogger(__name__)
@@ -90,6 +98,7 @@ class BlockStore:
         self._forgets = 0  # bumped whenever the cache forgets: a read begun before stores nothing
         self._reading: dict[str, asyncio.Future[dict[str, frozenset[str]]]] = {}  # user -> read in flight
         self._listener: asyncio.Task[None] | None = None
+        self._notices: Subscription | None = None  # while listening: vouches for the cache
 
     async def create_indexes(self) -> None:
         await self.collection.create_index([("blocker_id", 1), ("created_at", -1)], name="blocker_newest")
@@ -149,7 +158,7 @@ class BlockStore:
         missing: list[str] = []
         for user_id in dict.fromkeys(user_ids):
             cached = self._cache.get(user_id)
-            if cached is not None and now - cached[1] < self.cache_seconds:
+            if cached is not None and now - self._current_until(cached[1]) < self.cache_seconds:
                 found[user_id] = cached[0]
             else:
                 missing.append(user_id)
@@ -228,6 +237,9 @@ class BlockStore:
         self._forget(blocker_id)
         await self.redis.publish(keys.BLOCKS_CHANNEL, blocker_id)
 
+    def _current_until(self, read_at: float) -> float:
+        return self._notices.current_until(read_at) if self._notices is not None else read_at
+
     def _remember(self, user_id: str, blocked: frozenset[str], at: float) -> None:
         self._cache.pop(user_id, None)
         if len(self._cache) >= CACHE_SIZE:
@@ -247,7 +259,9 @@ class BlockStore:
         """Runs for the process's lifetime: forgets each user whose blocks changed anywhere."""
         while True:
             try:
-                async with self.hub.subscribe(keys.BLOCKS_CHANNEL) as subscription:
+                echo_seconds = echo_interval(self.cache_seconds)
+                async with self.hub.subscribe(keys.BLOCKS_CHANNEL, echo_seconds=echo_seconds) as subscription:
+                    self._notices = subscription
                     async for user_id in subscription:
                         self._forget(user_id)
                 return  # the hub closed: shutting down

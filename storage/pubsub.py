@@ -11,6 +11,12 @@ resubscribes on its own, silently, so the hub watches every (re)connect of its c
 ends every subscription open at that moment with `PubSubConnectionLost`; subscribers
 resubscribe and refetch what they show. Both endings are `SubscriptionInterrupted`, which the
 schema turns into the `RESUBSCRIBE` error code.
+
+A cache kept current by notices (revoked tokens, blocks) must know when it may have missed one,
+also when the connection dies silently. A subscription opened with `echo_seconds` sends a PING
+through the pub/sub connection that often; Redis answers in order after every message it
+published before, so when the subscriber takes the echo, it has taken every notice published
+before the PING was sent (`Subscription.current_until`).
 """
 
 from __future__ import annotations
@@ -18,8 +24,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import itertools
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
@@ -32,6 +41,13 @@ from storage.background import cancel_and_wait
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 1000
+MAX_PENDING_ECHOES = 64  # echoes a dead connection never answered are forgotten
+
+
+def echo_interval(cache_seconds: float) -> float | None:
+    """How often to echo a notices channel whose cache trusts an answer `cache_seconds` past
+    the newest echo: a few echoes per period, so one late echo does not expire the cache."""
+    return min(1.0, max(0.05, cache_seconds / 4)) if cache_seconds > 0 else None
 
 
 class _Signal(enum.Enum):
@@ -57,19 +73,35 @@ class PubSubConnectionLost(SubscriptionInterrupted):
     reason = "CONNECTION_LOST"
 
 
+@dataclass(frozen=True, slots=True)
+class _Echo:
+    sent_at: float  # monotonic time the PING left
+
+
 class Subscription:
     def __init__(self, channel: str) -> None:
         self.channel = channel
-        self.queue: asyncio.Queue[str | _Signal] = asyncio.Queue(QUEUE_SIZE)
+        self.queue: asyncio.Queue[str | _Signal | _Echo] = asyncio.Queue(QUEUE_SIZE)
         self.ended: SubscriptionInterrupted | _Signal | None = None
+        self._established_at: float | None = None  # when the first echo was taken
+        self._echoed_up_to = 0.0  # send time of the newest echo taken
 
-    def deliver(self, data: str) -> None:
+    def deliver(self, data: str | _Echo) -> None:
         if self.ended is not None:
             return
         try:
             self.queue.put_nowait(data)
         except asyncio.QueueFull:
             self.end(SubscriberTooSlow(self.channel))
+
+    def current_until(self, read_at: float) -> float:
+        """Up to when a value read (from Redis) at monotonic time `read_at` is known current,
+        for a subscriber that applies every notice before taking the next: the send time of
+        the newest echo taken, if this subscription was established (Redis had processed the
+        SUBSCRIBE) before the read and has not ended; else `read_at` itself."""
+        if self.ended is not None or self._established_at is None or read_at < self._established_at:
+            return read_at
+        return max(read_at, self._echoed_up_to)
 
     def end(self, why: SubscriptionInterrupted | _Signal) -> None:
         """End the iteration at its next step; events still queued are dropped."""
@@ -86,7 +118,11 @@ class Subscription:
             if isinstance(self.ended, SubscriptionInterrupted):
                 raise self.ended
             item = await self.queue.get()
-            if not isinstance(item, _Signal):
+            if isinstance(item, _Echo):  # every notice before it was taken (and applied)
+                if self._established_at is None:
+                    self._established_at = time.monotonic()
+                self._echoed_up_to = item.sent_at
+            elif not isinstance(item, _Signal):
                 yield item
 
 
@@ -102,6 +138,8 @@ class PubSubHub:
         self._lock = asyncio.Lock()
         self._has_channels = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
+        self._echo_ids = itertools.count()
+        self._echoes: dict[str, tuple[Subscription, float]] = {}  # PING token -> (asker, send time)
 
     @property
     def local_subscriptions(self) -> int:
@@ -121,7 +159,9 @@ class PubSubHub:
         await self._discard_pubsub()
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
+    async def subscribe(self, channel: str, *, echo_seconds: float | None = None) -> AsyncIterator[Subscription]:
+        """Listen to `channel` until the block ends; with `echo_seconds`, echoes are sent that
+        often (see `Subscription.current_until`)."""
         subscription = Subscription(channel)
         async with self._lock:
             listeners = self._local.setdefault(channel, set())
@@ -141,10 +181,23 @@ class PubSubHub:
                         raise PubSubConnectionLost(channel) from exc
                     raise
                 self._has_channels.set()
+        echoing = asyncio.create_task(self._echo_every(subscription, echo_seconds)) if echo_seconds else None
         try:
             yield subscription
         finally:
+            if echoing is not None:
+                await cancel_and_wait([echoing])
             await asyncio.shield(self._leave(subscription))
+
+    async def _echo_every(self, subscription: Subscription, seconds: float) -> None:
+        while subscription.ended is None:
+            token = f"echo:{next(self._echo_ids)}"
+            self._echoes[token] = (subscription, time.monotonic())
+            if len(self._echoes) > MAX_PENDING_ECHOES:
+                del self._echoes[next(iter(self._echoes))]
+            with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):  # the reader copes
+                await self._pubsub.ping(token)
+            await asyncio.sleep(seconds)
 
     async def _leave(self, subscription: Subscription) -> None:
         async with self._lock:
@@ -192,7 +245,12 @@ class PubSubHub:
         while True:
             await self._has_channels.wait()
             try:
-                message = await self._pubsub.get_message(timeout=1.0)
+                # get_message, with the echoes taken out first: redis-py's handle_message drops
+                # a PING reply that arrives as a decoded string (what it is with this server)
+                response = await self._pubsub.parse_response(block=False, timeout=1.0)
+                if self._take_echo(response):
+                    continue
+                message = await self._pubsub.handle_message(response, ignore_subscribe_messages=True)
                 backoff = 0.1
             except asyncio.CancelledError:
                 raise
@@ -207,12 +265,25 @@ class PubSubHub:
             for subscription in tuple(self._local.get(message["channel"], ())):
                 subscription.deliver(message["data"])
 
+    def _take_echo(self, response: Any) -> bool:
+        """Whether `response` answers a PING of `_echo_every` (as the token, or ["pong", token]);
+        its asker is then handed the echo behind every message read before it."""
+        if isinstance(response, list) and len(response) == 2 and response[0] in ("pong", b"pong"):
+            response = response[1]
+        if not isinstance(response, str):
+            return False
+        echo = self._echoes.pop(response, None)
+        if echo is not None:
+            echo[0].deliver(_Echo(echo[1]))
+        return echo is not None or response.startswith("echo:")
+
     async def _start_afresh(self) -> None:
         """End every subscription and drop the connection; the next subscriber opens a new one."""
         async with self._lock:
             self._interrupt_all()
             self._on_count_change(-self.local_subscriptions)
             self._local.clear()
+            self._echoes.clear()
             self._has_channels.clear()
             await self._discard_pubsub()
             self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)

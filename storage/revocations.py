@@ -7,11 +7,13 @@ Two kinds, both keyed by user (one Redis Cluster slot per user, `{u:<user id>}`)
   restored from MongoDB when missing, so a Redis data loss never brings revoked tokens back;
 - a denylist of single token ids (logout), in Redis only, each entry expiring with its token.
 
-Checking is on every request's path, so each process keeps what it learnt: a token found valid
-is not asked about again for `cache_seconds`, and every instance hears each revocation on one
-pub/sub channel at once and applies it to its cache (then the API closes that token's
-WebSockets). A notice lost while the pub/sub connection reconnects is covered by the cache's
-expiry: an instance may then accept a revoked token for at most `cache_seconds`.
+Checking is on every request's path, so each process keeps what it learnt: every instance
+hears each revocation on one pub/sub channel at once and applies it to its cache (then the API
+closes that token's WebSockets). A token found valid is not asked about again while the notices
+are known to arrive: the channel echoes a probe a few times per `cache_seconds` (storage.pubsub),
+and an answer stays good `cache_seconds` after the newest echo that came back behind every
+earlier notice. When the connection breaks the cache is cleared; when it dies silently the
+echoes stop, so an instance may accept a revoked token for at most `cache_seconds` either way.
 """
 
 from __future__ import annotations
@@ -34,7 +36,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from storage import keys
-from storage.pubsub import PubSubConnectionLost, PubSubHub, SubscriptionInterrupted
+from storage.pubsub import (
+    PubSubConnectionLost,
+    PubSubHub,
+    Subscription,
+    SubscriptionInterrupted,
+    echo_interval,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +93,8 @@ class RevocationStore:
         self._raise_generation = redis.register_script(_RAISE_GENERATION)
         self._generations: dict[str, int] = {}  # user id -> the highest generation seen
         self._denied: dict[str, float] = {}  # revoked token id -> its expiry (epoch seconds)
-        self._valid: dict[str, float] = {}  # token id -> monotonic time it was found valid
+        self._valid: dict[str, float] = {}  # token id -> monotonic time of the read that found it valid
+        self._notices: Subscription | None = None  # while listening: vouches for the cache
 
     def known_revoked(self, user_id: str, token_id: str, generation: int) -> bool | None:
         """What this process knows without asking Redis: True revoked, False valid (checked
@@ -93,9 +102,11 @@ class RevocationStore:
         if token_id in self._denied or generation < self._generations.get(user_id, 0):
             return True
         checked = self._valid.get(token_id)
-        if checked is not None and time.monotonic() - checked < self.cache_seconds:
-            return False
-        return None
+        if checked is None:
+            return None
+        if self._notices is not None:
+            checked = self._notices.current_until(checked)
+        return False if time.monotonic() - checked < self.cache_seconds else None
 
     async def is_revoked(self, user_id: str, token_id: str, generation: int) -> bool:
         """Whether the token is revoked: from the cache, else one Redis round-trip (MongoDB too
@@ -103,6 +114,7 @@ class RevocationStore:
         known = self.known_revoked(user_id, token_id, generation)
         if known is not None:
             return known
+        read_at = time.monotonic()
         current, denied = await self.redis.mget(keys.token_generation(user_id), keys.revoked_token(user_id, token_id))
         certain = True
         if current is not None:
@@ -125,7 +137,7 @@ class RevocationStore:
         if generation < current:
             return True
         if certain:
-            _bounded_set(self._valid, token_id, time.monotonic())
+            _bounded_set(self._valid, token_id, read_at)
         return False
 
     async def generation(self, user_id: str) -> int:
@@ -171,7 +183,9 @@ class RevocationStore:
         this process's cache; runs until cancelled."""
         while True:
             try:
-                async with self.hub.subscribe(keys.REVOCATIONS_CHANNEL) as subscription:
+                echo_seconds = echo_interval(self.cache_seconds)
+                async with self.hub.subscribe(keys.REVOCATIONS_CHANNEL, echo_seconds=echo_seconds) as subscription:
+                    self._notices = subscription
                     async for data in subscription:
                         notice = self._parse(data)
                         if notice is not None:

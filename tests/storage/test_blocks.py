@@ -113,6 +113,17 @@ async def test_another_instance_forgets_its_cached_copy_when_told(instances: Ins
         await asyncio.sleep(0.02)
 
 
+async def test_a_cached_copy_outlives_the_cache_period_while_the_notices_echo(instances: Instances) -> None:
+    store, alice = await instances.start(cache_seconds=0.4), new_id()
+    await asyncio.sleep(1.0)  # the notices channel is subscribed and echoing
+    await instances.stores.redis.config_resetstat()
+    assert await blocked(store, alice) == frozenset()
+    await asyncio.sleep(2.0)  # five cache periods
+    assert await blocked(store, alice) == frozenset()
+    stats = await instances.stores.redis.info("commandstats")
+    assert stats["cmdstat_smembers"]["calls"] == 1  # read once
+
+
 async def test_concurrent_readers_of_one_user_share_one_redis_read(instances: Instances) -> None:
     store, alice = await instances.start(), new_id()
     await instances.stores.redis.config_resetstat()

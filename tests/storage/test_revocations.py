@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -132,3 +133,58 @@ async def test_notices_outlive_a_lost_pubsub_connection(stores: tuple[Redis, Any
         with contextlib.suppress(asyncio.CancelledError):
             await listener
         await hub.stop()
+
+
+@contextlib.asynccontextmanager
+async def _listening(redis: Redis, users: Any, cache_seconds: float) -> AsyncIterator[RevocationStore]:
+    """A process's store whose revocation notices are being applied (as the API's watcher does),
+    once the notices channel has echoed: from then on it vouches for the cache."""
+    hub = PubSubHub(redis)
+    hub.start()
+    store = RevocationStore(redis, users, hub, token_ttl_seconds=3600, cache_seconds=cache_seconds)
+
+    async def listen() -> None:
+        async for _ in store.notices():
+            pass
+
+    listener = asyncio.create_task(listen())
+    try:
+        async with asyncio.timeout(10):  # an echo sent after a moment vouches for a read at it
+            while True:
+                moment = time.monotonic()
+                await asyncio.sleep(0.3)
+                if store._notices is not None and store._notices.current_until(moment) > moment:
+                    break
+        yield store
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+        await hub.stop()
+
+
+async def test_a_valid_token_is_not_asked_about_again_while_the_notices_echo(stores: tuple[Redis, Any]) -> None:
+    redis, users = stores
+    await users.insert_one({"_id": "u6", "password_hash": "h"})
+    async with _listening(redis, users, cache_seconds=0.4) as reader:
+        assert not await reader.is_revoked("u6", "0.t", 0)
+        await asyncio.sleep(2.0)  # five cache periods
+        assert reader.known_revoked("u6", "0.t", 0) is False  # still answered without Redis
+        await _store(redis, users).revoke_token("u6", "0.t", datetime.now(UTC) + timedelta(minutes=5))
+        async with asyncio.timeout(10):  # the notice arrives
+            while reader.known_revoked("u6", "0.t", 0) is not True:
+                await asyncio.sleep(0.02)
+
+
+async def test_a_pubsub_connection_that_stops_answering_stops_vouching_within_the_cache_period(
+    stores: tuple[Redis, Any],
+) -> None:
+    redis, users = stores
+    await users.insert_one({"_id": "u7", "password_hash": "h"})
+    async with _listening(redis, users, cache_seconds=0.4) as reader:
+        assert not await reader.is_revoked("u7", "0.t", 0)
+        await asyncio.sleep(1.0)
+        assert reader.known_revoked("u7", "0.t", 0) is False
+        await redis.execute_command("CLIENT", "PAUSE", 1500, "ALL")  # Redis answers nobody: no echo
+        await asyncio.sleep(0.8)
+        assert reader.known_revoked("u7", "0.t", 0) is None  # Redis must be asked again
