@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import secrets
@@ -38,6 +39,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pymongo
 
@@ -231,6 +233,9 @@ async def run(args: argparse.Namespace) -> dict:
                 report["throughput"][level] = {"connections": conns, "ours": ours, "ceiling": bare,
                                                "ratio": round(ratio, 3)}
             ceiling.stop()
+            if args.only_1to1:  # an A/B round (`--only-1to1`): the rest is not compared
+                report["meta"]["work_dir"] = str(workdir)
+                return report
 
             # 4a. History, hot.
             # History reads the first 100 users' conversations (50), each topped up to 60 messages.
@@ -316,6 +321,29 @@ async def run(args: argparse.Namespace) -> dict:
     return report
 
 
+def one_to_one_summary(report: dict, out_dir: Path) -> str:
+    """The 1:1 figures of an `--only-1to1` run as one JSON line (also written to `out_dir`):
+    throughput, share of the same-run ceiling, and API CPU per request (ms)."""
+    def cpu_ms(run: dict) -> float:
+        api_cores = float(run["cpu"]["components"].get("api", 0.0))
+        return round(api_cores * float(run["duration_s"]) / max(1, int(run["requests"])) * 1000, 3)
+
+    seed = report["seed_scenario"]
+    figures: dict[str, Any] = {"started_at": report["meta"]["started_at"], "seed_rps": seed["goodput_rps"],
+                               "seed_api_cpu_ms": cpu_ms(seed), "seed_drain_s": seed["persisted"].get("drain_s")}
+    for level, run in report["throughput"].items():
+        figures[f"{level}_share"] = run["ratio"]
+        figures[f"{level}_rps"] = run["ours"]["goodput_rps"]
+        figures[f"{level}_api_cpu_ms"] = cpu_ms(run["ours"])
+        figures[f"{level}_ceiling_api_cpu_ms"] = cpu_ms(run["ceiling"])
+        figures[f"{level}_other_cores"] = run["ours"]["cpu"].get("other_cores")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(figures)
+    with (out_dir / "one-to-one.jsonl").open("a") as f:
+        f.write(line + "\n")
+    return line
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=sorted(MODES), default="full")
@@ -332,10 +360,17 @@ def main() -> None:
                         help="whether the fan-out subscribers offer permessage-deflate (browsers do)")
     parser.add_argument("--api-env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment for the API processes (e.g. LOG_LEVEL=INFO to see the cost of logging)")
+    parser.add_argument("--only-1to1", action="store_true",
+                        help="stop after the 1:1 phases (seed scenario, sendMessage vs ceiling); write their JSON "
+                             "only: for interleaved A/B runs of two checkouts")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: install it with 'apt-get install wrk' (make bench does)")
     report = asyncio.run(run(args))
+    if args.only_1to1:
+        shutil.rmtree(report["meta"]["work_dir"], ignore_errors=True)
+        print(one_to_one_summary(report, args.out))
+        return
     from bench.report import write_report
 
     paths = write_report(report, args.out)
