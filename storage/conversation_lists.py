@@ -12,11 +12,11 @@ import logging
 from collections.abc import Iterable, Sequence
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from storage import keys
 from storage.archive import ArchiveStore
 from storage.conversations import ConversationStore, activity_ms
+from storage.scripts import Command, in_one_round_trip
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +33,11 @@ class ConversationLists:
 
     async def touch_many(self, updates: Sequence[tuple[Iterable[str], str, int]]) -> None:
         """Several (members, conversation id, activity ms) updates in one round-trip."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for user_ids, conversation_id, at_ms in updates:
-                queue_touch(pipe, user_ids, conversation_id, at_ms)
-            await pipe.execute()
+        commands = [command for update in updates for command in touch_commands(*update)]
+        if commands:
+            for reply in await in_one_round_trip(self.redis, commands):
+                if isinstance(reply, Exception):
+                    raise reply
 
     async def remove(self, user_id: str, conversation_id: str) -> None:
         await self.redis.zrem(keys.user_conversations(user_id), conversation_id)
@@ -103,8 +104,8 @@ class ConversationLists:
         return {c: ids[0] for c, ids in zip(conversation_ids, newest, strict=True) if ids}
 
 
-def queue_touch(pipe: Pipeline, user_ids: Iterable[str], conversation_id: str, at_ms: int) -> None:
-    """Add to `pipe` the activity in `conversation_id` at `at_ms` for each of these members
-    (one single-key ZADD GT each: idempotent, never moves a list back in time)."""
-    for user_id in dict.fromkeys(user_ids):
-        pipe.zadd(keys.user_conversations(user_id), {conversation_id: at_ms}, gt=True)
+def touch_commands(user_ids: Iterable[str], conversation_id: str, at_ms: int) -> list[Command]:
+    """The activity in `conversation_id` at `at_ms` for each of these members: one single-key
+    ZADD GT each (idempotent, never moves a list back in time)."""
+    return [("ZADD", keys.user_conversations(user_id), "GT", at_ms, conversation_id)
+            for user_id in dict.fromkeys(user_ids)]

@@ -21,12 +21,12 @@ from redis.asyncio import Redis
 from storage import keys
 from storage.archive import ArchiveStore, Repeat
 from storage.connections import json_commands
-from storage.conversation_lists import queue_touch
+from storage.conversation_lists import touch_commands
 from storage.hot_window import HotWindow, hot_member
 from storage.ids import first_id_at, id_timestamp_ms
 from storage.message_changes import MessageChanges
 from storage.records import MessageEventPayload, StoredMessage, tombstone
-from storage.scripts import queue_script, script_reply
+from storage.scripts import in_one_round_trip, script_command, script_reply
 from storage.slots import PARTITIONS, partition_of
 
 log = logging.getLogger(__name__)
@@ -145,14 +145,14 @@ class MessageStore:
     async def _send_and_touch(self, script_keys: list[str], args: list[str | bytes], touch_lists_of: Sequence[str],
                               message: StoredMessage) -> list[Any]:
         call = (script_keys, args)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            queue_script(pipe, self._send, call)
-            queue_touch(pipe, touch_lists_of, message.conversation_id, message.sent_at_ms)
-            replies = await pipe.execute(raise_on_error=False)
-        for failed in replies[1:]:
+        sent, *touched = await in_one_round_trip(self.redis, [
+            script_command(self._send, call),
+            *touch_commands(touch_lists_of, message.conversation_id, message.sent_at_ms),
+        ])
+        for failed in touched:
             if isinstance(failed, Exception):
                 raise failed
-        return list(await script_reply(self._send, call, replies[0]))  # the send script is idempotent
+        return list(await script_reply(self._send, call, sent))  # the send script is idempotent
 
     async def update(self, message: StoredMessage, *, queue_transcription: bool = False) -> bool:
         """Replace a message wherever it lives and publish UPDATED to every member, if nothing

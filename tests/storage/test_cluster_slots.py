@@ -41,6 +41,7 @@ from storage import keys
 from storage import member_state as member_state_module
 from storage import message_changes as message_changes_module
 from storage import messages as messages_module
+from storage import scripts as scripts_module
 from storage.audio import AudioStore
 from storage.blocks import BlockStore
 from storage.ids import first_id_at, id_timestamp_ms, new_id
@@ -114,6 +115,7 @@ class Recorder:
         send = redis.asyncio.client.Redis._send_command_parse_response
         transaction = redis.asyncio.client.Pipeline._execute_transaction
         pipeline = redis.asyncio.client.Pipeline._execute_pipeline
+        by_hand = scripts_module._send_and_read
 
         async def recorded_script(self: AsyncScript, keys: Sequence[str] | None = None,
                                   args: Sequence[Any] | None = None, client: Any = None) -> Any:
@@ -138,7 +140,14 @@ class Recorder:
                     recorder.command(args)
             return await pipeline(self, connection, commands, raise_on_error)
 
+        async def recorded_by_hand(connection: Any, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+            if recorder.on:
+                for args in commands:
+                    recorder.command(args)
+            return await by_hand(connection, commands)
+
         monkeypatch.setattr(AsyncScript, "__call__", recorded_script)
+        monkeypatch.setattr(scripts_module, "_send_and_read", recorded_by_hand)
         monkeypatch.setattr(redis.asyncio.client.Redis, "_send_command_parse_response", recorded_send)
         monkeypatch.setattr(redis.asyncio.client.Pipeline, "_execute_transaction", recorded_transaction)
         monkeypatch.setattr(redis.asyncio.client.Pipeline, "_execute_pipeline", recorded_pipeline)
