@@ -36,8 +36,15 @@ from storage.conversations import ConversationStore
 from storage.messages import MessageStore
 from storage.read_markers import ReadMarkerArchive
 from storage.records import StoredMessage
+from storage.scripts import run_pipelined
 
 log = logging.getLogger(__name__)
+
+# KEYS: a stream. ARGV: the group, then entry ids. Acknowledged and deleted in one step.
+_ACKNOWLEDGE = """
+redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
+return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
+"""
 
 # (stream, entry id, fields); fields is None for an entry deleted while pending.
 StreamEntry = tuple[str, str, dict[str, str] | None]
@@ -126,6 +133,7 @@ class Persister:
         self._task: asyncio.Task[None] | None = None
         self._maybe_own_pending = True  # entries delivered to us but not acknowledged (a failed batch)
         self._next_claim_at = 0.0  # monotonic time of the next look for a dead consumer's entries
+        self._acknowledge = redis.register_script(_ACKNOWLEDGE)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="outbox-persister")
@@ -222,24 +230,24 @@ class Persister:
         by_stream: dict[str, list[str]] = {}
         for stream, entry_id, _ in entries:
             by_stream.setdefault(stream, []).append(entry_id)
-        await asyncio.gather(*[self._acknowledge(stream, ids) for stream, ids in by_stream.items()])
-
-    async def _acknowledge(self, stream: str, entry_ids: list[str]) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:  # one MULTI per stream: one slot each
-            pipe.xack(stream, keys.OUTBOX_GROUP, *entry_ids)
-            pipe.xdel(stream, *entry_ids)
-            await pipe.execute()
+        await run_pipelined(self.redis, self._acknowledge, [([stream], [keys.OUTBOX_GROUP, *ids])
+                                                            for stream, ids in by_stream.items()])
 
     async def _touch_member_lists(self, messages: Sequence[StoredMessage]) -> None:
         """Repeat each send's conversation-list update (ZADD GT: idempotent), so a crash between
         the send script and that update loses nothing."""
         newest: dict[str, int] = {}
+        members: dict[str, tuple[str, ...]] = {}
         for message in messages:
             newest[message.conversation_id] = max(newest.get(message.conversation_id, 0), message.sent_at_ms)
+            if message.receiver_id is not None:  # DIRECT: its two members never change
+                members[message.conversation_id] = (message.sender_id, message.receiver_id)
         if not newest:
             return
-        async with self.redis.pipeline(transaction=False) as pipe:  # one round-trip for all the members
-            for conversation_id in newest:
-                pipe.hkeys(keys.conversation_members(conversation_id))
-            members = await pipe.execute()
-        await self.lists.touch_many([(m, c, at_ms) for m, (c, at_ms) in zip(members, newest.items(), strict=True)])
+        groups = [c for c in newest if c not in members]
+        if groups:
+            async with self.redis.pipeline(transaction=False) as pipe:  # one round-trip for all the groups
+                for conversation_id in groups:
+                    pipe.hkeys(keys.conversation_members(conversation_id))
+                members.update(zip(groups, map(tuple, await pipe.execute()), strict=True))
+        await self.lists.touch_many([(members[c], c, at_ms) for c, at_ms in newest.items()])

@@ -41,6 +41,7 @@ from storage import keys
 from storage import member_state as member_state_module
 from storage import message_changes as message_changes_module
 from storage import messages as messages_module
+from storage import outbox as outbox_module
 from storage import scripts as scripts_module
 from storage.audio import AudioStore
 from storage.blocks import BlockStore
@@ -65,7 +66,7 @@ _RECORDED_PACKAGES = (str(_ROOT / "storage"), str(_ROOT / "transcription"), str(
 _SCRIPTS = {  # script text -> its constant's name, to name a call in a report
     value: f"{module.__name__}.{name}"
     for module in (archive_index_module, blocks_module, conversations_module, hot_copy_module, hot_window_module,
-                   member_state_module, messages_module, message_changes_module, worker_module)
+                   member_state_module, messages_module, message_changes_module, outbox_module, worker_module)
     for name, value in vars(module).items()
     if name.isupper() and isinstance(value, str) and "redis.call" in value
 }
@@ -329,13 +330,15 @@ def test_every_script_we_meant_to_cover_was_recorded(recorded: Recorder) -> None
                                           "member_state._MARK_READ", "member_state._STATE",
                                           "member_state._TYPING_START", "member_state._TYPING_STOP",
                                           "hot_window._REMOVE_IF_UNCHANGED", "messages._WITHDRAW",
-                                          "archive_index._INDEX_IF_NEWER", "blocks._CHANGED", "blocks._BUILD")} \
+                                          "archive_index._INDEX_IF_NEWER", "blocks._CHANGED", "blocks._BUILD",
+                                          "outbox._ACKNOWLEDGE")} \
         | {"transcription.worker._RELEASE_DUE"}
     assert expected <= names
     multi = [set(c.keys) for c in recorded.calls if c.kind == "MULTI"]
     direct, group = recorded.direct_id, recorded.group_id
+    acknowledged = [set(c.keys) for c in recorded.calls if c.name == "storage.outbox._ACKNOWLEDGE"]
     for conversation in (direct, group):  # the persister's acknowledgement, per partition's stream
-        assert {keys.outbox_stream(partition_of(conversation))} in multi
+        assert {keys.outbox_stream(partition_of(conversation))} in acknowledged
     assert {keys.transcription_stream(partition_of(direct))} in multi  # the worker's acknowledgement
     for conversation in (direct, group):  # the push worker's acknowledgement
         assert {keys.push_stream(partition_of(conversation))} in multi
