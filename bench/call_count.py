@@ -1,8 +1,10 @@
 """What one known-partner sendMessage costs the API in Python function calls: a count a busy
 machine does not change (cProfile over an in-process app on embedded Redis and MongoDB, requests
-one at a time, the outbox persister's share included).
+one at a time, the outbox persister's share included). With `--new-pairs N`, the seed
+scenario's pattern instead: 2N users never seen before, each sending 10 messages to its
+partner, round-robin (the first sends make the pairs' conversations).
 
-    python -m bench.call_count [--requests N] [--profile FILE]
+    python -m bench.call_count [--requests N | --new-pairs N] [--profile FILE]
 
 It needs only `create_app` and the public API, so it measures an older checkout too: run this
 file with that checkout's interpreter from its directory (`cd <checkout> && .venv/bin/python
@@ -42,6 +44,7 @@ from api.settings import Settings
 SEND = "mutation Send($input: SendMessageInput!) { sendMessage(input: $input) { id sentAt } }"
 REGISTER = "mutation R($input: RegisterInput!) { register(input: $input) { token user { id } } }"
 WARM_UP = 50  # the conversation made, every cache filled
+SEED_SENDS_PER_USER = 10
 
 
 async def _post(http: httpx.AsyncClient, query: str, variables: dict[str, Any], token: str | None = None) -> Any:
@@ -62,28 +65,42 @@ def _settings(services: Any, workdir: Path) -> Settings:
         return Settings(**base)
 
 
-async def measure(requests: int) -> tuple[dict[str, float], cProfile.Profile]:
+async def _register(http: httpx.AsyncClient, count: int) -> list[tuple[str, str]]:
+    accounts = []
+    for _ in range(count):
+        name = f"calls_{secrets.token_hex(4)}"
+        data = await _post(http, REGISTER, {"input": {"username": name, "email": f"{name}@example.com",
+                                                      "password": "call count password 1234"}})
+        accounts.append((data["register"]["user"]["id"], data["register"]["token"]))
+    return accounts
+
+
+def _seed_sends(accounts: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(token, partner id) of every send in the seed pattern: pairs (2k, 2k+1), 10 rounds."""
+    return [(accounts[i][1], accounts[i ^ 1][0]) for _ in range(SEED_SENDS_PER_USER) for i in range(len(accounts))]
+
+
+async def measure(requests: int, new_pairs: int = 0) -> tuple[dict[str, float], cProfile.Profile]:
     workdir = Path(tempfile.mkdtemp(prefix="chattergram-call-count-"))
     with embedded_servers(workdir / "services") as services:
         app = create_app(_settings(services, workdir))
         async with LifespanManager(app, startup_timeout=120) as manager:
             transport = httpx.ASGITransport(app=manager.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench", timeout=60) as http:
-                accounts = []
-                for _ in range(2):
-                    name = f"calls_{secrets.token_hex(4)}"
-                    data = await _post(http, REGISTER, {"input": {"username": name, "email": f"{name}@example.com",
-                                                                  "password": "call count password 1234"}})
-                    accounts.append((data["register"]["user"]["id"], data["register"]["token"]))
-                (_, token), (partner, _) = accounts
+                (_, token), (partner, _) = await _register(http, 2)
                 for n in range(WARM_UP):
                     await _post(http, SEND, {"input": {"receiverId": partner, "text": f"warm-up {n}"}}, token)
+                sends = [(token, partner)] * requests
+                if new_pairs:
+                    sends = _seed_sends(await _register(http, 2 * new_pairs))
+                requests = len(sends)
                 await asyncio.sleep(1.5)  # start-up work and the warm-up's persisting settle
                 profile = cProfile.Profile()
                 started = time.process_time()
                 profile.enable()
-                for n in range(requests):
-                    await _post(http, SEND, {"input": {"receiverId": partner, "text": f"bench message {n}"}}, token)
+                for n, (sender_token, receiver) in enumerate(sends):
+                    await _post(http, SEND, {"input": {"receiverId": receiver, "text": f"bench message {n}"}},
+                                sender_token)
                 await asyncio.sleep(0.5)  # the persister archives them: its share is counted
                 profile.disable()
                 cpu_s = time.process_time() - started
@@ -95,9 +112,10 @@ async def measure(requests: int) -> tuple[dict[str, float], cProfile.Profile]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--new-pairs", type=int, default=0, help="the seed pattern over this many new pairs instead")
     parser.add_argument("--profile", type=Path, help="save the cProfile here")
     args = parser.parse_args()
-    figures, profile = asyncio.run(measure(args.requests))
+    figures, profile = asyncio.run(measure(args.requests, args.new_pairs))
     if args.profile:
         profile.dump_stats(args.profile)
     print(json.dumps(figures))
