@@ -23,8 +23,11 @@ def partition_of(entity_id: str) -> int:
     return zlib.crc32(entity_id.encode()) % PARTITIONS
 
 
+_PARTITION_TAGS = tuple(f"{{p{partition}}}" for partition in range(PARTITIONS))
+
+
 def partition_tag(partition: int) -> str:
-    return f"{{p{partition}}}"
+    return _PARTITION_TAGS[partition]
 
 
 def conversation_tag(conversation_id: str) -> str:

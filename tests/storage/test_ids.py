@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from storage.ids import id_timestamp_ms, is_valid_id, new_id
+import random
+
+from storage.ids import _encode, first_id_at, id_timestamp_ms, is_valid_id, new_id
 
 
 def test_ids_are_valid_sortable_and_carry_time() -> None:
@@ -14,3 +16,14 @@ def test_ids_are_valid_sortable_and_carry_time() -> None:
 def test_invalid_ids() -> None:
     for bad in ["", "abc", "01ABCDEFGHJKMNPQRSTVWXYZ0I", "8" + "0" * 25, "01abcdefghjkmnpqrstvwxyz00"[:25]]:
         assert not is_valid_id(bad)
+
+
+
+def test_the_encoding_is_crockford_base32_five_bits_a_character_from_the_top() -> None:
+    rng = random.Random(7)
+    for value in [0, 1, 2**128 - 1, *(rng.getrandbits(rng.randint(1, 128)) for _ in range(2000))]:
+        assert _encode(value) == "".join(CROCKFORD[(value >> (5 * (25 - i))) & 31] for i in range(26))
+    assert first_id_at(1) == "0000000001" + "0" * 16  # 48 bits of milliseconds, then 80
+
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
