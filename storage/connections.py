@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib import metadata
+
 import orjson
 from beanie import init_beanie
 from pymongo import AsyncMongoClient
@@ -9,9 +11,23 @@ from redis.asyncio import BlockingConnectionPool, Connection, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff  # type: ignore[attr-defined]  # redis 5.1+; types-redis: 4.6
 from redis.commands.json import JSON
+from redis.driver_info import DriverInfo
 
 from storage.cold import DOCUMENT_MODELS
 from storage.hot import ensure_indexes
+
+
+def _driver_info() -> DriverInfo:
+    """What each connection tells Redis (CLIENT SETINFO): redis-py and this app, with versions.
+    Made once: redis-py would otherwise read its package metadata for every new connection."""
+    try:
+        version = metadata.version("chattergram")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        version = "0"
+    return DriverInfo().add_upstream_driver("chattergram", version)
+
+
+_DRIVER_INFO = _driver_info()
 
 
 async def open_redis(url: str, *, max_connections: int = 512, pool_timeout_seconds: float = 10.0) -> Redis:
@@ -25,6 +41,7 @@ async def open_redis(url: str, *, max_connections: int = 512, pool_timeout_secon
         max_connections=max_connections,
         timeout=pool_timeout_seconds,
         retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 8),
+        driver_info=_DRIVER_INFO,
     )
     # The client owns its pool, so closing it disconnects the pooled connections too
     # (Redis(connection_pool=pool) would leave them open until garbage collection).
