@@ -25,12 +25,14 @@ if __name__ == "__main__" and sys.path and sys.path[0] == os.path.dirname(os.pat
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import json
 import pstats
 import secrets
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +49,8 @@ WARM_UP = 50  # the conversation made, every cache filled
 SEED_SENDS_PER_USER = 10
 
 
-async def _post(http: httpx.AsyncClient, query: str, variables: dict[str, Any], token: str | None = None) -> Any:
+async def post(http: httpx.AsyncClient, query: str, variables: dict[str, Any], token: str | None = None) -> Any:
+    """A GraphQL request's data; raises on errors."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     body = (await http.post("/graphql", json={"query": query, "variables": variables}, headers=headers)).json()
     if body.get("errors"):
@@ -55,22 +58,33 @@ async def _post(http: httpx.AsyncClient, query: str, variables: dict[str, Any], 
     return body["data"]
 
 
-def _settings(services: Any, workdir: Path) -> Settings:
-    base = dict(redis_url=services.redis_url, mongodb_url=services.mongodb_url.rsplit("/", 1)[0] + "/call_count",
-                jwt_secret=secrets.token_urlsafe(48), data_dir=workdir / "data", stt_engine="none",
-                rate_limits="off", log_level="WARNING")
-    try:  # cheap password hashing, where the checkout has the setting
-        return Settings(**base, password_hash_time_cost=1, password_hash_memory_kib=1024)
-    except Exception:  # noqa: BLE001 - an older checkout without it
-        return Settings(**base)
+@contextlib.asynccontextmanager
+async def in_process_app(workdir: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the app running in this process, on embedded Redis and MongoDB."""
+    with embedded_servers(workdir / "services") as services:
+        settings: dict[str, Any] = {
+            "redis_url": services.redis_url, "mongodb_url": services.mongodb_url.rsplit("/", 1)[0] + "/in_process",
+            "jwt_secret": secrets.token_urlsafe(48), "data_dir": workdir / "data", "stt_engine": "none",
+            "rate_limits": "off", "log_level": "WARNING",
+        }
+        try:  # cheap password hashing, where the checkout has the setting
+            app = create_app(Settings(**settings, password_hash_time_cost=1, password_hash_memory_kib=1024))
+        except ValueError:  # an older checkout without it (pydantic's ValidationError)
+            app = create_app(Settings(**settings))
+        async with LifespanManager(app, startup_timeout=120, shutdown_timeout=30) as manager:
+            transport = httpx.ASGITransport(app=manager.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench", timeout=60) as http:
+                yield http
 
 
-async def _register(http: httpx.AsyncClient, count: int) -> list[tuple[str, str]]:
+async def register(http: httpx.AsyncClient, count: int) -> list[tuple[str, str]]:
+    """`count` new users: (id, token) each."""
+    run = secrets.token_hex(3)
     accounts = []
-    for _ in range(count):
-        name = f"calls_{secrets.token_hex(4)}"
-        data = await _post(http, REGISTER, {"input": {"username": name, "email": f"{name}@example.com",
-                                                      "password": "call count password 1234"}})
+    for n in range(count):
+        name = f"bench_{run}_{n:05d}"
+        data = await post(http, REGISTER, {"input": {"username": name, "email": f"{name}@example.com",
+                                                     "password": "bench password 1234"}})
         accounts.append((data["register"]["user"]["id"], data["register"]["token"]))
     return accounts
 
@@ -81,32 +95,26 @@ def _seed_sends(accounts: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 async def measure(requests: int, new_pairs: int = 0) -> tuple[dict[str, float], cProfile.Profile]:
-    workdir = Path(tempfile.mkdtemp(prefix="chattergram-call-count-"))
-    with embedded_servers(workdir / "services") as services:
-        app = create_app(_settings(services, workdir))
-        async with LifespanManager(app, startup_timeout=120) as manager:
-            transport = httpx.ASGITransport(app=manager.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://bench", timeout=60) as http:
-                (_, token), (partner, _) = await _register(http, 2)
-                for n in range(WARM_UP):
-                    await _post(http, SEND, {"input": {"receiverId": partner, "text": f"warm-up {n}"}}, token)
-                sends = [(token, partner)] * requests
-                if new_pairs:
-                    sends = _seed_sends(await _register(http, 2 * new_pairs))
-                requests = len(sends)
-                await asyncio.sleep(1.5)  # start-up work and the warm-up's persisting settle
-                profile = cProfile.Profile()
-                started = time.process_time()
-                profile.enable()
-                for n, (sender_token, receiver) in enumerate(sends):
-                    await _post(http, SEND, {"input": {"receiverId": receiver, "text": f"bench message {n}"}},
-                                sender_token)
-                await asyncio.sleep(0.5)  # the persister archives them: its share is counted
-                profile.disable()
-                cpu_s = time.process_time() - started
+    with tempfile.TemporaryDirectory(prefix="chattergram-call-count-") as workdir:
+        async with in_process_app(Path(workdir)) as http:
+            (_, token), (partner, _) = await register(http, 2)
+            for n in range(WARM_UP):
+                await post(http, SEND, {"input": {"receiverId": partner, "text": f"warm-up {n}"}}, token)
+            sends = [(token, partner)] * requests
+            if new_pairs:
+                sends = _seed_sends(await register(http, 2 * new_pairs))
+            await asyncio.sleep(1.5)  # start-up work and the warm-up's persisting settle
+            profile = cProfile.Profile()
+            started = time.process_time()
+            profile.enable()
+            for n, (sender_token, receiver) in enumerate(sends):
+                await post(http, SEND, {"input": {"receiverId": receiver, "text": f"bench message {n}"}}, sender_token)
+            await asyncio.sleep(0.5)  # the persister archives them: its share is counted
+            profile.disable()
+            cpu_s = time.process_time() - started
     calls = sum(entry[1] for entry in pstats.Stats(profile).stats.values())  # type: ignore[attr-defined]
-    return {"requests": requests, "calls_per_request": round(calls / requests),
-            "profiled_cpu_ms_per_request": round(cpu_s / requests * 1000, 3)}, profile
+    return {"requests": len(sends), "calls_per_request": round(calls / len(sends)),
+            "profiled_cpu_ms_per_request": round(cpu_s / len(sends) * 1000, 3)}, profile
 
 
 def main() -> None:

@@ -21,20 +21,18 @@ import asyncio
 import contextlib
 import contextvars
 import json
-import secrets
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-SEND = "mutation Send($input: SendMessageInput!) { sendMessage(input: $input) { id sentAt } }"
-REGISTER = "mutation R($input: RegisterInput!) { register(input: $input) { token user { id } } }"
+from bench.call_count import SEND, in_process_app, post, register
 
 
 @dataclass
@@ -158,51 +156,11 @@ class Case:
                 "shapes": [[shape, count] for shape, count in self.shapes.most_common(4)], "example": self.example}
 
 
-@contextlib.asynccontextmanager
-async def in_process_app(workdir: Path) -> AsyncIterator[httpx.AsyncClient]:
-    from asgi_lifespan import LifespanManager
-
-    from api.app import create_app
-    from api.dev_servers import embedded_servers
-    from api.settings import Settings
-
-    with embedded_servers(workdir / "services") as services:
-        app = create_app(Settings(
-            redis_url=services.redis_url, mongodb_url=services.mongodb_url.rsplit("/", 1)[0] + "/send_cost",
-            jwt_secret=secrets.token_urlsafe(48), data_dir=workdir / "data", stt_engine="none", rate_limits="off",
-            log_level="WARNING", password_hash_time_cost=1, password_hash_memory_kib=1024,
-        ))
-        async with LifespanManager(app, startup_timeout=120, shutdown_timeout=30) as manager:
-            transport = httpx.ASGITransport(app=manager.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://bench", timeout=60) as http:
-                yield http
-
-
-async def _post(http: httpx.AsyncClient, query: str, variables: dict, token: str | None = None) -> dict:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    body = (await http.post("/graphql", json={"query": query, "variables": variables}, headers=headers)).json()
-    if body.get("errors"):
-        raise RuntimeError(f"request failed: {body['errors']}")
-    data: dict = body["data"]
-    return data
-
-
-async def _users(http: httpx.AsyncClient, count: int) -> list[tuple[str, str]]:
-    run = secrets.token_hex(3)
-    users = []
-    for i in range(count):
-        name = f"cost_{run}_{i:05d}"
-        data = await _post(http, REGISTER, {"input": {"username": name, "email": f"{name}@example.com",
-                                                      "password": "send cost password 1234"}})
-        users.append((data["register"]["user"]["id"], data["register"]["token"]))
-    return users
-
-
 async def _send(http: httpx.AsyncClient, case: Case, token: str, receiver_id: str, n: int) -> None:
     variables = {"input": {"receiverId": receiver_id, "text": f"send cost message {n}"}}
     started = time.process_time()
     with counting() as tally:
-        await _post(http, SEND, variables, token)
+        await post(http, SEND, variables, token)
     case.add(tally, time.process_time() - started)
 
 
@@ -210,7 +168,7 @@ async def measure(pairs: int, seed_users: int, per_user: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="chattergram-send-cost-") as tmp, counters_installed():
         async with in_process_app(Path(tmp)) as http:
             # Users a..: pairs (2k, 2k+1); then user 2k also writes to 2k+2 (a new partner, both known).
-            users = await _users(http, 2 * pairs + 1)
+            users = await register(http, 2 * pairs + 1)
             await asyncio.sleep(1)  # let start-up work settle
             first, new_partner, known = Case(), Case(), Case()
             for k in range(pairs):
@@ -223,7 +181,7 @@ async def measure(pairs: int, seed_users: int, per_user: int) -> dict:
             # The benchmark's seed scenario, one request at a time: new users, each sending
             # `per_user` messages to its partner (2k and 2k+1), round-robin over the users.
             seed = Case()
-            seed_accounts = await _users(http, seed_users)
+            seed_accounts = await register(http, seed_users)
             for round_ in range(per_user):
                 for i, (_, token) in enumerate(seed_accounts):
                     await _send(http, seed, token, seed_accounts[i ^ 1 if (i ^ 1) < seed_users else i][0], round_)
