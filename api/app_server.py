@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,3 +101,10 @@ class AppServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def start_together(*servers: AppServer, timeout: float = 90.0) -> tuple[AppServer, ...]:
+    """Start several apps at once: each start mostly waits on its imports and lifespan, so two
+    starts side by side take little longer than one (instances of a deployment start so anyway)."""
+    with ThreadPoolExecutor(len(servers)) as pool:
+        return tuple(pool.map(lambda server: server.start(timeout), servers))

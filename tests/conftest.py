@@ -1,7 +1,8 @@
 """Real servers for the whole suite: embedded Redis (Search + JSON) and the MongoDB-wire
 server, started once per session by the same launcher `chattergram services` uses, and one
-running app shared by tests that need no special set-up. Apps and Redis servers built for one
-test or one module are stopped when it ends (tests/utils/lifetimes.py)."""
+running app shared by tests that need no special set-up (and a second instance of it for tests
+across instances). Apps and Redis servers built for one test or one module are stopped when it
+ends (tests/utils/lifetimes.py)."""
 
 from __future__ import annotations
 
@@ -145,6 +146,14 @@ async def in_process_app(in_process_apps: InProcessApps) -> InProcessApp:
 
 @pytest.fixture(scope="session")
 def app(app_factory: Callable[..., AppServer]) -> AppServer:
+    return app_factory().start()
+
+
+@pytest.fixture(scope="session")
+def second_app(app_factory: Callable[..., AppServer]) -> AppServer:
+    """Another instance of the shared app's deployment, configured alike: for what must cross
+    instances (an event published by one reaching subscribers of the other). Tests that stop,
+    kill or configure an instance build their own."""
     return app_factory().start()
 
 

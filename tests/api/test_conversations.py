@@ -50,44 +50,40 @@ async def next_event(socket: Socket, timeout: float = 10.0) -> dict[str, Any]:
 
 
 async def test_unread_counts_and_read_receipts_across_instances(
-    app_factory: Callable[..., AppServer], dev_servers: EmbeddedServers
+    app: AppServer, second_app: AppServer, dev_servers: EmbeddedServers
 ) -> None:
-    a, b = app_factory().start(), app_factory().start()
-    try:
-        async with httpx.AsyncClient(timeout=30) as http:
-            gql_a, gql_b = GraphQLClient(http, a.graphql_url), GraphQLClient(http, b.graphql_url)
-            alice, bob = await register(gql_a), await register(gql_b)
-            sent = [await send(gql_b, alice, bob, f"message {i}") for i in range(3)]
+    a, b = app, second_app
+    async with httpx.AsyncClient(timeout=30) as http:
+        gql_a, gql_b = GraphQLClient(http, a.graphql_url), GraphQLClient(http, b.graphql_url)
+        alice, bob = await register(gql_a), await register(gql_b)
+        sent = [await send(gql_b, alice, bob, f"message {i}") for i in range(3)]
 
-            [conversation] = await listing(gql_a, bob)
-            assert conversation["partner"]["id"] == alice.id
-            assert conversation["unreadCount"] == 3 and conversation["lastMessage"]["id"] == sent[2]["id"]
-            assert conversation["lastReadAt"] is None and conversation["partnerLastReadAt"] is None
-            assert (await listing(gql_b, alice))[0]["unreadCount"] == 0  # your own messages are read
+        [conversation] = await listing(gql_a, bob)
+        assert conversation["partner"]["id"] == alice.id
+        assert conversation["unreadCount"] == 3 and conversation["lastMessage"]["id"] == sent[2]["id"]
+        assert conversation["lastReadAt"] is None and conversation["partnerLastReadAt"] is None
+        assert (await listing(gql_b, alice))[0]["unreadCount"] == 0  # your own messages are read
 
-            async with connect(b.ws_url, alice.token) as alice_events:
-                await alice_events.subscribe(EVENTS)
-                await wait_for_subscribers(dev_servers.redis_url, conversation_channel(alice.id))
-                read = (await gql_a.ok(MARK_READ, {"p": alice.id, "u": sent[1]["id"]}, token=bob.token))["markRead"]
-                assert read["unreadCount"] == 1 and read["lastReadAt"] is not None
-                event = await next_event(alice_events)
-                assert event["type"] == "READ" and event["partnerId"] == bob.id and event["upTo"] == sent[1]["id"]
+        async with connect(b.ws_url, alice.token) as alice_events:
+            await alice_events.subscribe(EVENTS)
+            await wait_for_subscribers(dev_servers.redis_url, conversation_channel(alice.id))
+            read = (await gql_a.ok(MARK_READ, {"p": alice.id, "u": sent[1]["id"]}, token=bob.token))["markRead"]
+            assert read["unreadCount"] == 1 and read["lastReadAt"] is not None
+            event = await next_event(alice_events)
+            assert event["type"] == "READ" and event["partnerId"] == bob.id and event["upTo"] == sent[1]["id"]
 
-                # A stale markRead does not move the marker back.
-                stale = (await gql_a.ok(MARK_READ, {"p": alice.id, "u": sent[0]["id"]}, token=bob.token))["markRead"]
-                assert stale["unreadCount"] == 1 and stale["lastReadAt"] == read["lastReadAt"]
-                await alice_events.expect_silence(0.5)
+            # A stale markRead does not move the marker back.
+            stale = (await gql_a.ok(MARK_READ, {"p": alice.id, "u": sent[0]["id"]}, token=bob.token))["markRead"]
+            assert stale["unreadCount"] == 1 and stale["lastReadAt"] == read["lastReadAt"]
+            await alice_events.expect_silence(0.5)
 
-            seen_by_alice = (await listing(gql_b, alice))[0]
-            assert seen_by_alice["partnerLastReadAt"] == read["lastReadAt"]
-            await send(gql_a, alice, bob, "one more")  # through the other instance
-            assert (await listing(gql_b, bob))[0]["unreadCount"] == 2
-            last = (await listing(gql_a, bob))[0]["lastMessage"]["id"]
-            marked = (await gql_b.ok(MARK_READ, {"p": alice.id, "u": last}, token=bob.token))["markRead"]
-            assert marked["unreadCount"] == 0
-    finally:
-        a.stop()
-        b.stop()
+        seen_by_alice = (await listing(gql_b, alice))[0]
+        assert seen_by_alice["partnerLastReadAt"] == read["lastReadAt"]
+        await send(gql_a, alice, bob, "one more")  # through the other instance
+        assert (await listing(gql_b, bob))[0]["unreadCount"] == 2
+        last = (await listing(gql_a, bob))[0]["lastMessage"]["id"]
+        marked = (await gql_b.ok(MARK_READ, {"p": alice.id, "u": last}, token=bob.token))["markRead"]
+        assert marked["unreadCount"] == 0
 
 
 async def test_most_recent_first_and_paginated(gql: GraphQLClient) -> None:

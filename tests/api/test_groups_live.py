@@ -4,7 +4,6 @@ nothing to outsiders, removal takes effect at once, typing and read receipts per
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +44,9 @@ async def conversation_event(socket: Socket) -> dict[str, Any]:
 
 
 async def test_a_group_lives_across_instances_and_a_removed_member_stops_at_once(
-    app_factory: Callable[..., AppServer], dev_servers: EmbeddedServers, tmp_path: Path
+    app: AppServer, second_app: AppServer, dev_servers: EmbeddedServers, tmp_path: Path
 ) -> None:
-    a, b = app_factory().start(), app_factory().start()
+    a, b = app, second_app
     async with httpx.AsyncClient(timeout=30) as http:
         gql_a, gql_b = GraphQLClient(http, a.graphql_url), GraphQLClient(http, b.graphql_url)
         alice, bob, carol, mallory = [await register(gql_a) for _ in range(4)]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -35,9 +34,9 @@ async def event(socket: Socket) -> dict[str, Any]:
 
 
 async def test_every_member_sees_edits_reactions_and_deletes_on_another_instance(
-    app_factory: Callable[..., AppServer], dev_servers: EmbeddedServers
+    app: AppServer, second_app: AppServer, dev_servers: EmbeddedServers
 ) -> None:
-    a, b = app_factory().start(), app_factory().start()
+    a, b = app, second_app
     async with httpx.AsyncClient(timeout=30) as http:
         gql_a = GraphQLClient(http, a.graphql_url)
         alice, bob, mallory = await register(gql_a), await register(gql_a), await register(gql_a)
@@ -83,9 +82,9 @@ def _archived(mongodb_url: str, message_id: str) -> StoredMessage | None:
 
 
 async def test_an_edit_racing_a_delete_ends_deleted_everywhere(
-    app_factory: Callable[..., AppServer], dev_servers: EmbeddedServers
+    app: AppServer, second_app: AppServer, dev_servers: EmbeddedServers
 ) -> None:
-    a, b = app_factory().start(), app_factory().start()
+    a, b = app, second_app
     redis = aioredis.Redis.from_url(dev_servers.redis_url, decode_responses=True)
     try:
         async with httpx.AsyncClient(timeout=30) as http:
@@ -127,5 +126,3 @@ async def test_an_edit_racing_a_delete_ends_deleted_everywhere(
                 assert doc is not None and doc.deleted_at_ms and doc.text == "" and doc.edited_at_ms is None
     finally:
         await redis.aclose()
-        a.stop()
-        b.stop()

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from api.app_server import AppServer
+from api.app_server import AppServer, start_together
 from api.dev_servers import EmbeddedServers
 from tests.utils.graphql import ME, GraphQLClient, register
 from tests.utils.ws import PRESENCE, PRESENCE_CHANNEL, Socket, connect, wait_for_subscribers
@@ -79,8 +79,7 @@ async def test_online_until_the_last_tab_closes(
 async def test_presence_crosses_instances_and_a_crashed_instance_goes_offline(
     app_factory: Callable[..., AppServer], dev_servers: EmbeddedServers
 ) -> None:
-    a: AppServer = app_factory(**FAST_PRESENCE).start()
-    b: AppServer = app_factory(**FAST_PRESENCE).start()
+    a, b = start_together(app_factory(**FAST_PRESENCE), app_factory(**FAST_PRESENCE))
     try:
         async with httpx.AsyncClient(timeout=30) as http:
             gql_a = GraphQLClient(http, a.graphql_url)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -24,11 +24,6 @@ CHANGE_PASSWORD = """
 mutation Change($current: String!, $new: String!) {
   changePassword(currentPassword: $current, newPassword: $new) { token }
 }"""
-
-
-@pytest.fixture(scope="module")
-def second_app(app_factory: Callable[..., AppServer]) -> AppServer:
-    return app_factory().start()
 
 
 @pytest.fixture

@@ -106,10 +106,8 @@ async def _has_last_seen(gql: GraphQLClient, viewer: Account, user: Account) -> 
     return (await seen(gql, viewer, user))["lastSeenAt"] is not None
 
 
-async def test_a_block_reaches_an_instance_that_cached_the_pair(
-    app: AppServer, app_factory: Callable[..., AppServer], gql: GraphQLClient
-) -> None:
-    other = GraphQLClient(gql.client, app_factory().start().graphql_url)  # same Redis and MongoDB
+async def test_a_block_reaches_an_instance_that_cached_the_pair(second_app: AppServer, gql: GraphQLClient) -> None:
+    other = GraphQLClient(gql.client, second_app.graphql_url)  # same Redis and MongoDB
     alice, bob = await register(gql), await register(gql)
     await other.ok(SEND, {"input": {"receiverId": alice.id, "text": "hi"}}, token=bob.token)  # cached there
     await gql.ok(BLOCK, {"u": bob.id}, token=alice.token)  # on the first instance
