@@ -6,14 +6,15 @@ session opens, and is kept, at a process's first upload, in that upload's worker
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
-from faster_whisper.vad import VadOptions, get_speech_timestamps  # type: ignore[import-untyped]
 
 from media.probe import AudioInfo, probe_audio
 
@@ -25,7 +26,7 @@ WAVEFORM_POINTS = 64
 # quiet voice still draws, while a silent recording's hiss stays flat instead of filling the bubble.
 QUIET_FLOOR = 0.05
 # Pauses shorter than this are part of speaking; longer ones are what "skip silence" skips.
-VAD_OPTIONS = VadOptions(threshold=0.5, min_speech_duration_ms=100, min_silence_duration_ms=600, speech_pad_ms=150)
+VAD_SETTINGS = {"threshold": 0.5, "min_speech_duration_ms": 100, "min_silence_duration_ms": 600, "speech_pad_ms": 150}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +87,7 @@ def speech_segments(samples: np.ndarray, *, duration_seconds: float) -> tuple[tu
     """Where the VAD hears speech, in seconds (two decimals), within [0, duration_seconds]."""
     if samples.size == 0:
         return ()
-    spans = get_speech_timestamps(samples, VAD_OPTIONS, sampling_rate=SAMPLE_RATE)
+    spans = _vad()(samples, _vad_options(), sampling_rate=SAMPLE_RATE)
     segments = []
     for span in spans:
         start = round(span["start"] / SAMPLE_RATE, 2)
@@ -94,6 +95,21 @@ def speech_segments(samples: np.ndarray, *, duration_seconds: float) -> tuple[tu
         if end > start:
             segments.append((start, end))
     return tuple(segments)
+
+
+def _vad() -> Any:
+    # Imported at the first upload: faster-whisper's package costs every process start 0.2 s
+    # (an app on another STT engine, the CLI's other commands) and most never map a recording.
+    from faster_whisper.vad import get_speech_timestamps  # type: ignore[import-untyped]
+
+    return get_speech_timestamps
+
+
+@functools.cache
+def _vad_options() -> Any:
+    from faster_whisper.vad import VadOptions
+
+    return VadOptions(**VAD_SETTINGS)
 
 
 def map_voice(samples: np.ndarray, *, duration_seconds: float) -> VoiceMap:
