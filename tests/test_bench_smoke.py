@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # started first by `make test` (tests/conftest.py)
+
 REPO = Path(__file__).resolve().parents[1]
 
 

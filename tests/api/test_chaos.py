@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import redis.asyncio as aioredis
 from pymongo import AsyncMongoClient
 
@@ -31,6 +32,8 @@ from api.app_server import AppServer
 from api.dev_servers import ManagedServer, start_mongo, start_redis
 from tests.utils.chaos import Sent, Subscriber, send_until_acked
 from tests.utils.graphql import Account, GraphQLClient, register
+
+pytestmark = pytest.mark.slow  # started first by `make test` (tests/conftest.py)
 
 INSTANCES = 2  # one is killed: its persister's entries and its clients go to the other
 USERS = 6

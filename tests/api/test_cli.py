@@ -10,11 +10,14 @@ from pathlib import Path
 
 import httpx
 import pymongo
+import pytest
 import redis
 
 from api.app_server import CHATTERGRAM, REPO, AppServer
 from api.dev_servers import free_port
 from tests.utils.graphql import ME, GraphQLClient, register
+
+pytestmark = pytest.mark.slow  # started first by `make test` (tests/conftest.py)
 
 CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "MONGODB_URL", "JWT_SECRET", "DEV_MODE"}}
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pymongo
+import pytest
 import redis
 
 from api.app_server import AppServer
@@ -19,6 +20,8 @@ from storage.ids import direct_conversation_id
 from tests.conftest import SHARED_DATABASE, mongodb_url, shared_mongodb_url
 from tests.utils.graphql import Account, GraphQLClient, all_history, register, send
 from tests.utils.ws import MESSAGE_EVENTS, Socket, connect, user_channel, wait_for_subscribers
+
+pytestmark = pytest.mark.slow  # started first by `make test` (tests/conftest.py)
 
 MONGO_FAST_FAIL = "serverSelectionTimeoutMS=1500&connectTimeoutMS=1000"
 

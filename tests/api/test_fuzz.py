@@ -37,6 +37,8 @@ from hypothesis_graphql import from_schema, nodes
 
 from api.app_server import AppServer
 
+pytestmark = pytest.mark.slow  # started first by `make test` (tests/conftest.py)
+
 REPO = Path(__file__).resolve().parents[2]
 SDL = (REPO / "schema.graphql").read_text()
 SCHEMA = graphql.build_schema(SDL)

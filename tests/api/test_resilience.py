@@ -7,12 +7,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 import redis
 
 from api.app_server import AppServer
 from api.dev_servers import EmbeddedServers, start_mongo, start_redis
 from tests.conftest import mongodb_url
 from tests.utils.graphql import LOGIN, ME, PASSWORD, GraphQLClient, register
+
+pytestmark = pytest.mark.slow  # started first by `make test` (tests/conftest.py)
 
 USERS = "query { users(first: 200) { edges { node { id username } } } }"
 

@@ -11,9 +11,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from api.cli import APP_SHUTDOWN_SECONDS
 from api.dev_servers import EmbeddedServers, start_redis
 from tests.conftest import TEST_JWT_SECRET, mongodb_url
+
+pytestmark = pytest.mark.slow  # started first by `make test` (tests/conftest.py)
 
 LIFESPAN = textwrap.dedent("""
     import asyncio, sys, time
