@@ -64,12 +64,15 @@ def _mongo_command(message: bytes) -> str:
 
 @contextlib.contextmanager
 def counters_installed() -> Iterator[None]:
-    """Count what `counting()` blocks send, through redis-py's connection (one write = one
-    round-trip) and pymongo's (one message = one command); undone on exit."""
+    """Count what `counting()` blocks send, through the app's Redis connections (one write = one
+    round-trip; commands as storage.connections packs them) and pymongo's (one message = one
+    command); undone on exit."""
     from pymongo.asynchronous.pool import AsyncConnection
     from redis.asyncio.connection import AbstractConnection
 
-    pack, send, mongo_send = (AbstractConnection.pack_command, AbstractConnection.send_packed_command,
+    from storage.connections import PackedByHiredis
+
+    pack, send, mongo_send = (PackedByHiredis.pack_command, AbstractConnection.send_packed_command,
                               AsyncConnection.send_message)
 
     def pack_command(self: Any, *args: Any) -> Any:
@@ -91,13 +94,13 @@ def counters_installed() -> Iterator[None]:
             tally.mongo.append(name)
         await mongo_send(self, message, max_doc_size)
 
-    AbstractConnection.pack_command = pack_command  # type: ignore[method-assign]
+    PackedByHiredis.pack_command = pack_command  # type: ignore[method-assign]
     AbstractConnection.send_packed_command = send_packed_command  # type: ignore[method-assign]
     AsyncConnection.send_message = send_message  # type: ignore[method-assign]
     try:
         yield
     finally:
-        AbstractConnection.pack_command = pack  # type: ignore[method-assign]
+        PackedByHiredis.pack_command = pack  # type: ignore[method-assign]
         AbstractConnection.send_packed_command = send  # type: ignore[method-assign]
         AsyncConnection.send_message = mongo_send  # type: ignore[method-assign]
 
