@@ -156,7 +156,8 @@ class PubSubHub:
                 subscription.end(_Signal.CLOSED)
         self._on_count_change(-self.local_subscriptions)
         self._local.clear()
-        await self._discard_pubsub()
+        async with self._lock:  # not while an echo is being sent
+            await self._discard_pubsub()
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str, *, echo_seconds: float | None = None) -> AsyncIterator[Subscription]:
@@ -191,12 +192,17 @@ class PubSubHub:
 
     async def _echo_every(self, subscription: Subscription, seconds: float) -> None:
         while subscription.ended is None:
-            token = f"echo:{next(self._echo_ids)}"
-            self._echoes[token] = (subscription, time.monotonic())
-            if len(self._echoes) > MAX_PENDING_ECHOES:
-                del self._echoes[next(iter(self._echoes))]
-            with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):  # the reader copes
-                await self._pubsub.ping(token)
+            # Under the lock that stop() and a fresh start close the connection under, and only on a
+            # connection already open: an echo must never open one on a pub/sub object being dropped.
+            async with self._lock:
+                if subscription.ended is not None or self._pubsub.connection is None:
+                    return
+                token = f"echo:{next(self._echo_ids)}"
+                self._echoes[token] = (subscription, time.monotonic())
+                if len(self._echoes) > MAX_PENDING_ECHOES:
+                    del self._echoes[next(iter(self._echoes))]
+                with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):  # the reader copes
+                    await self._pubsub.ping(token)
             await asyncio.sleep(seconds)
 
     async def _leave(self, subscription: Subscription) -> None:

@@ -106,3 +106,20 @@ async def test_a_subscriber_that_falls_behind_is_ended_with_a_resubscribe_signal
         with pytest.raises(SubscriberTooSlow) as ended:
             await anext(aiter(slow))
         assert isinstance(ended.value, SubscriptionInterrupted)
+
+
+async def test_a_hub_stopped_while_echoing_leaves_no_connection_behind(redis: Redis) -> None:
+    """An echo about to be sent when the hub stops (or starts afresh) must not open a new
+    connection on the pub/sub object just closed: nobody would ever close it."""
+    pool = redis.connection_pool
+    for _ in range(30):
+        hub = PubSubHub(redis)
+        hub.start()
+        async with hub.subscribe("echoed", echo_seconds=0.001) as subscription:
+            listening = asyncio.create_task(anext(aiter(subscription), None))
+            await asyncio.sleep(0.01)
+            await hub.stop()  # as at shutdown: the subscriber is still inside its block
+            await asyncio.sleep(0.005)
+        await asyncio.gather(listening, return_exceptions=True)
+    await asyncio.sleep(0.05)
+    assert not pool._in_use_connections  # type: ignore[attr-defined]  # a leaked one stays in use
