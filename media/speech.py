@@ -87,7 +87,8 @@ def speech_segments(samples: np.ndarray, *, duration_seconds: float) -> tuple[tu
     """Where the VAD hears speech, in seconds (two decimals), within [0, duration_seconds]."""
     if samples.size == 0:
         return ()
-    spans = _vad()(samples, _vad_options(), sampling_rate=SAMPLE_RATE)
+    detect, options = _vad()
+    spans = detect(samples, options, sampling_rate=SAMPLE_RATE)
     segments = []
     for span in spans:
         start = round(span["start"] / SAMPLE_RATE, 2)
@@ -97,19 +98,14 @@ def speech_segments(samples: np.ndarray, *, duration_seconds: float) -> tuple[tu
     return tuple(segments)
 
 
-def _vad() -> Any:
-    # Imported at the first upload: faster-whisper's package costs every process start 0.2 s
-    # (an app on another STT engine, the CLI's other commands) and most never map a recording.
-    from faster_whisper.vad import get_speech_timestamps  # type: ignore[import-untyped]
-
-    return get_speech_timestamps
-
-
 @functools.cache
-def _vad_options() -> Any:
-    from faster_whisper.vad import VadOptions
+def _vad() -> tuple[Any, Any]:
+    """faster-whisper's speech detector and its options, imported at the first upload: the
+    package costs every process start 0.2 s (an app on another STT engine, the CLI's other
+    commands) and most never map a recording."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps  # type: ignore[import-untyped]
 
-    return VadOptions(**VAD_SETTINGS)
+    return get_speech_timestamps, VadOptions(**VAD_SETTINGS)
 
 
 def map_voice(samples: np.ndarray, *, duration_seconds: float) -> VoiceMap:

@@ -39,6 +39,7 @@ from storage.pubsub import (
     PubSubHub,
     Subscription,
     SubscriptionInterrupted,
+    current_until,
     echo_interval,
 )
 from storage.scripts import run_pipelined
@@ -158,7 +159,7 @@ class BlockStore:
         missing: list[str] = []
         for user_id in dict.fromkeys(user_ids):
             cached = self._cache.get(user_id)
-            if cached is not None and now - self._current_until(cached[1]) < self.cache_seconds:
+            if cached is not None and now - current_until(self._notices, cached[1]) < self.cache_seconds:
                 found[user_id] = cached[0]
             else:
                 missing.append(user_id)
@@ -236,9 +237,6 @@ class BlockStore:
                             args=[COPY_TTL_SECONDS])
         self._forget(blocker_id)
         await self.redis.publish(keys.BLOCKS_CHANNEL, blocker_id)
-
-    def _current_until(self, read_at: float) -> float:
-        return self._notices.current_until(read_at) if self._notices is not None else read_at
 
     def _remember(self, user_id: str, blocked: frozenset[str], at: float) -> None:
         self._cache.pop(user_id, None)

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from storage import keys
 from storage.archive import ArchiveStore
 from storage.conversations import ConversationStore, activity_ms
-from storage.scripts import Command, in_one_round_trip
+from storage.scripts import Command, in_one_round_trip, raise_error_replies
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +35,7 @@ class ConversationLists:
         """Several (members, conversation id, activity ms) updates in one round-trip."""
         commands = [command for update in updates for command in touch_commands(*update)]
         if commands:
-            for reply in await in_one_round_trip(self.redis, commands):
-                if isinstance(reply, Exception):
-                    raise reply
+            raise_error_replies(await in_one_round_trip(self.redis, commands))
 
     async def remove(self, user_id: str, conversation_id: str) -> None:
         await self.redis.zrem(keys.user_conversations(user_id), conversation_id)

@@ -26,7 +26,7 @@ from storage.hot_window import HotWindow, hot_member
 from storage.ids import first_id_at, id_timestamp_ms
 from storage.message_changes import MessageChanges
 from storage.records import MessageEventPayload, StoredMessage, tombstone
-from storage.scripts import in_one_round_trip, script_command, script_reply
+from storage.scripts import in_one_round_trip, raise_error_replies, script_command, script_reply
 from storage.slots import PARTITIONS, partition_of
 
 log = logging.getLogger(__name__)
@@ -149,9 +149,7 @@ class MessageStore:
             script_command(self._send, call),
             *touch_commands(touch_lists_of, message.conversation_id, message.sent_at_ms),
         ])
-        for failed in touched:
-            if isinstance(failed, Exception):
-                raise failed
+        raise_error_replies(touched)
         return list(await script_reply(self._send, call, sent))  # the send script is idempotent
 
     async def update(self, message: StoredMessage, *, queue_transcription: bool = False) -> bool:

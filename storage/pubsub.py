@@ -73,6 +73,12 @@ class PubSubConnectionLost(SubscriptionInterrupted):
     reason = "CONNECTION_LOST"
 
 
+def current_until(notices: Subscription | None, read_at: float) -> float:
+    """`Subscription.current_until` of a cache's notices subscription; `read_at` itself while
+    none listens."""
+    return notices.current_until(read_at) if notices is not None else read_at
+
+
 @dataclass(frozen=True, slots=True)
 class _Echo:
     sent_at: float  # monotonic time the PING left

@@ -41,6 +41,7 @@ from storage.pubsub import (
     PubSubHub,
     Subscription,
     SubscriptionInterrupted,
+    current_until,
     echo_interval,
 )
 
@@ -104,9 +105,7 @@ class RevocationStore:
         checked = self._valid.get(token_id)
         if checked is None:
             return None
-        if self._notices is not None:
-            checked = self._notices.current_until(checked)
-        return False if time.monotonic() - checked < self.cache_seconds else None
+        return False if time.monotonic() - current_until(self._notices, checked) < self.cache_seconds else None
 
     async def is_revoked(self, user_id: str, token_id: str, generation: int) -> bool:
         """Whether the token is revoked: from the cache, else one Redis round-trip (MongoDB too

@@ -56,6 +56,14 @@ async def in_one_round_trip(redis: Redis, commands: Sequence[Command]) -> list[A
         await pool.release(connection)
 
 
+def raise_error_replies(replies: Sequence[Any]) -> None:
+    """Raise the first error reply among `in_one_round_trip`'s (for commands whose replies are
+    not otherwise needed)."""
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+
+
 async def _send_and_read(connection: AbstractConnection, commands: Sequence[Command]) -> list[Any]:
     # A cancelled or failed read disconnects the connection (redis-py), so no reply is left for its next user.
     await connection.send_packed_command(connection.pack_commands(commands))
