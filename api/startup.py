@@ -182,7 +182,7 @@ async def start(settings: Settings, tokens: TokenService, stack: contextlib.Asyn
     await mutes.create_indexes()
     await push_subscriptions.create_indexes()
 
-    persister = Persister(redis, messages, archive, read_markers, conversations, conversation_lists,
+    persister = Persister(redis, messages, archive, read_markers, conversations,
                           claim_idle_ms=int(settings.outbox_claim_idle_seconds * 1000))
     persister.start()
     stack.push_async_callback(persister.stop)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import unicodedata
+from collections.abc import Sequence
 
 from strawberry.dataloader import DataLoader
 
@@ -82,8 +83,8 @@ async def send_message(
                 return first
             message = with_id(message, reserved)  # its send never landed: make it, under its id
     if audio_id is None:
-        return await _store(ctx, message)
-    return await _send_voice(ctx, message, audio_id)
+        return await _store(ctx, message, conversation.member_ids())
+    return await _send_voice(ctx, message, audio_id, conversation.member_ids())
 
 
 async def _replied_in(ctx: Context, conversation: StoredConversation, message_id: str) -> StoredMessage:
@@ -113,27 +114,25 @@ async def replied_to(ctx: Context, *, conversation_id: str, reply_to_id: str) ->
     return found
 
 
-async def _store(ctx: Context, message: StoredMessage) -> StoredMessage:
-    """Run the send script; then each member's conversation list (idempotent, and repeated by
-    the persister, so a crash in between loses nothing)."""
+async def _store(ctx: Context, message: StoredMessage, members: Sequence[str]) -> StoredMessage:
+    """Run the send script, which also moves the lists of `members` (as read before it)."""
     runtime = ctx.runtime
-    # A DIRECT pair never changes: its lists are touched in the send's round-trip.
-    pair = (message.sender_id, message.receiver_id) if message.receiver_id is not None else ()
-    outcome = await runtime.messages.send(message, touch_lists_of=pair)
+    outcome = await runtime.messages.send(message, members=members)
     if outcome.status == NOT_MIRRORED:  # Redis lost the conversation since we read it: mirror, retry
         if message.receiver_id is not None:  # DIRECT: from MongoDB, or made again
             await runtime.conversations.make_direct(message.sender_id, message.receiver_id, now_ms())
         else:
             await runtime.conversations.get(message.conversation_id)
-        outcome = await runtime.messages.send(message, touch_lists_of=pair)
+        outcome = await runtime.messages.send(message, members=members)
     if outcome.status in (NOT_A_MEMBER, NOT_MIRRORED) or outcome.message is None:
         raise NotFound("conversation not found", field="conversationId")
-    if not pair:  # a group: its members as the send script found them
-        await runtime.conversation_lists.touch(outcome.member_ids, message.conversation_id, message.sent_at_ms)
+    # Added to a group since it was read: the add put the group in their list; now the message moves it.
+    if joined := set(outcome.member_ids) - set(members):
+        await runtime.conversation_lists.touch(joined, message.conversation_id, message.sent_at_ms)
     return outcome.message
 
 
-async def _send_voice(ctx: Context, message: StoredMessage, audio_id: str) -> StoredMessage:
+async def _send_voice(ctx: Context, message: StoredMessage, audio_id: str, members: Sequence[str]) -> StoredMessage:
     """Claim the upload (at most once, only the uploader's), then store the message."""
     audio_store = ctx.runtime.audio
     record = await audio_store.claim(audio_id=audio_id, owner_id=message.sender_id, message_id=message.id)
@@ -150,7 +149,7 @@ async def _send_voice(ctx: Context, message: StoredMessage, audio_id: str) -> St
         transcription_status="PENDING",
     )
     try:
-        return await _store(ctx, voice)
+        return await _store(ctx, voice, members)
     except BaseException:
         await audio_store.release(audio_id=audio_id, message_id=message.id)
         raise

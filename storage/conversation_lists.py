@@ -1,13 +1,15 @@
-"""Each user's conversation list, ordered by latest activity (a sorted set per user).
+"""Each user's conversation list, ordered by latest activity.
 
-Updated after each send outside the conversation's script (one key per member, in the member's
-own slot) with ZADD GT, which is idempotent: the API does it at once and the persister again
-for every message it archives, so a crash between the send and the update loses nothing and
-repeating it changes nothing. A list is only an index: readers check membership themselves.
+A user's entries live in their conversations' partitions (one sorted set per user and
+partition, `keys.conversation_list`), in the conversation's slot: the send script moves every
+member's entry in the same atomic step as the message, and the group scripts add and remove
+them with the membership. A page merges the user's partitions. A list is only an index:
+readers check membership themselves.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 from collections.abc import Iterable, Sequence
 
@@ -17,8 +19,11 @@ from storage import keys
 from storage.archive import ArchiveStore
 from storage.conversations import ConversationStore, activity_ms
 from storage.scripts import Command, in_one_round_trip, raise_error_replies
+from storage.slots import PARTITIONS, partition_of
 
 log = logging.getLogger(__name__)
+
+PAGE_SLACK = 20  # entries fetched per partition beyond a page: those tied with the cursor are skipped
 
 
 class ConversationLists:
@@ -38,41 +43,47 @@ class ConversationLists:
             raise_error_replies(await in_one_round_trip(self.redis, commands))
 
     async def remove(self, user_id: str, conversation_id: str) -> None:
-        await self.redis.zrem(keys.user_conversations(user_id), conversation_id)
+        await self.redis.zrem(keys.conversation_list(partition_of(conversation_id), user_id), conversation_id)
 
     async def page(self, user_id: str, *, first: int, after: tuple[int, str] | None) -> tuple[list[str], bool]:
-        """Conversation ids, most recent activity first; `after` is the previous page's last
-        (ms, conversation id). Returns the ids and whether more follow."""
+        """Conversation ids, most recent activity first (ties: the greater id first); `after`
+        is the previous page's last (ms, conversation id). Returns the ids and whether more follow."""
         await self.ensure_built(user_id)
-        key = keys.user_conversations(user_id)
+        wanted, batch = first + 1, first + 1 + PAGE_SLACK
         top = f"{after[0]}" if after else "+inf"
-        entries: list[tuple[str, float]] = []
-        offset = 0
-        while len(entries) < first + 1:
-            batch = await self.redis.zrange(  # type: ignore[call-overload]  # BYSCORE bounds are str; types-redis: int
-                key, top, "-inf", desc=True, byscore=True, withscores=True, offset=offset, num=first + 1 + 20
-            )
-            if not batch:
-                break
-            offset += len(batch)
-            for conversation_id, score in batch:
-                # Same ms as the cursor: only members after it in (score desc, member desc) order.
-                if after and int(score) == after[0] and conversation_id >= after[1]:
-                    continue
-                entries.append((conversation_id, score))
-        return [c for c, _ in entries[:first]], len(entries) > first
+        offsets = dict.fromkeys(range(PARTITIONS), 0)  # the partitions still read, and how far
+        kept: dict[int, list[tuple[int, str]]] = {p: [] for p in range(PARTITIONS)}
+        while offsets:
+            replies = await in_one_round_trip(self.redis, [
+                ("ZRANGE", keys.conversation_list(p, user_id), top, "-inf", "BYSCORE", "REV", "LIMIT", offset, batch,
+                 "WITHSCORES") for p, offset in offsets.items()])
+            raise_error_replies(replies)
+            for partition, reply in zip(list(offsets), replies, strict=True):
+                entries = [(int(score), c) for c, score in reply]  # RESP3: [member, score] pairs
+                # Same ms as the cursor: only ids after it in (ms desc, id desc) order.
+                kept[partition] += [e for e in entries if not after or e[0] < after[0] or e[1] < after[1]]
+                offsets[partition] += len(entries)
+                if len(entries) < batch or len(kept[partition]) >= wanted:
+                    del offsets[partition]
+        merged = heapq.nlargest(wanted, (entry for entries in kept.values() for entry in entries))
+        return [conversation_id for _, conversation_id in merged[:first]], len(merged) > first
 
     async def activity(self, user_id: str, conversation_ids: Sequence[str]) -> list[int]:
-        if not conversation_ids:  # redis-py refuses a ZMSCORE of no members
+        """The list's ms of each conversation (0 where the list lacks it)."""
+        if not conversation_ids:
             return []
-        scores = await self.redis.zmscore(keys.user_conversations(user_id), list(conversation_ids))
-        return [int(s or 0) for s in scores]
+        replies = await in_one_round_trip(self.redis, [
+            ("ZSCORE", keys.conversation_list(partition_of(c), user_id), c) for c in conversation_ids])
+        raise_error_replies(replies)
+        return [int(score or 0) for score in replies]
 
     async def all_ids(self, user_id: str) -> list[str]:
         """Every conversation in the user's list (search scopes by these, after a membership check)."""
         await self.ensure_built(user_id)
-        ids: list[str] = await self.redis.zrange(keys.user_conversations(user_id), 0, -1)
-        return ids
+        replies = await in_one_round_trip(self.redis, [
+            ("ZRANGE", keys.conversation_list(p, user_id), 0, -1) for p in range(PARTITIONS)])
+        raise_error_replies(replies)
+        return [conversation_id for reply in replies for conversation_id in reply]
 
     async def ensure_built(self, user_id: str) -> None:
         """Rebuild the list from MongoDB if this Redis dataset never had it (new, or lost)."""
@@ -82,12 +93,8 @@ class ConversationLists:
         if member_of:
             latest = await self.archive.latest_ids([c.id for c in member_of])
             hot = await self._hot_latest([c.id for c in member_of])
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for conversation in member_of:
-                    newest = max(filter(None, (latest.get(conversation.id), hot.get(conversation.id))), default=None)
-                    pipe.zadd(keys.user_conversations(user_id), {conversation.id: activity_ms(conversation, newest)},
-                              gt=True)
-                await pipe.execute()
+            newest = {c.id: max(filter(None, (latest.get(c.id), hot.get(c.id))), default=None) for c in member_of}
+            await self.touch_many([([user_id], c.id, activity_ms(c, newest[c.id])) for c in member_of])
             log.info("rebuilt a conversation list from MongoDB",
                      extra={"user": user_id, "conversations": len(member_of)})
         await self.redis.set(keys.user_conversations_built(user_id), "1")
@@ -105,5 +112,5 @@ class ConversationLists:
 def touch_commands(user_ids: Iterable[str], conversation_id: str, at_ms: int) -> list[Command]:
     """The activity in `conversation_id` at `at_ms` for each of these members: one single-key
     ZADD GT each (idempotent, never moves a list back in time)."""
-    return [("ZADD", keys.user_conversations(user_id), "GT", at_ms, conversation_id)
-            for user_id in dict.fromkeys(user_ids)]
+    return [("ZADD", key, "GT", at_ms, conversation_id)
+            for key in keys.conversation_lists_of(conversation_id, dict.fromkeys(user_ids))]

@@ -1,5 +1,7 @@
 """Every Redis key and channel name outside redis-om models is built here."""
 
+from collections.abc import Iterable
+
 from storage.hot import KEY_PREFIX
 from storage.slots import PARTITIONS, partition_of, partition_tag, user_tag
 
@@ -127,13 +129,21 @@ def typing(conversation_id: str, user_id: str, part: str) -> str:
     return f"{_conv(conversation_id)}:typing:{user_id}:{part}"
 
 
-def user_conversations(user_id: str) -> str:
-    """Sorted set: conversation id -> ms of its latest activity, for one member."""
-    return f"{KEY_PREFIX}:user:{user_tag(user_id)}:convs"
+def conversation_list(partition: int, user_id: str) -> str:
+    """Sorted set: conversation id -> ms of its latest activity, for one member's conversations
+    in one partition. In the conversations' slot, so the send script moves every member's entry
+    in the same atomic step as the message; a user's whole list is the union of the partitions."""
+    return f"{KEY_PREFIX}:list:{partition_tag(partition)}:{user_id}"
+
+
+def conversation_lists_of(conversation_id: str, user_ids: Iterable[str]) -> list[str]:
+    """The list keys holding `conversation_id` for each of these members (one slot)."""
+    partition = partition_of(conversation_id)
+    return [conversation_list(partition, user_id) for user_id in user_ids]
 
 
 def user_conversations_built(user_id: str) -> str:
-    """Set once `user_conversations` was rebuilt from MongoDB for this Redis dataset."""
+    """Set once the user's `conversation_list`s were rebuilt from MongoDB for this Redis dataset."""
     return f"{KEY_PREFIX}:user:{user_tag(user_id)}:convs-built"
 
 

@@ -3,8 +3,8 @@
 A send is ONE Lua script over the keys of the message's conversation: the membership check,
 the JSON document (indexed by RediSearch through `MessageHot`), the conversation's id sets, an
 entry on the outbox stream (which the persister copies to MongoDB) and the CREATED event on
-every member's channel. Either all of it happens or none. Each member's conversation list is
-updated after it (`storage.conversation_lists`), idempotently.
+every member's channel, and each member's conversation list (`storage.conversation_lists`).
+Either all of it happens or none.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import dataclasses
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import orjson
 from redis.asyncio import Redis
@@ -21,12 +20,10 @@ from redis.asyncio import Redis
 from storage import keys
 from storage.archive import ArchiveStore, Repeat
 from storage.connections import json_commands
-from storage.conversation_lists import touch_commands
 from storage.hot_window import HotWindow, hot_member
 from storage.ids import first_id_at, id_timestamp_ms
 from storage.message_changes import MessageChanges
 from storage.records import MessageEventPayload, StoredMessage, tombstone
-from storage.scripts import in_one_round_trip, raise_error_replies, script_command, script_reply
 from storage.slots import PARTITIONS, partition_of
 
 log = logging.getLogger(__name__)
@@ -37,9 +34,11 @@ _USER_CHANNEL = keys.user_events("")
 SENT, ALREADY_SENT, NOT_A_MEMBER, NOT_MIRRORED = 1, 2, 0, -1
 
 # KEYS: document, conversation's ids, sender's ids in it, members, meta, and its partition's hot
-#       set, outbox, transcription queue and push queue (every key in the conversation's partition: one slot).
+#       set, outbox, transcription queue and push queue, then the conversation lists of the
+#       members the caller read (every key in the conversation's partition: one slot).
 # ARGV: id, document JSON, CREATED event, '1' to queue a transcription job, sender, channel
-#       prefix, conversation id, hot-set member, '1' to queue a Web Push job (push/worker.py).
+#       prefix, conversation id, hot-set member, '1' to queue a Web Push job (push/worker.py),
+#       sent ms, then the member of each list key (a list is moved only while its user is a member).
 # Returns {status, member ids...}. The document already there means a re-run (redis-py retries
 # after a lost reply, or a clientId retry): no side effect twice.
 _SEND = """
@@ -55,6 +54,9 @@ redis.call('XADD', KEYS[7], '*', 'id', ARGV[1], 'conversation', ARGV[7])
 if ARGV[4] == '1' then redis.call('XADD', KEYS[8], '*', 'id', ARGV[1], 'conversation', ARGV[7], 'attempt', '1') end
 if ARGV[9] == '1' then redis.call('XADD', KEYS[9], '*', 'id', ARGV[1], 'conversation', ARGV[7]) end
 for _, member in ipairs(members) do redis.call('PUBLISH', ARGV[6] .. member, ARGV[3]) end
+for i = 10, #KEYS do
+  if redis.call('HEXISTS', KEYS[4], ARGV[i + 1]) == 1 then redis.call('ZADD', KEYS[i], 'GT', ARGV[10], ARGV[7]) end
+end
 return {1, unpack(members)}
 """
 
@@ -108,14 +110,15 @@ class MessageStore:
             return message
         return reserved
 
-    async def send(self, message: StoredMessage, *, touch_lists_of: Sequence[str] = ()) -> SendOutcome:
-        """Store, enqueue for MongoDB and publish `message` if its sender is a member. The
-        conversation lists of `touch_lists_of` (members known beforehand: a DIRECT pair's never
-        change) are touched in the same round-trip, after the script (idempotent ZADD GT)."""
+    async def send(self, message: StoredMessage, *, members: Sequence[str]) -> SendOutcome:
+        """Store, enqueue for MongoDB and publish `message` if its sender is a member, and move the
+        conversation lists of `members` (as the caller read them; those no longer members are
+        skipped). The returned member ids are the script's: a member added since is among them."""
         document = message.to_document()
         event = MessageEventPayload("CREATED", message).encode(document)
         conversation = message.conversation_id
         partition = partition_of(conversation)
+        members = list(dict.fromkeys(members))  # notes to yourself: a pair of one
         script_keys = [
             keys.message_key(conversation, message.id),
             keys.conversation_messages(conversation),
@@ -126,31 +129,19 @@ class MessageStore:
             keys.outbox_stream(partition),
             keys.transcription_stream(partition),
             keys.push_stream(partition),
+            *keys.conversation_lists_of(conversation, members),
         ]
-        args: list[str | bytes] = [
+        args: list[str | bytes | int] = [
             message.id, orjson.dumps(document), event,
             "1" if message.transcription_status == "PENDING" else "0",
             message.sender_id, _USER_CHANNEL, conversation, hot_member(message), self.push_queue,
+            message.sent_at_ms, *members,
         ]
-        if touch_lists_of:
-            reply = await self._send_and_touch(script_keys, args, touch_lists_of, message)
-        else:
-            reply = await self._send(keys=script_keys, args=args)
-        status, *members = reply
+        status, *member_ids = await self._send(keys=script_keys, args=args)
         status = int(status)
         if status == ALREADY_SENT:
-            return SendOutcome(status, await self.find(message.id, conversation_id=conversation), tuple(members))
-        return SendOutcome(status, message if status == SENT else None, tuple(members))
-
-    async def _send_and_touch(self, script_keys: list[str], args: list[str | bytes], touch_lists_of: Sequence[str],
-                              message: StoredMessage) -> list[Any]:
-        call = (script_keys, args)
-        sent, *touched = await in_one_round_trip(self.redis, [
-            script_command(self._send, call),
-            *touch_commands(touch_lists_of, message.conversation_id, message.sent_at_ms),
-        ])
-        raise_error_replies(touched)
-        return list(await script_reply(self._send, call, sent))  # the send script is idempotent
+            return SendOutcome(status, await self.find(message.id, conversation_id=conversation), tuple(member_ids))
+        return SendOutcome(status, message if status == SENT else None, tuple(member_ids))
 
     async def update(self, message: StoredMessage, *, queue_transcription: bool = False) -> bool:
         """Replace a message wherever it lives and publish UPDATED to every member, if nothing

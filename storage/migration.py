@@ -6,7 +6,8 @@ MongoDB: every message gets `conversation_id` (the pair's DIRECT conversation), 
 acknowledged may be lost, so every hot message in the old layout is first written to MongoDB
 (never over a newer revision), then the old keys go and the hot window is hydrated anew in
 the new layout; read markers, clientId reservations and pending transcription jobs are carried
-over (the global streams and sets become one per partition).
+over (the global streams and sets become one per partition). A dataset of layout 2 (the
+first entity layout) only has each user's conversation list split into the partitions.
 """
 
 from __future__ import annotations
@@ -24,15 +25,20 @@ from redis.exceptions import ResponseError
 
 from storage import keys
 from storage.archive import ArchiveStore
+from storage.conversation_lists import touch_commands
 from storage.hot import KEY_PREFIX
 from storage.ids import direct_conversation_id, id_timestamp_ms, is_valid_id
 from storage.read_markers import ReadMarkerArchive
 from storage.records import StoredMessage
+from storage.scripts import in_one_round_trip, raise_error_replies
 from storage.slots import partition_of
 
 log = logging.getLogger(__name__)
 
-LAYOUT = "2"  # conversations as entities, keys hash-tagged per partition and per user
+LAYOUT = "3"  # 2: conversations as entities, keys hash-tagged per partition and per user;
+# 3: each user's conversation list split into the conversations' partitions.
+_ENTITY_LAYOUT = "2"
+_PER_USER_LISTS = f"{KEY_PREFIX}:user:{{u:*}}:convs"  # layout 2's conversation lists, one per user
 _LOCK = f"{KEY_PREFIX}:migration-lock"
 # Old-layout key patterns that only the pair model wrote (the new layout tags keys with `{`).
 _OLD_PATTERNS = ("conv:*", "conv-sent:*", "convs:*", "convs-built:*", "unread:*", "read:*", "readat:*",
@@ -58,8 +64,11 @@ async def migrate_pair_model(redis: Redis, database: AsyncDatabase[Any], archive
         if await redis.get(keys.layout_version()) == LAYOUT:
             return
     try:
-        if await redis.get(keys.layout_version()) != LAYOUT:
-            await _migrate_redis(redis, database, archive)
+        layout = await redis.get(keys.layout_version())
+        if layout != LAYOUT:
+            if layout != _ENTITY_LAYOUT:
+                await _migrate_redis(redis, database, archive)
+            await _split_conversation_lists(redis)
             await redis.set(keys.layout_version(), LAYOUT)
     finally:
         await redis.delete(_LOCK)
@@ -254,3 +263,21 @@ async def _carry_client_ids(redis: Redis) -> int:
             carried += 1
         await redis.delete(key)
     return carried
+
+
+async def _split_conversation_lists(redis: Redis) -> None:
+    """Layout 2 kept a user's whole conversation list in the user's slot; layout 3 keeps each
+    entry in its conversation's partition, where the send script moves it. Copied with ZADD GT,
+    then dropped: a run again after a crash repeats it harmlessly."""
+    moved = 0
+    async for key in redis.scan_iter(match=_PER_USER_LISTS, count=1000):
+        user_id = key.split("{u:", 1)[1].split("}", 1)[0]
+        entries = await redis.zrange(key, 0, -1, withscores=True)
+        commands = [command for conversation_id, at_ms in entries
+                    for command in touch_commands([user_id], conversation_id, int(at_ms))]
+        if commands:
+            raise_error_replies(await in_one_round_trip(redis, commands))
+        await redis.delete(key)
+        moved += 1
+    if moved:
+        log.info("split conversation lists into the conversations' partitions", extra={"lists": moved})

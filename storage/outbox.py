@@ -31,11 +31,9 @@ from redis.asyncio import Redis
 from storage import keys
 from storage.archive import ArchiveStore
 from storage.background import IdleWait, cancel_and_wait
-from storage.conversation_lists import ConversationLists
 from storage.conversations import ConversationStore
 from storage.messages import MessageStore
 from storage.read_markers import ReadMarkerArchive
-from storage.records import StoredMessage
 from storage.scripts import run_pipelined
 
 log = logging.getLogger(__name__)
@@ -107,7 +105,6 @@ class Persister:
         archive: ArchiveStore,
         read_markers: ReadMarkerArchive,
         conversations: ConversationStore,
-        lists: ConversationLists,
         *,
         batch_size: int = 500,
         idle_poll_seconds: float = 0.05,
@@ -121,7 +118,6 @@ class Persister:
         self.archive = archive
         self.read_markers = read_markers
         self.conversations = conversations
-        self.lists = lists
         self.consumer = consumer_name()
         self.batch_size = batch_size
         self.idle_poll_seconds = idle_poll_seconds
@@ -226,28 +222,8 @@ class Persister:
         if repeats := await self.archive.upsert(messages):  # a clientId's second message: the first stays
             await self.messages.withdraw_repeats(repeats)
             messages = [m for m in messages if m.id not in {r.id for r, _ in repeats}]
-        await self._touch_member_lists(messages)
         by_stream: dict[str, list[str]] = {}
         for stream, entry_id, _ in entries:
             by_stream.setdefault(stream, []).append(entry_id)
         await run_pipelined(self.redis, self._acknowledge, [([stream], [keys.OUTBOX_GROUP, *ids])
                                                             for stream, ids in by_stream.items()])
-
-    async def _touch_member_lists(self, messages: Sequence[StoredMessage]) -> None:
-        """Repeat each send's conversation-list update (ZADD GT: idempotent), so a crash between
-        the send script and that update loses nothing."""
-        newest: dict[str, int] = {}
-        members: dict[str, tuple[str, ...]] = {}
-        for message in messages:
-            newest[message.conversation_id] = max(newest.get(message.conversation_id, 0), message.sent_at_ms)
-            if message.receiver_id is not None:  # DIRECT: its two members never change
-                members[message.conversation_id] = (message.sender_id, message.receiver_id)
-        if not newest:
-            return
-        groups = [c for c in newest if c not in members]
-        if groups:
-            async with self.redis.pipeline(transaction=False) as pipe:  # one round-trip for all the groups
-                for conversation_id in groups:
-                    pipe.hkeys(keys.conversation_members(conversation_id))
-                members.update(zip(groups, map(tuple, await pipe.execute()), strict=True))
-        await self.lists.touch_many([(members[c], c, at_ms) for c, at_ms in newest.items()])

@@ -23,10 +23,10 @@ from storage.conversation_lists import ConversationLists
 from storage.conversations import ConversationStore
 from storage.hot_window import HotWindow
 from storage.member_state import MemberStateStore
-from storage.messages import MessageStore
+from storage.messages import MessageStore, SendOutcome
 from storage.outbox import Persister
 from storage.read_markers import ReadMarkerArchive
-from storage.records import StoredConversation
+from storage.records import StoredConversation, StoredMessage
 from tests.conftest import mongodb_url
 
 
@@ -45,8 +45,13 @@ class MessageStores:
         """The DIRECT conversation of `a` and `b`, made (in Redis) if it is new."""
         return await self.conversations.ensure_direct(a, b, int(time.time() * 1000))
 
+    async def send(self, message: StoredMessage) -> SendOutcome:
+        """Send as the resolver does: with the members it read from the conversation."""
+        conversation = await self.conversations.get(message.conversation_id)
+        return await self.messages.send(message, members=conversation.member_ids() if conversation else ())
+
     def persister(self, **options: Any) -> Persister:
-        return Persister(self.redis, self.messages, self.archive, self.read_markers, self.conversations, self.lists,
+        return Persister(self.redis, self.messages, self.archive, self.read_markers, self.conversations,
                          **options)
 
 

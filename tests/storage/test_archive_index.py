@@ -40,7 +40,7 @@ async def test_archived_entries_follow_edits_deletes_and_a_rebuild(message_store
     old = _text(direct, alice, f"the {first} draft", two_days_ago)
     hot = _text(direct, bob, f"a hot {first}", int(time.time() * 1000))
     for message in (old, hot):
-        await stores.messages.send(message)
+        await stores.send(message)
     persister = stores.persister()
     while await persister.drain_once():
         pass

@@ -71,7 +71,7 @@ async def test_a_second_message_under_an_archived_client_id_is_withdrawn(
     sender, receiver = new_id(), new_id()
     conversation = await stores.direct(sender, receiver)
     first = _message(conversation.id, sender, receiver, "once", "the text")
-    assert (await stores.messages.send(first)).status == SENT
+    assert (await stores.send(first)).status == SENT
     await ensure_group(redis)
     persister = stores.persister()
     await persister.drain_once()
@@ -82,7 +82,7 @@ async def test_a_second_message_under_an_archived_client_id_is_withdrawn(
 
     repeat = _message(conversation.id, sender, receiver, "once", "the text")
     assert await stores.messages.reserve_client_id(repeat) is repeat  # a fresh reservation
-    assert (await stores.messages.send(repeat)).status == SENT
+    assert (await stores.send(repeat)).status == SENT
     async with redis.pubsub() as events:  # what the receiver's open subscriptions are told
         await events.subscribe(keys.user_events(receiver))
         await events.get_message(timeout=1)  # the subscription's confirmation
@@ -121,7 +121,7 @@ async def test_an_update_of_a_repeat_archived_before_the_index_is_archived_not_w
     first, repeat = (_message(conversation.id, sender, receiver, "twice") for _ in range(2))
     await stores.archive.collection.insert_many([to_doc(first), to_doc(repeat)])
     await stores.archive.ensure_client_id_index()
-    assert (await stores.messages.send(repeat)).status == SENT  # hot, as hydrated
+    assert (await stores.send(repeat)).status == SENT  # hot, as hydrated
     await stores.messages.update(dataclasses.replace(repeat, text="edited", rev=1))
 
     await ensure_group(redis)

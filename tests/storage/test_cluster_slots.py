@@ -214,8 +214,7 @@ async def _exercise(stores: MessageStores, recorder: Recorder) -> None:
                           text="", sent_at_ms=id_timestamp_ms(voice_id),
                           audio=StoredAudio(new_id(), "audio/ogg", 4, 1.0), transcription_status="PENDING")
     for message in [*old, text, in_group, voice]:
-        pair = (message.sender_id, message.receiver_id) if message.receiver_id else ()  # DIRECT: lists too
-        assert (await stores.messages.send(message, touch_lists_of=pair)).status == SENT
+        assert (await stores.send(message)).status == SENT
     done = dataclasses.replace(voice, rev=1, transcription_status="DONE", transcript=StoredTranscript("hi", "fixed"))
     await stores.messages.update(done)
     await stores.messages.update(dataclasses.replace(done, rev=2, transcription_status="PENDING"),
@@ -249,7 +248,7 @@ async def _exercise(stores: MessageStores, recorder: Recorder) -> None:
     # A second message under an archived clientId (its reservation expired): withdrawn.
     await stores.archive.ensure_client_id_index()
     repeat = dataclasses.replace(_text(direct, alice, "hello"), client_id="hello-1")
-    assert (await stores.messages.send(repeat)).status == SENT
+    assert (await stores.send(repeat)).status == SENT
     while await persister.drain_once():
         pass
     assert await stores.messages.find(repeat.id, conversation_id=direct.id) is None

@@ -27,7 +27,7 @@ async def _sent_and_archived(stores: MessageStores, count: int) -> list[StoredMe
     conversation = await stores.direct(sender_id, receiver_id)
     sent = [_old_message(f"message {i}", conversation.id, sender_id, receiver_id, i) for i in range(count)]
     for message in sent:
-        assert (await stores.messages.send(message)).status == SENT
+        assert (await stores.send(message)).status == SENT
     await _drain_outbox(stores)
     assert await stores.archive.revisions([m.id for m in sent]) == {m.id: 0 for m in sent}
     return sent

@@ -23,7 +23,7 @@ def _message(conversation_id: str, sender: str, receiver: str, text: str) -> Sto
 
 
 async def _send(stores: MessageStores, message: StoredMessage) -> StoredMessage:
-    assert (await stores.messages.send(message)).status == SENT
+    assert (await stores.send(message)).status == SENT
     return message
 
 

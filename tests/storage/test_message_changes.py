@@ -24,7 +24,7 @@ async def _voice(stores: MessageStores) -> StoredMessage:
     voice = StoredMessage(id=message_id, kind="VOICE", conversation_id=direct.id, sender_id=alice, receiver_id=bob,
                           text="", sent_at_ms=id_timestamp_ms(message_id),
                           audio=StoredAudio(new_id(), "audio/ogg", 4, 1.0), transcription_status="PENDING")
-    assert (await stores.messages.send(voice)).status == SENT
+    assert (await stores.send(voice)).status == SENT
     return voice
 
 

@@ -260,7 +260,7 @@ async def test_the_client_id_reservation_is_carried(migrated: Migrated) -> None:
     assert 0 < await stores.redis.ttl(keys.client_id(migrated.alice, CLIENT_ID)) <= CLIENT_ID_TTL
     # The retried send under the reserved id is the first message, not a second one.
     assert await stores.conversations.get(migrated.conversation) is not None
-    outcome = await stores.messages.send(with_id(retry, migrated.unarchived.id))
+    outcome = await stores.send(with_id(retry, migrated.unarchived.id))
     assert (outcome.status, outcome.message) == (ALREADY_SENT, migrated.unarchived)
 
 

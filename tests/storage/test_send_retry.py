@@ -30,10 +30,10 @@ async def test_a_retried_send_script_counts_stores_and_publishes_once(
     pubsub = redis.pubsub(ignore_subscribe_messages=True)
     try:
         await pubsub.subscribe(keys.user_events(receiver))
-        first = await message_stores.messages.send(message)
+        first = await message_stores.send(message)
         assert (first.status, first.message, tuple(sorted(first.member_ids))) == (SENT, message, members)
         # The same script again, as redis-py's Retry runs it after a connection error.
-        again = await message_stores.messages.send(message)
+        again = await message_stores.send(message)
         assert (again.status, again.message, tuple(sorted(again.member_ids))) == (ALREADY_SENT, message, members)
         assert isinstance(again, SendOutcome)
 

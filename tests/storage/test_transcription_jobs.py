@@ -48,7 +48,7 @@ async def voice_message(stores: MessageStores, audio_id: str | None = None) -> S
         audio=StoredAudio(id=audio_id or new_id(), mime_type="audio/ogg", size_bytes=4, duration_seconds=1.0),
         transcription_status="PENDING",
     )
-    assert (await stores.messages.send(message)).status == SENT  # also queues the job on the transcription stream
+    assert (await stores.send(message)).status == SENT  # also queues the job on the transcription stream
     return message
 
 
