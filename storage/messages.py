@@ -19,11 +19,11 @@ from redis.asyncio import Redis
 
 from storage import keys
 from storage.archive import ArchiveStore, Repeat
-from storage.connections import json_commands
 from storage.hot_window import HotWindow, hot_member
 from storage.ids import first_id_at, id_timestamp_ms
 from storage.message_changes import MessageChanges
 from storage.records import MessageEventPayload, StoredMessage, tombstone
+from storage.scripts import in_one_round_trip, raise_error_replies
 from storage.slots import PARTITIONS, partition_of
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,6 @@ class MessageStore:
         self.push_queue = "1" if push_queue else "0"  # new messages queued for Web Push
         self.archive = archive
         self.hot_window = hot_window
-        self._json = json_commands(redis)
         self._send = redis.register_script(_SEND)
         # Every change after the send goes through `changes` (revision-checked, search entry kept).
         self.changes = MessageChanges(redis, archive, hot_window.archive_index, hot_window.hot_copies,
@@ -255,16 +254,10 @@ class MessageStore:
         by_slot: dict[str, list[str]] = {}  # one JSON.MGET per partition: its keys share a slot
         for key in message_keys:
             by_slot.setdefault(key[key.index("{"):key.index("}")], []).append(key)
-        if len(by_slot) == 1:
-            raw = await self._json.mget(message_keys, "$")
-        else:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for slot_keys in by_slot.values():
-                    pipe.json().mget(slot_keys, "$")
-                found = dict(zip((k for ks in by_slot.values() for k in ks),
-                                 (r for rs in await pipe.execute() for r in rs), strict=True))
-            raw = [found[key] for key in message_keys]
-        return [StoredMessage.from_document(r[0]) for r in raw if r]
+        replies = await in_one_round_trip(self.redis, [("JSON.MGET", *ks, "$") for ks in by_slot.values()])
+        raise_error_replies(replies)
+        found = dict(zip((k for ks in by_slot.values() for k in ks), (r for rs in replies for r in rs), strict=True))
+        return [StoredMessage.from_document(orjson.loads(raw)[0]) for key in message_keys if (raw := found[key])]
 
     async def page(self, conversation_id: str, *, before: str | None, limit: int) -> list[StoredMessage]:
         """Up to `limit` messages older than id `before`, newest first: Redis, then MongoDB.
