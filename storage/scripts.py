@@ -2,8 +2,8 @@
 
 `in_one_round_trip` writes the commands at once on one pooled connection and reads the replies
 in order: what redis-py's non-transactional pipeline does, without its per-command bookkeeping
-(a Pipeline object, callbacks, option dicts), which cost the 1:1 send (its script and two list
-touches) about half again a single command's client CPU. Scripts go as plain EVALSHA, without
+(a Pipeline object, callbacks, option dicts), which cost a round-trip of three commands about
+half again a single command's client CPU. Scripts go as plain EVALSHA, without
 the SCRIPT EXISTS round-trip redis-py's pipeline sends before every script. A call Redis refused
 with NOSCRIPT (it restarted or flushed its scripts) never ran: it runs again through the
 `Script`, which loads it.

@@ -3,12 +3,13 @@
 Redis Cluster runs a Lua script, MULTI or multi-key command only when all its keys hash to one
 slot; the part of a key between `{` and `}` (its hash tag) is all that is hashed. Keys that one
 script touches together therefore share a tag:
-- `{c:<conversation id>}`: a conversation's members, message ids, read markers, typing state;
-- `{u:<user id>}`: a user's conversation list and other per-user state;
-- `{p<n>}` (n < PARTITIONS): a partition of ids (a conversation's, a user's) for the keys that
-  many ids share and a worker reads as a whole: the outbox and transcription streams, the
-  hot-window index, the online-user sets. A conversation's messages live in its partition, so
-  the send script writes the document, the outbox entry and the indexes in one slot.
+- `{p<n>}` (n < PARTITIONS): a partition of conversation ids. A conversation's keys (members,
+  message ids, read markers, typing state), its messages' documents and its members' entries in
+  their conversation lists live in its partition, with the keys that many conversations share
+  and a worker reads as a whole (the outbox and transcription streams, the hot-window index):
+  so the send script writes the document, the outbox entry, the indexes and every member's
+  list in one slot. Presence partitions user ids the same way (the online-user sets).
+- `{u:<user id>}`: a user's own state (token generation, blocks, mutes, clientId reservations).
 """
 
 from __future__ import annotations
@@ -28,10 +29,6 @@ _PARTITION_TAGS = tuple(f"{{p{partition}}}" for partition in range(PARTITIONS))
 
 def partition_tag(partition: int) -> str:
     return _PARTITION_TAGS[partition]
-
-
-def conversation_tag(conversation_id: str) -> str:
-    return f"{{c:{conversation_id}}}"
 
 
 def user_tag(user_id: str) -> str:
