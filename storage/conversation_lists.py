@@ -2,9 +2,10 @@
 
 A user's entries live in their conversations' partitions (one sorted set per user and
 partition, `keys.conversation_list`), in the conversation's slot: the send script moves every
-member's entry in the same atomic step as the message, and the group scripts add and remove
-them with the membership. A page merges the user's partitions. A list is only an index:
-readers check membership themselves.
+member's entry in the same atomic step as the message. Group changes add and remove entries
+right after the membership changed; a crash in between is mended by the group's next message
+(its script adds a missing entry) or the member's next listing (which drops a stale one). A
+page merges the user's partitions. A list is only an index: readers check membership themselves.
 """
 
 from __future__ import annotations
