@@ -82,3 +82,15 @@ async def test_lists_of_the_per_user_layout_move_into_the_partitions(message_sto
     assert await redis.get(keys.layout_version()) == "3"
     await migrate_pair_model(redis, database, stores.archive)  # the next start-up: nothing changes
     assert await _pages(stores, user, 6) == expected
+
+
+async def test_a_member_the_caller_did_not_read_is_named_in_the_outcome(message_stores: MessageStores) -> None:
+    """Someone added after the caller read the members: the script cannot know their list key
+    (every key is declared), so it names them and the caller moves their list."""
+    stores, alice, bob = message_stores, new_id(), new_id()
+    conversation = await stores.direct(alice, bob)
+    message = _message(conversation.id, alice, bob)
+    outcome = await stores.messages.send(message, members=(alice,))
+    assert outcome.status == SENT and sorted(outcome.member_ids) == sorted((alice, bob))
+    assert await stores.lists.activity(bob, [conversation.id]) == [0]
+    assert await stores.lists.activity(alice, [conversation.id]) == [message.sent_at_ms]
