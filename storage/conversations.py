@@ -6,7 +6,8 @@ A change is a compare-and-set on the MongoDB document's `version`, then a mirror
 state into Redis that never replaces a newer copy with an older one. A DIRECT conversation is
 made on the first message without MongoDB (its id is derived from the pair, so every instance
 makes the same one): the Redis script creates it and queues it on the outbox, and the persister
-writes it to MongoDB.
+writes it to MongoDB. When MongoDB already had it, Redis had lost it and made it again: the
+persister then restores MongoDB's creation time and read markers into Redis.
 """
 
 from __future__ import annotations
@@ -60,6 +61,17 @@ if redis.call('HEXISTS', KEYS[1], 'version') == 0 then
   redis.call('XADD', KEYS[3], '*', 'kind', 'conversation', 'conversation', ARGV[1])
 end
 return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])}
+"""
+
+
+# KEYS: meta, members. ARGV: created ms, then member, "role:joined ms" pairs: MongoDB's copy of a
+# DIRECT conversation Redis made again after losing it. A pair's members never change, so only
+# the times differ; anything else (a group) is left alone.
+_ADOPT_DIRECT = """
+if redis.call('HGET', KEYS[1], 'kind') ~= 'DIRECT' then return 0 end
+redis.call('HSET', KEYS[1], 'created_ms', ARGV[1])
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+return 1
 """
 
 
@@ -138,6 +150,7 @@ class ConversationStore:
         self._read_mirror = redis.register_script(_READ_MIRROR)
         self._directs: OrderedDict[str, StoredConversation] = OrderedDict()  # LRU, see `known_direct`
         self._create_direct = redis.register_script(_CREATE_DIRECT)
+        self._adopt_direct = redis.register_script(_ADOPT_DIRECT)
 
     async def get(self, conversation_id: str) -> StoredConversation | None:
         """From the Redis mirror; from MongoDB (mirrored on the way) when Redis lacks it."""
@@ -218,23 +231,17 @@ class ConversationStore:
         return True
 
     async def ensure_direct(self, a: str, b: str, now_ms: int) -> StoredConversation:
-        """The DIRECT conversation of `a` and `b` (see `known_direct`), made if it exists nowhere
-        yet (see `make_direct`); needs no MongoDB when Redis has it."""
+        """The DIRECT conversation of `a` and `b` (see `known_direct`), made if Redis lacks it
+        (see `make_direct`); never asks MongoDB."""
         found = await self.known_direct(direct_conversation_id(a, b))
         return found if found is not None else await self.make_direct(a, b, now_ms)
 
     async def make_direct(self, a: str, b: str, now_ms: int) -> StoredConversation:
-        """The DIRECT conversation of `a` and `b` once Redis was found without it: MongoDB's
-        copy (Redis lost it), mirrored, else made in Redis and queued for MongoDB, in one
-        script that returns whatever Redis then holds (a racing instance may have made it)."""
+        """The DIRECT conversation of `a` and `b` once Redis was found without it: made in Redis
+        and queued for MongoDB, in one script that returns whatever Redis then holds (a racing
+        instance may have made it). MongoDB is not asked whether it had it (Redis lost it): the
+        persister finds out when it writes it and restores MongoDB's state (`persist_created`)."""
         conversation_id = direct_conversation_id(a, b)
-        found = None
-        try:
-            found = await self._restore(conversation_id)
-        except Exception as exc:  # noqa: BLE001 - MongoDB down: Redis makes it, the persister archives it
-            log.warning("MongoDB unavailable: making the conversation in Redis", extra={"error": repr(exc)})
-        if found is not None:
-            return self._remember_direct(found)
         members = new_direct(a, b, now_ms).member_ids()
         reply = await self._create_direct(
             keys=[*_mirror_keys(conversation_id), keys.outbox_stream(partition_of(conversation_id))],
@@ -246,19 +253,38 @@ class ConversationStore:
 
     async def persist_created(self, conversation_ids: Sequence[str]) -> None:
         """Outbox entries of kind `conversation`: write conversations made in Redis to MongoDB
-        ($setOnInsert: a copy MongoDB already has is never touched); the mirrors in one
-        round-trip, the upserts in one bulk write."""
+        ($setOnInsert: a copy MongoDB already has is never touched), then adopt MongoDB's state
+        for those it had; the mirrors in one round-trip, the upserts in one bulk write."""
         ids = list(dict.fromkeys(conversation_ids))
         replies = await run_pipelined(self.redis, self._read_mirror, [(_mirror_keys(c), ()) for c in ids])
+        written: list[str] = []
         upserts = []
         for conversation_id, reply in zip(ids, replies, strict=True):
             conversation = _mirror_of(conversation_id, reply)
             if conversation is None:
                 log.warning("outbox conversation missing in Redis", extra={"conversation": conversation_id})
                 continue
+            written.append(conversation_id)
             upserts.append(UpdateOne({"_id": conversation_id}, {"$setOnInsert": to_doc(conversation)}, upsert=True))
-        if upserts:
-            await self.collection.bulk_write(upserts, ordered=False)
+        if not upserts:
+            return
+        result = await self.collection.bulk_write(upserts, ordered=False)
+        inserted = set((result.upserted_ids or {}).values())  # None unacknowledged: adopting is harmless
+        if had := [c for c in written if c not in inserted]:
+            await self._adopt_archived(had)
+
+    async def _adopt_archived(self, conversation_ids: Sequence[str]) -> None:
+        """MongoDB had these DIRECT conversations before Redis made them (again, after losing
+        them; or this entry is written a second time): MongoDB's creation time and read markers
+        go back into Redis. Idempotent: a marker Redis has is kept (it only moves forward)."""
+        async for doc in self.collection.find({"_id": {"$in": list(conversation_ids)}}):
+            archived = from_doc(doc)
+            args: list[str | int] = [archived.created_ms]
+            for member in archived.members:
+                args += [member.user_id, f"{member.role}:{member.joined_ms}"]
+            if await self._adopt_direct(keys=_mirror_keys(archived.id), args=args):
+                await self._restore_read_markers(archived.id)
+                self._directs.pop(archived.id, None)
 
     async def of_member(self, user_id: str) -> list[StoredConversation]:
         """From MongoDB: every conversation `user_id` is a member of."""

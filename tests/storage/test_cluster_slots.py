@@ -1,13 +1,14 @@
-"""Redis Cluster runs a Lua script, a MULTI/EXEC transaction or a multi-key command only when
-all its keys hash to one slot (storage/slots.py). Every script call, every MULTI pipeline and
-every other command the message and conversation stores and the transcription worker send is
-recorded with its keys while they do their work (a direct conversation made, a group mirrored,
-text and voice sent, a message updated, reads, unread counts, typing, transcription jobs taken,
-retried and released, the persister draining, push jobs queued and handled, mutes written, read and
-restored, the hot window trimmed (with the search entries of archived messages written, changed
-and rebuilt) and hydrated, the restore steps after a data loss, a conversation re-mirrored from
-MongoDB, a block and an unblock with the blocker's copy rebuilt), then each call's keys are mapped to slots with
-redis-py's own `key_slot`: every one must be a single slot.
+"""Redis Cluster runs a Lua script, a MULTI/EXEC transaction or a multi-key command only when all
+its keys hash to one slot (storage/slots.py). Every script call, every MULTI pipeline and every
+other command the message and conversation stores and the transcription worker send is recorded
+with its keys while they do their work (a direct conversation made, and made again after Redis
+lost it, a group mirrored, text and voice sent, a message updated, reads, unread counts, typing,
+transcription jobs taken, retried and released, the persister draining, push jobs queued and
+handled, mutes written, read and restored, the hot window trimmed (with the search entries of
+archived messages written, changed and rebuilt) and hydrated, the restore steps after a data
+loss, a conversation re-mirrored from MongoDB, a block and an unblock with the blocker's copy
+rebuilt), then each call's keys are mapped to slots with redis-py's own `key_slot`: every one
+must be a single slot.
 
 Presence is left out (made cluster-safe separately)."""
 
@@ -290,6 +291,12 @@ async def _exercise(stores: MessageStores, recorder: Recorder) -> None:
                        keys.read_markers(group.id), keys.read_times(group.id))
     assert (await stores.conversations.get(group.id) or group).member_ids() == group.member_ids()
     assert await redis.hget(keys.read_markers(group.id), alice) == in_group.id
+    # Redis lost the DIRECT conversation: made again, then MongoDB's state adopted by the persister.
+    await redis.delete(keys.conversation_meta(direct.id), keys.conversation_members(direct.id))
+    await stores.conversations.make_direct(alice, bob, now)
+    while await persister.drain_once():
+        pass
+    assert await stores.conversations.mirrored(direct.id) == direct
 
     # Blocks: each change and each rebuild of a user's copy touch that user's slot only.
     blocks = BlockStore(redis, stores.archive.collection.database["blocks"], PubSubHub(redis), max_blocks=10,
@@ -324,7 +331,8 @@ def _fail_with(offending: Sequence[Call], what: str) -> None:
 
 def test_every_script_we_meant_to_cover_was_recorded(recorded: Recorder) -> None:
     names = {c.name for c in recorded.calls if c.kind == "script"}
-    expected = {f"storage.{m}" for m in ("conversations._MIRROR", "conversations._CREATE_DIRECT", "messages._SEND",
+    expected = {f"storage.{m}" for m in ("conversations._MIRROR", "conversations._CREATE_DIRECT",
+                                          "conversations._ADOPT_DIRECT", "messages._SEND",
                                           "message_changes._CHANGE", "message_changes._PUBLISH_IF_NEWER",
                                           "member_state._MARK_READ", "member_state._STATE",
                                           "member_state._TYPING_START", "member_state._TYPING_STOP",

@@ -5,9 +5,12 @@ is never changed."""
 from __future__ import annotations
 
 from bench.send_cost import counters_installed, counting
+from storage import keys
 from storage.conversations import new_direct, to_doc
-from storage.ids import new_id
+from storage.ids import id_timestamp_ms, new_id
+from storage.messages import SENT
 from storage.outbox import ensure_group
+from storage.records import StoredMessage
 from tests.storage.conftest import MessageStores
 
 
@@ -35,9 +38,49 @@ async def test_a_conversation_mongodb_has_is_left_as_it_is_and_one_redis_lost_is
     stores = message_stores
     older = new_direct(new_id(), new_id(), 1_000)
     await stores.conversations.collection.insert_one(to_doc(older))
-    again = await stores.direct(*older.member_ids())  # Redis has it from MongoDB now
+    again = await stores.direct(*older.member_ids())  # made again in Redis, as new
     fresh = await stores.direct(new_id(), new_id())
     await stores.conversations.persist_created([again.id, "lost-in-redis", fresh.id])
     assert await stores.conversations.fetch_authoritative(older.id) == older
+    assert await stores.conversations.mirrored(older.id) == older  # MongoDB's creation time adopted
     assert await stores.conversations.fetch_authoritative(fresh.id) == fresh
     assert await stores.conversations.collection.count_documents({}) == 2
+
+
+async def test_a_pair_redis_lost_is_made_again_without_mongodb_and_the_persister_restores_its_state(
+    message_stores: MessageStores,
+) -> None:
+    """Redis lost a DIRECT conversation MongoDB has (a wipe, a failover, an older snapshot): the
+    pair's next send makes it again in Redis, asking MongoDB nothing, and the persister, finding
+    MongoDB already had it, restores MongoDB's creation time and read markers into Redis."""
+    stores = message_stores
+    alice, bob = new_id(), new_id()
+    persister = stores.persister()
+    await ensure_group(stores.redis)
+    original = await stores.direct(alice, bob)
+    message = _message(original.id, alice, bob)
+    assert (await stores.send(message)).status == SENT
+    assert await stores.member_state.mark_read(original.id, bob, message.id, direct=True,
+                                               now_ms=original.created_ms + 5)
+    while await persister.drain_once():
+        pass
+    conversation_keys = [keys.conversation_meta(original.id), keys.conversation_members(original.id),
+                         keys.read_markers(original.id), keys.read_times(original.id)]
+    await stores.redis.delete(*conversation_keys)  # Redis lost the conversation
+
+    later = original.created_ms + 60_000
+    with counters_installed(), counting() as tally:
+        again = await stores.conversations.make_direct(alice, bob, later)
+    assert tally.mongo == []
+    assert again.created_ms == later  # made again, as new, until the persister knows better
+    while await persister.drain_once():
+        pass
+    assert await stores.conversations.mirrored(original.id) == original
+    assert await stores.redis.hget(keys.read_markers(original.id), bob) == message.id
+    assert await stores.conversations.fetch_authoritative(original.id) == original  # MongoDB kept its copy
+
+
+def _message(conversation_id: str, sender_id: str, receiver_id: str) -> StoredMessage:
+    message_id = new_id()
+    return StoredMessage(id=message_id, kind="TEXT", conversation_id=conversation_id, sender_id=sender_id,
+                         receiver_id=receiver_id, text="hi", sent_at_ms=id_timestamp_ms(message_id))
