@@ -126,6 +126,11 @@ def _mirror_of(conversation_id: str, reply: list[list[str]]) -> StoredConversati
     return from_mirror(conversation_id, meta, dict(zip(flat_members[::2], flat_members[1::2], strict=True)))
 
 
+def _member_fields(conversation: StoredConversation) -> list[str]:
+    """The members hash of a mirror, flat: member id, "role:joined ms", ..."""
+    return [field for m in conversation.members for field in (m.user_id, f"{m.role}:{m.joined_ms}")]
+
+
 def _mirror_keys(conversation_id: str) -> list[str]:
     """The keys of a conversation's mirror: meta, members (one slot)."""
     return [keys.conversation_meta(conversation_id), keys.conversation_members(conversation_id)]
@@ -204,9 +209,8 @@ class ConversationStore:
     async def mirror(self, conversation: StoredConversation) -> bool:
         """Copy `conversation` into Redis unless Redis has this version or a newer one."""
         args: list[str | int] = [conversation.version, conversation.kind, conversation.title or "",
-                                 conversation.created_ms, "1" if conversation.archived else "0"]
-        for member in conversation.members:
-            args += [member.user_id, f"{member.role}:{member.joined_ms}"]
+                                 conversation.created_ms, "1" if conversation.archived else "0",
+                                 *_member_fields(conversation)]
         return bool(await self._mirror(
             keys=[keys.conversation_meta(conversation.id), keys.conversation_members(conversation.id)], args=args
         ))
@@ -276,13 +280,11 @@ class ConversationStore:
     async def _adopt_archived(self, conversation_ids: Sequence[str]) -> None:
         """MongoDB had these DIRECT conversations before Redis made them (again, after losing
         them; or this entry is written a second time): MongoDB's creation time and read markers
-        go back into Redis. Idempotent: a marker Redis has is kept (it only moves forward)."""
+        go back into Redis. Idempotent: a marker Redis has is kept (set since, it is the newer)."""
         async for doc in self.collection.find({"_id": {"$in": list(conversation_ids)}}):
             archived = from_doc(doc)
-            args: list[str | int] = [archived.created_ms]
-            for member in archived.members:
-                args += [member.user_id, f"{member.role}:{member.joined_ms}"]
-            if await self._adopt_direct(keys=_mirror_keys(archived.id), args=args):
+            if await self._adopt_direct(keys=_mirror_keys(archived.id),
+                                        args=[archived.created_ms, *_member_fields(archived)]):
                 await self._restore_read_markers(archived.id)
                 self._directs.pop(archived.id, None)
 
