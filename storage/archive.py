@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -137,15 +137,21 @@ class ArchiveStore:
         cursor = self.collection.find({"_id": {"$in": list(message_ids)}}, {"_id": 1, "rev": 1})
         return {doc["_id"]: int(doc.get("rev", 0)) async for doc in cursor}
 
-    async def since(self, first_id: str, *, batch_size: int) -> AsyncIterator[list[StoredMessage]]:
-        """Every message from id `first_id` on, oldest first, in batches."""
-        id_filter: dict[str, str] = {"$gte": first_id}
-        while True:
-            docs = await self.collection.find({"_id": id_filter}).sort("_id", 1).limit(batch_size).to_list()
-            if not docs:
-                return
-            yield [from_raw(d) for d in docs]
-            id_filter = {"$gt": docs[-1]["_id"]}
+    async def since(self, first_id: str, *, batch_size: int) -> AsyncGenerator[list[StoredMessage], None]:
+        """Every message from id `first_id` on, oldest first, in batches: one query read in
+        batches (a query per batch makes the server find and sort its range again each time)."""
+        cursor = self.collection.find({"_id": {"$gte": first_id}}).sort("_id", 1).batch_size(batch_size)
+        try:
+            batch: list[StoredMessage] = []
+            async for doc in cursor:
+                batch.append(from_raw(doc))
+                if len(batch) == batch_size:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
+        finally:
+            await cursor.close()  # a reader that stopped early leaves no cursor open on the server
 
     async def conversations_before(self, first_id: str) -> AsyncIterator[str]:
         """The conversations that have messages older than id `first_id`."""

@@ -11,6 +11,7 @@ and everything else stay in MongoDB, read only for the page of hits shown.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import orjson
@@ -70,19 +71,20 @@ class ArchiveIndex:
         if await self.redis.exists(keys.archive_search_ready()):
             return 0
         written = 0
-        async for messages in archive.since("", batch_size=batch_size):
-            older = [m for m in messages if m.id < before_id and m.text]
-            if older:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for m in older:  # one script per message: its two keys share a slot
-                        await self._index_if_newer(
-                            keys=[keys.message_key(m.conversation_id, m.id),
-                                  keys.archived_message_entry(m.conversation_id, m.id)],
-                            args=[m.rev, slim_entry(m)], client=pipe,
-                        )
-                    written += sum(int(r) for r in await pipe.execute())
-            if messages[-1].id >= before_id:
-                break
+        async with contextlib.aclosing(archive.since("", batch_size=batch_size)) as reading:
+            async for messages in reading:
+                older = [m for m in messages if m.id < before_id and m.text]
+                if older:
+                    async with self.redis.pipeline(transaction=False) as pipe:
+                        for m in older:  # one script per message: its two keys share a slot
+                            await self._index_if_newer(
+                                keys=[keys.message_key(m.conversation_id, m.id),
+                                      keys.archived_message_entry(m.conversation_id, m.id)],
+                                args=[m.rev, slim_entry(m)], client=pipe,
+                            )
+                        written += sum(int(r) for r in await pipe.execute())
+                if messages[-1].id >= before_id:
+                    break
         await self.redis.set(keys.archive_search_ready(), "1")
         if written:
             log.info("rebuilt the search entries of archived messages", extra={"written": written})
