@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from storage import keys
 from storage.archive import ArchiveStore
 from storage.conversations import ConversationStore, activity_ms
-from storage.scripts import Command, in_one_round_trip, raise_error_replies
+from storage.scripts import Command, run_commands
 from storage.slots import PARTITIONS, partition_of
 
 log = logging.getLogger(__name__)
@@ -39,9 +39,7 @@ class ConversationLists:
 
     async def touch_many(self, updates: Sequence[tuple[Iterable[str], str, int]]) -> None:
         """Several (members, conversation id, activity ms) updates in one round-trip."""
-        commands = [command for update in updates for command in touch_commands(*update)]
-        if commands:
-            raise_error_replies(await in_one_round_trip(self.redis, commands))
+        await run_commands(self.redis, [command for update in updates for command in touch_commands(*update)])
 
     async def remove(self, user_id: str, conversation_id: str) -> None:
         await self.redis.zrem(keys.conversation_list(partition_of(conversation_id), user_id), conversation_id)
@@ -55,10 +53,9 @@ class ConversationLists:
         offsets = dict.fromkeys(range(PARTITIONS), 0)  # the partitions still read, and how far
         kept: dict[int, list[tuple[int, str]]] = {p: [] for p in range(PARTITIONS)}
         while offsets:
-            replies = await in_one_round_trip(self.redis, [
+            replies = await run_commands(self.redis, [
                 ("ZRANGE", keys.conversation_list(p, user_id), top, "-inf", "BYSCORE", "REV", "LIMIT", offset, batch,
                  "WITHSCORES") for p, offset in offsets.items()])
-            raise_error_replies(replies)
             for partition, reply in zip(list(offsets), replies, strict=True):
                 entries = [(int(score), c) for c, score in reply]  # RESP3: [member, score] pairs
                 # Same ms as the cursor: only ids after it in (ms desc, id desc) order.
@@ -71,19 +68,15 @@ class ConversationLists:
 
     async def activity(self, user_id: str, conversation_ids: Sequence[str]) -> list[int]:
         """The list's ms of each conversation (0 where the list lacks it)."""
-        if not conversation_ids:
-            return []
-        replies = await in_one_round_trip(self.redis, [
+        replies = await run_commands(self.redis, [
             ("ZSCORE", keys.conversation_list(partition_of(c), user_id), c) for c in conversation_ids])
-        raise_error_replies(replies)
         return [int(score or 0) for score in replies]
 
     async def all_ids(self, user_id: str) -> list[str]:
         """Every conversation in the user's list (search scopes by these, after a membership check)."""
         await self.ensure_built(user_id)
-        replies = await in_one_round_trip(self.redis, [
+        replies = await run_commands(self.redis, [
             ("ZRANGE", keys.conversation_list(p, user_id), 0, -1) for p in range(PARTITIONS)])
-        raise_error_replies(replies)
         return [conversation_id for reply in replies for conversation_id in reply]
 
     async def ensure_built(self, user_id: str) -> None:

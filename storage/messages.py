@@ -23,7 +23,7 @@ from storage.hot_window import HotWindow, hot_member
 from storage.ids import first_id_at, id_timestamp_ms
 from storage.message_changes import MessageChanges
 from storage.records import MessageEventPayload, StoredMessage, tombstone
-from storage.scripts import in_one_round_trip, raise_error_replies
+from storage.scripts import run_commands
 from storage.slots import PARTITIONS, partition_of
 
 log = logging.getLogger(__name__)
@@ -254,8 +254,7 @@ class MessageStore:
         by_slot: dict[str, list[str]] = {}  # one JSON.MGET per partition: its keys share a slot
         for key in message_keys:
             by_slot.setdefault(key[key.index("{"):key.index("}")], []).append(key)
-        replies = await in_one_round_trip(self.redis, [("JSON.MGET", *ks, "$") for ks in by_slot.values()])
-        raise_error_replies(replies)
+        replies = await run_commands(self.redis, [("JSON.MGET", *ks, "$") for ks in by_slot.values()])
         found = dict(zip((k for ks in by_slot.values() for k in ks), (r for rs in replies for r in rs), strict=True))
         return [StoredMessage.from_document(orjson.loads(raw)[0]) for key in message_keys if (raw := found[key])]
 

@@ -30,7 +30,7 @@ from storage.hot import KEY_PREFIX
 from storage.ids import direct_conversation_id, id_timestamp_ms, is_valid_id
 from storage.read_markers import ReadMarkerArchive
 from storage.records import StoredMessage
-from storage.scripts import in_one_round_trip, raise_error_replies
+from storage.scripts import run_commands
 from storage.slots import partition_of
 
 log = logging.getLogger(__name__)
@@ -273,10 +273,8 @@ async def _split_conversation_lists(redis: Redis) -> None:
     async for key in redis.scan_iter(match=_PER_USER_LISTS, count=1000):
         user_id = key.split("{u:", 1)[1].split("}", 1)[0]
         entries = await redis.zrange(key, 0, -1, withscores=True)
-        commands = [command for conversation_id, at_ms in entries
-                    for command in touch_commands([user_id], conversation_id, int(at_ms))]
-        if commands:
-            raise_error_replies(await in_one_round_trip(redis, commands))
+        await run_commands(redis, [command for conversation_id, at_ms in entries
+                                   for command in touch_commands([user_id], conversation_id, int(at_ms))])
         await redis.delete(key)
         moved += 1
     if moved:

@@ -56,12 +56,15 @@ async def in_one_round_trip(redis: Redis, commands: Sequence[Command]) -> list[A
         await pool.release(connection)
 
 
-def raise_error_replies(replies: Sequence[Any]) -> None:
-    """Raise the first error reply among `in_one_round_trip`'s (for commands whose replies are
-    not otherwise needed)."""
+async def run_commands(redis: Redis, commands: Sequence[Command]) -> list[Any]:
+    """`in_one_round_trip`, raising the first error reply (for commands that should not fail)."""
+    if not commands:
+        return []
+    replies = await in_one_round_trip(redis, commands)
     for reply in replies:
         if isinstance(reply, Exception):
             raise reply
+    return replies
 
 
 async def _send_and_read(connection: AbstractConnection, commands: Sequence[Command]) -> list[Any]:
