@@ -53,9 +53,13 @@ redis.call('ZADD', KEYS[6], 0, ARGV[8])
 redis.call('XADD', KEYS[7], '*', 'id', ARGV[1], 'conversation', ARGV[7])
 if ARGV[4] == '1' then redis.call('XADD', KEYS[8], '*', 'id', ARGV[1], 'conversation', ARGV[7], 'attempt', '1') end
 if ARGV[9] == '1' then redis.call('XADD', KEYS[9], '*', 'id', ARGV[1], 'conversation', ARGV[7]) end
-for _, member in ipairs(members) do redis.call('PUBLISH', ARGV[6] .. member, ARGV[3]) end
+local is_member = {}
+for _, member in ipairs(members) do
+  redis.call('PUBLISH', ARGV[6] .. member, ARGV[3])
+  is_member[member] = true
+end
 for i = 10, #KEYS do
-  if redis.call('HEXISTS', KEYS[4], ARGV[i + 1]) == 1 then redis.call('ZADD', KEYS[i], 'GT', ARGV[10], ARGV[7]) end
+  if is_member[ARGV[i + 1]] then redis.call('ZADD', KEYS[i], 'GT', ARGV[10], ARGV[7]) end
 end
 return {1, unpack(members)}
 """
