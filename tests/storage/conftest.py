@@ -22,12 +22,20 @@ from storage.connections import open_mongo, open_redis
 from storage.conversation_lists import ConversationLists
 from storage.conversations import ConversationStore
 from storage.hot_window import HotWindow
+from storage.ids import id_timestamp_ms, new_id
 from storage.member_state import MemberStateStore
 from storage.messages import MessageStore, SendOutcome
 from storage.outbox import Persister
 from storage.read_markers import ReadMarkerArchive
 from storage.records import StoredConversation, StoredMessage
 from tests.conftest import mongodb_url
+
+
+def text_message(conversation_id: str, sender_id: str, receiver_id: str | None) -> StoredMessage:
+    """A new text message in `conversation_id` (receiver None in a group)."""
+    message_id = new_id()
+    return StoredMessage(id=message_id, kind="TEXT", conversation_id=conversation_id, sender_id=sender_id,
+                         receiver_id=receiver_id, text="hi", sent_at_ms=id_timestamp_ms(message_id))
 
 
 @dataclass(frozen=True)

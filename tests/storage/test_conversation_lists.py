@@ -7,18 +7,11 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from storage import keys
-from storage.ids import id_timestamp_ms, new_id
+from storage.ids import new_id
 from storage.messages import SENT
 from storage.migration import migrate_pair_model
-from storage.records import StoredMessage
 from storage.slots import PARTITIONS, partition_of
-from tests.storage.conftest import MessageStores
-
-
-def _message(conversation_id: str, sender_id: str, receiver_id: str | None) -> StoredMessage:
-    message_id = new_id()
-    return StoredMessage(id=message_id, kind="TEXT", conversation_id=conversation_id, sender_id=sender_id,
-                         receiver_id=receiver_id, text="hi", sent_at_ms=id_timestamp_ms(message_id))
+from tests.storage.conftest import MessageStores, text_message
 
 
 async def _pages(stores: MessageStores, user_id: str, first: int) -> list[str]:
@@ -50,7 +43,7 @@ async def test_pages_merge_the_partitions_in_activity_order_ties_included(messag
 async def test_the_send_script_moves_each_members_list(message_stores: MessageStores) -> None:
     stores, alice, bob = message_stores, new_id(), new_id()
     conversation = await stores.direct(alice, bob)
-    message = _message(conversation.id, alice, bob)
+    message = text_message(conversation.id, alice, bob)
     assert (await stores.messages.send(message, members=(alice, bob))).status == SENT
     for user in (alice, bob):  # no persister ran: the script itself did it
         assert await stores.lists.activity(user, [conversation.id]) == [message.sent_at_ms]
@@ -59,7 +52,7 @@ async def test_the_send_script_moves_each_members_list(message_stores: MessageSt
 async def test_the_send_script_leaves_the_list_of_someone_no_longer_a_member(message_stores: MessageStores) -> None:
     stores, alice, bob, carol = message_stores, new_id(), new_id(), new_id()
     conversation = await stores.direct(alice, bob)
-    message = _message(conversation.id, alice, bob)
+    message = text_message(conversation.id, alice, bob)
     # The caller read carol as a member; by the time the script runs she is not.
     assert (await stores.messages.send(message, members=(alice, bob, carol))).status == SENT
     assert await stores.lists.activity(carol, [conversation.id]) == [0]
@@ -89,7 +82,7 @@ async def test_a_member_the_caller_did_not_read_is_named_in_the_outcome(message_
     (every key is declared), so it names them and the caller moves their list."""
     stores, alice, bob = message_stores, new_id(), new_id()
     conversation = await stores.direct(alice, bob)
-    message = _message(conversation.id, alice, bob)
+    message = text_message(conversation.id, alice, bob)
     outcome = await stores.messages.send(message, members=(alice,))
     assert outcome.status == SENT and sorted(outcome.member_ids) == sorted((alice, bob))
     assert await stores.lists.activity(bob, [conversation.id]) == [0]

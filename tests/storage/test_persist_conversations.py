@@ -7,11 +7,10 @@ from __future__ import annotations
 from bench.send_cost import counters_installed, counting
 from storage import keys
 from storage.conversations import new_direct, to_doc
-from storage.ids import id_timestamp_ms, new_id
+from storage.ids import new_id
 from storage.messages import SENT
 from storage.outbox import ensure_group
-from storage.records import StoredMessage
-from tests.storage.conftest import MessageStores
+from tests.storage.conftest import MessageStores, text_message
 
 
 async def test_a_batch_of_new_conversations_is_one_redis_read_and_one_mongodb_write(
@@ -58,7 +57,7 @@ async def test_a_pair_redis_lost_is_made_again_without_mongodb_and_the_persister
     persister = stores.persister()
     await ensure_group(stores.redis)
     original = await stores.direct(alice, bob)
-    message = _message(original.id, alice, bob)
+    message = text_message(original.id, alice, bob)
     assert (await stores.send(message)).status == SENT
     assert await stores.member_state.mark_read(original.id, bob, message.id, direct=True,
                                                now_ms=original.created_ms + 5)
@@ -78,9 +77,3 @@ async def test_a_pair_redis_lost_is_made_again_without_mongodb_and_the_persister
     assert await stores.conversations.mirrored(original.id) == original
     assert await stores.redis.hget(keys.read_markers(original.id), bob) == message.id
     assert await stores.conversations.fetch_authoritative(original.id) == original  # MongoDB kept its copy
-
-
-def _message(conversation_id: str, sender_id: str, receiver_id: str) -> StoredMessage:
-    message_id = new_id()
-    return StoredMessage(id=message_id, kind="TEXT", conversation_id=conversation_id, sender_id=sender_id,
-                         receiver_id=receiver_id, text="hi", sent_at_ms=id_timestamp_ms(message_id))
