@@ -14,7 +14,7 @@ from tests.utils.audio import upload
 from tests.utils.graphql import GraphQLClient
 from tests.utils.silence import ffmpeg, speech_with_pause
 from tests.web.conftest import Artifacts
-from tests.web.test_web_client import LIVE, Problems, accounts, expect_live, log_in, new_page, open_chat
+from tests.web.test_web_client import LIVE, TRANSCRIPTION, Problems, accounts, expect_live, log_in, new_page, open_chat
 
 SEND = """mutation Send($input: SendMessageInput!) { sendMessage(input: $input) {
   id audio { durationSeconds waveform speechSegments { start end } } } }"""
@@ -48,6 +48,9 @@ async def test_a_voice_message_draws_its_waveform_and_plays_faster_and_without_i
         await open_chat(page, alice.username)
         voice = page.locator('[data-testid="message"][data-kind="VOICE"]')
         await expect(voice).to_have_count(1, timeout=LIVE)
+        # The transcript widens the bubble and so the waveform: measured before it lands, a click
+        # aimed at 75 % of the bar would hit a quarter of it.
+        await expect(voice).to_have_attribute("data-status", "DONE", timeout=TRANSCRIPTION)
         audio = voice.locator("audio")
 
         # The waveform: one bar per peak, as tall as the peak (silence a flat line).
