@@ -18,7 +18,10 @@ async def test_a_failed_people_search_is_asked_again(
     alice = await register(gql, unique_name("alice"))
     context, page = await new_page(browser, app, problems, artifacts, "alice")
     try:
-        await log_in(page, alice.username)
+        # The page's first "People" page must be answered before dave exists: answered after,
+        # it would list him (ids are in time order), and no search would be needed to find him.
+        async with page.expect_response(lambda r: b"query People" in (r.request.post_data_buffer or b"")):
+            await log_in(page, alice.username)
         await expect_live(page)
         dave = await register(gql, unique_name("dave"))  # after the page loaded, never online: only a search finds him
         dropped: list[str] = []
