@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pymongo import ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from storage.records import StoredMessage
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 DUPLICATE_KEY = 11000
 CLIENT_ID_INDEX = "sender_client_id"
@@ -137,21 +140,10 @@ class ArchiveStore:
         cursor = self.collection.find({"_id": {"$in": list(message_ids)}}, {"_id": 1, "rev": 1})
         return {doc["_id"]: int(doc.get("rev", 0)) async for doc in cursor}
 
-    async def since(self, first_id: str, *, batch_size: int) -> AsyncGenerator[list[StoredMessage], None]:
-        """Every message from id `first_id` on, oldest first, in batches: one query read in
-        batches (a query per batch makes the server find and sort its range again each time)."""
-        cursor = self.collection.find({"_id": {"$gte": first_id}}).sort("_id", 1).batch_size(batch_size)
-        try:
-            batch: list[StoredMessage] = []
-            async for doc in cursor:
-                batch.append(from_raw(doc))
-                if len(batch) == batch_size:
-                    yield batch
-                    batch = []
-            if batch:
-                yield batch
-        finally:
-            await cursor.close()  # a reader that stopped early leaves no cursor open on the server
+    def since(self, first_id: str, *, batch_size: int) -> AsyncGenerator[list[StoredMessage], None]:
+        """Every message from id `first_id` on, oldest first, in batches."""
+        cursor = self.collection.find({"_id": {"$gte": first_id}}).sort("_id", 1)
+        return _in_batches(cursor, batch_size, from_raw)
 
     async def conversations_before(self, first_id: str) -> AsyncIterator[str]:
         """The conversations that have messages older than id `first_id`."""
@@ -162,36 +154,21 @@ class ArchiveStore:
         async for row in cursor:
             yield row["_id"]
 
-    async def pending_transcriptions(self, *, batch_size: int = 500) -> AsyncIterator[list[tuple[str, str]]]:
+    def pending_transcriptions(self, *, batch_size: int = 500) -> AsyncGenerator[list[tuple[str, str]], None]:
         """(message id, conversation id) of every archived message whose transcription is
         PENDING, in batches (index `pending_transcriptions`)."""
-        cursor = self.collection.find({"transcription_status": "PENDING"}, {"_id": 1, "conversation_id": 1},
-                                      batch_size=batch_size)
-        batch: list[tuple[str, str]] = []
-        async for doc in cursor:
-            batch.append((doc["_id"], doc["conversation_id"]))
-            if len(batch) >= batch_size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+        cursor = self.collection.find({"transcription_status": "PENDING"}, {"_id": 1, "conversation_id": 1})
+        return _in_batches(cursor, batch_size, lambda doc: (doc["_id"], doc["conversation_id"]))
 
-    async def client_ids_since(self, first_id: str, *, batch_size: int = 500
-                               ) -> AsyncIterator[list[tuple[str, str, str, int]]]:
+    def client_ids_since(self, first_id: str, *, batch_size: int = 500
+                         ) -> AsyncGenerator[list[tuple[str, str, str, int]], None]:
         """(sender id, clientId, message id, sent ms) of every message from id `first_id` on
         that was sent with a clientId, oldest first, in batches."""
-        id_filter: dict[str, str] = {"$gte": first_id}
-        while True:
-            docs = await self.collection.find(
-                {"_id": id_filter}, {"_id": 1, "sender_id": 1, "client_id": 1, "sent_at_ms": 1},
-            ).sort("_id", 1).limit(batch_size).to_list()
-            if not docs:
-                return
-            batch = [(d["sender_id"], d["client_id"], d["_id"], int(d["sent_at_ms"]))
-                     for d in docs if d.get("client_id")]
-            if batch:
-                yield batch
-            id_filter = {"$gt": docs[-1]["_id"]}
+        cursor = self.collection.find(
+            {"_id": {"$gte": first_id}, **_HAS_CLIENT_ID}, {"_id": 1, "sender_id": 1, "client_id": 1, "sent_at_ms": 1},
+        ).sort("_id", 1)
+        return _in_batches(cursor, batch_size,
+                           lambda doc: (doc["sender_id"], doc["client_id"], doc["_id"], int(doc["sent_at_ms"])))
 
     async def latest_ids(self, conversation_ids: Sequence[str]) -> dict[str, str]:
         """Conversation -> id of its newest archived message, for those that have one."""
@@ -249,3 +226,22 @@ class ArchiveStore:
         holders = {(d["sender_id"], d["client_id"]): d["_id"] for d in found if d.get("client_id")}
         return {m.id: holder for m in clashing if m.id not in archived
                 and (holder := holders.get((m.sender_id, m.client_id))) is not None}
+
+
+async def _in_batches(cursor: AsyncCursor[dict[str, Any]], batch_size: int,
+                      convert: Callable[[dict[str, Any]], T]) -> AsyncGenerator[list[T], None]:
+    """Read one query's `cursor` in batches of `convert`ed documents. One query, not one per
+    batch: the MongoDB-wire server finds and sorts a range anew for each query (~2 s per batch
+    of 500 over 25,000 messages)."""
+    cursor.batch_size(batch_size)
+    try:
+        batch: list[T] = []
+        async for doc in cursor:
+            batch.append(convert(doc))
+            if len(batch) == batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+    finally:
+        await cursor.close()  # a reader that stopped early leaves no cursor open on the server

@@ -103,3 +103,20 @@ async def test_reading_every_message_since_an_id_is_one_query_in_batches(dev_ser
     finally:
         await client.drop_database(database)
         await client.close()
+
+
+async def test_reading_the_recent_client_ids_is_one_query_in_batches(dev_servers: EmbeddedServers) -> None:
+    """Restoring the clientId reservations reads the recent messages in id order: one query too."""
+    database = f"archive_{uuid.uuid4().hex[:8]}"
+    client = await open_mongo(mongodb_url(dev_servers, database), database)
+    try:
+        archive = ArchiveStore(client[database][MessageDoc.Settings.name])
+        messages = [dataclasses.replace(_message(f"m{n}"), client_id=f"c{n}" if n % 3 else None) for n in range(1_200)]
+        await archive.upsert(messages)
+        with counters_installed(), counting() as tally:
+            rows = [row async for batch in archive.client_ids_since(messages[100].id, batch_size=500) for row in batch]
+        assert rows == [(m.sender_id, m.client_id, m.id, m.sent_at_ms) for m in messages[100:] if m.client_id]
+        assert tally.mongo.count("find") == 1
+    finally:
+        await client.drop_database(database)
+        await client.close()
