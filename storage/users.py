@@ -14,6 +14,7 @@ from pymongo.errors import DuplicateKeyError
 from redis.asyncio import Redis
 
 from storage.connections import json_commands
+from storage.cursors import in_batches
 from storage.errors import EmailTaken, UsernameTaken
 from storage.hot import UserHot
 from storage.ids import new_id
@@ -156,13 +157,7 @@ class UserStore:
         Never deletes anything; returns how many users were re-mirrored.
         """
         restored = 0
-        last_id: str | None = None
-        while True:
-            query = {"_id": {"$gt": last_id}} if last_id else {}
-            users = [_from_raw(d) async for d in self.collection.find(query).sort("_id").limit(batch_size)]
-            if not users:
-                break
-            last_id = users[-1].id
+        async for users in in_batches(self.collection.find().sort("_id"), batch_size, _from_raw):
             async with self.redis.pipeline(transaction=False) as pipe:
                 for user in users:
                     pipe.exists(UserHot.make_primary_key(user.id))
