@@ -323,14 +323,17 @@ async def run(args: argparse.Namespace) -> dict:
 
 def one_to_one_summary(report: dict, out_dir: Path) -> str:
     """The 1:1 figures of an `--only-1to1` run as one JSON line (also written to `out_dir`):
-    throughput, share of the same-run ceiling, and API CPU per request (ms)."""
-    def cpu_ms(run: dict) -> float:
-        api_cores = float(run["cpu"]["components"].get("api", 0.0))
-        return round(api_cores * float(run["duration_s"]) / max(1, int(run["requests"])) * 1000, 3)
+    throughput, share of the same-run ceiling, and CPU per request (ms)."""
+    def cpu_ms(run: dict, component: str = "api") -> float:
+        cores = float(run["cpu"]["components"].get(component, 0.0))
+        return round(cores * float(run["duration_s"]) / max(1, int(run["requests"])) * 1000, 3)
 
     seed = report["seed_scenario"]
     figures: dict[str, Any] = {"started_at": report["meta"]["started_at"], "seed_rps": seed["goodput_rps"],
-                               "seed_api_cpu_ms": cpu_ms(seed), "seed_drain_s": seed["persisted"].get("drain_s")}
+                               "seed_api_cpu_ms": cpu_ms(seed), "seed_drain_s": seed["persisted"].get("drain_s"),
+                               # the databases share the cores here: their CPU per request counts too
+                               "seed_mongodb_cpu_ms": cpu_ms(seed, "mongodb"),
+                               "seed_redis_cpu_ms": cpu_ms(seed, "redis")}
     for level, run in report["throughput"].items():
         figures[f"{level}_share"] = run["ratio"]
         figures[f"{level}_rps"] = run["ours"]["goodput_rps"]
