@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, datetime
 
 import orjson
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
@@ -85,7 +86,8 @@ def log_refusal(status: int, reason: str, *, method: str = "", path: str = "", c
 class RequestContext:
     """Outermost middleware: gives every HTTP request and WebSocket connection a request id
     (the client's `X-Request-ID` if sane, else a new one), set for everything logged while it
-    is served and echoed in the `X-Request-ID` response header; logs refusals (REFUSALS)."""
+    is served and echoed in the `X-Request-ID` response header; logs refusals (REFUSALS) and
+    requests their client abandoned before they were read."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -110,7 +112,11 @@ class RequestContext:
             await send(message)
 
         token = request_id.set(rid)
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:  # it gave up (e.g. timed out while we were busy): no one to answer
+            access_log.info("client left before its request was read",
+                            extra={"method": scope.get("method"), "path": scope["path"]})
         # Not in a `finally`: when the app raises, the server logs the exception next, in this same
         # task (uvicorn serves each request and WebSocket in a task of its own), and that line
         # carries the id too.

@@ -1,4 +1,5 @@
-"""api.logs.RequestContext on its own: the request id's lifetime and the log records it marks."""
+"""api.logs.RequestContext: the request id's lifetime and the log records it marks, and a request
+its client abandoned."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from api.logs import RequestContext, RequestIdFilter, request_id, sane_request_id
+from tests.utils.in_process import InProcessApp
 
 
 def http_scope(*headers: tuple[bytes, bytes]) -> Scope:
@@ -77,3 +79,29 @@ def test_sane_request_ids() -> None:
         generated = sane_request_id(bad)
         assert generated != bad and len(generated) == 32 and int(generated, 16) >= 0
     assert sane_request_id(None) != sane_request_id(None)
+
+
+async def test_a_request_its_client_abandoned_ends_quietly(
+    in_process_app: InProcessApp, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A client that gave up (a timeout under load) before its request was read: nobody is left
+    to answer, and it is no server error. Before, Starlette's ClientDisconnect escaped to uvicorn,
+    which logged "Exception in ASGI application" with a traceback for each (332 in one c1000
+    benchmark run), costing CPU exactly when the server was overloaded."""
+    sent: list[Message] = []
+
+    async def gone() -> Message:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {**http_scope((b"content-type", b"application/json"), (b"content-length", b"40")),
+             "method": "POST", "path": "/graphql", "query_string": b"", "scheme": "http", "server": ("t", 80),
+             "http_version": "1.1", "root_path": ""}
+    with caplog.at_level(logging.INFO, logger="chattergram.http"):
+        await in_process_app.app(scope, gone, send)
+    assert sent == []
+    [record] = [r for r in caplog.records if r.name == "chattergram.http"]
+    assert record.levelno == logging.INFO and record.getMessage() == "client left before its request was read"
+    assert not record.exc_info
