@@ -224,4 +224,3 @@ class ArchiveStore:
         holders = {(d["sender_id"], d["client_id"]): d["_id"] for d in found if d.get("client_id")}
         return {m.id: holder for m in clashing if m.id not in archived
                 and (holder := holders.get((m.sender_id, m.client_id))) is not None}
-
