@@ -339,6 +339,7 @@ def one_to_one_summary(report: dict, out_dir: Path) -> str:
         figures[f"{level}_rps"] = run["ours"]["goodput_rps"]
         figures[f"{level}_api_cpu_ms"] = cpu_ms(run["ours"])
         figures[f"{level}_mongodb_cpu_ms"] = cpu_ms(run["ours"], "mongodb")
+        figures[f"{level}_drain_s"] = run["ours"]["persisted"].get("drain_s")  # how long MongoDB lagged after the run
         figures[f"{level}_ceiling_api_cpu_ms"] = cpu_ms(run["ceiling"])
         figures[f"{level}_other_cores"] = run["ours"]["cpu"].get("other_cores")
     out_dir.mkdir(parents=True, exist_ok=True)
