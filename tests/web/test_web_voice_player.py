@@ -10,7 +10,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from api.app_server import AppServer
-from tests.utils.audio import upload
+from tests.utils.audio import speak, upload
 from tests.utils.graphql import GraphQLClient
 from tests.utils.silence import ffmpeg, speech_with_pause
 from tests.web.conftest import Artifacts
@@ -98,6 +98,37 @@ async def test_a_voice_message_draws_its_waveform_and_plays_faster_and_without_i
                                      timeout=LIVE)
         await audio.evaluate("a => a.pause()")
         await artifacts.shot(page, "skipped-silence")
+        problems.check()
+    finally:
+        await context.close()
+
+
+async def test_a_voice_bubble_keeps_its_width_whatever_its_transcript(
+    app: AppServer, browser: Browser, gql: GraphQLClient, artifacts: Artifacts, tmp_path: Path,
+) -> None:
+    """The waveform is a seek bar: it must not grow under the pointer when the transcript lands.
+    So a voice bubble is as wide with a one-word transcript as with a long one (before, the long
+    transcript made it 2.8 times wider, and a click aimed at 75 % of the bar hit 26 %)."""
+    problems = Problems()
+    alice, bob = await accounts(gql)
+    for sentence in ("Hello.", "Hello Bob, here is a much longer message, with a lot more to say than the other."):
+        clip = speak(sentence, tmp_path / str(len(sentence)))
+        uploaded = await upload(gql.client, gql.url, alice.token, clip.read_bytes(), clip.name, "audio/wav")
+        await gql.ok(SEND, {"input": {"receiverId": bob.id, "audioId": uploaded["data"]["uploadAudio"]["id"]}},
+                     token=alice.token)
+    context, page = await new_page(browser, app, problems, artifacts, "bob")
+    try:
+        await log_in(page, bob.username)
+        await expect_live(page)
+        await open_chat(page, alice.username)
+        voices = page.locator('[data-testid="message"][data-kind="VOICE"]')
+        await expect(voices).to_have_count(2, timeout=LIVE)
+        for n in range(2):
+            await expect(voices.nth(n)).to_have_attribute("data-status", "DONE", timeout=TRANSCRIPTION)
+        boxes = [await voices.nth(n).get_by_test_id("voice-waveform").bounding_box() for n in range(2)]
+        widths = [box["width"] for box in boxes if box is not None]
+        await artifacts.shot(page, "voice-bubbles")
+        assert len(widths) == 2 and widths[0] == widths[1], widths
         problems.check()
     finally:
         await context.close()
