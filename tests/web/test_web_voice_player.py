@@ -5,13 +5,14 @@ which jumps over the pause between two speech segments while playing."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Page, expect
 
 from api.app_server import AppServer
 from tests.utils.audio import speak, upload
-from tests.utils.graphql import GraphQLClient
+from tests.utils.graphql import Account, GraphQLClient
 from tests.utils.silence import ffmpeg, speech_with_pause
 from tests.web.conftest import Artifacts
 from tests.web.test_web_client import LIVE, TRANSCRIPTION, Problems, accounts, expect_live, log_in, new_page, open_chat
@@ -27,6 +28,21 @@ def recorded_like_a_browser(wav: Path) -> Path:
     return out
 
 
+async def send_voice(gql: GraphQLClient, sender: Account, receiver: Account, clip: Path) -> dict[str, Any]:
+    """Upload `clip` and send it from `sender` to `receiver`: the sent message."""
+    uploaded = await upload(gql.client, gql.url, sender.token, clip.read_bytes(), clip.name, "application/octet-stream")
+    audio_id = uploaded["data"]["uploadAudio"]["id"]
+    return (await gql.ok(SEND, {"input": {"receiverId": receiver.id, "audioId": audio_id}},
+                         token=sender.token))["sendMessage"]
+
+
+async def open_chat_as(page: Page, reader: Account, partner: Account) -> None:
+    """Log `reader` in on `page` and open their chat with `partner`."""
+    await log_in(page, reader.username)
+    await expect_live(page)
+    await open_chat(page, partner.username)
+
+
 @pytest.mark.parametrize("recorded", ["wav", "browser-webm"])
 async def test_a_voice_message_draws_its_waveform_and_plays_faster_and_without_its_silence(
     app: AppServer, browser: Browser, gql: GraphQLClient, artifacts: Artifacts, tmp_path: Path, recorded: str,
@@ -36,16 +52,12 @@ async def test_a_voice_message_draws_its_waveform_and_plays_faster_and_without_i
     clip, _ = speech_with_pause(tmp_path, "Hello Bob, here is the first part.", "And after a long pause, the rest.")
     if recorded == "browser-webm":
         clip = recorded_like_a_browser(clip)
-    uploaded = await upload(gql.client, gql.url, alice.token, clip.read_bytes(), clip.name, "application/octet-stream")
-    sent = (await gql.ok(SEND, {"input": {"receiverId": bob.id, "audioId": uploaded["data"]["uploadAudio"]["id"]}},
-                         token=alice.token))["sendMessage"]
+    sent = await send_voice(gql, alice, bob, clip)
     waveform, segments = sent["audio"]["waveform"], sent["audio"]["speechSegments"]
     assert len(segments) == 2, segments
     context, page = await new_page(browser, app, problems, artifacts, "bob")
     try:
-        await log_in(page, bob.username)
-        await expect_live(page)
-        await open_chat(page, alice.username)
+        await open_chat_as(page, bob, alice)
         voice = page.locator('[data-testid="message"][data-kind="VOICE"]')
         await expect(voice).to_have_count(1, timeout=LIVE)
         # The transcript widens the bubble and so the waveform: measured before it lands, a click
@@ -112,15 +124,10 @@ async def test_a_voice_bubble_keeps_its_width_whatever_its_transcript(
     problems = Problems()
     alice, bob = await accounts(gql)
     for sentence in ("Hello.", "Hello Bob, here is a much longer message, with a lot more to say than the other."):
-        clip = speak(sentence, tmp_path / str(len(sentence)))
-        uploaded = await upload(gql.client, gql.url, alice.token, clip.read_bytes(), clip.name, "audio/wav")
-        await gql.ok(SEND, {"input": {"receiverId": bob.id, "audioId": uploaded["data"]["uploadAudio"]["id"]}},
-                     token=alice.token)
+        await send_voice(gql, alice, bob, speak(sentence, tmp_path / str(len(sentence))))
     context, page = await new_page(browser, app, problems, artifacts, "bob")
     try:
-        await log_in(page, bob.username)
-        await expect_live(page)
-        await open_chat(page, alice.username)
+        await open_chat_as(page, bob, alice)
         voices = page.locator('[data-testid="message"][data-kind="VOICE"]')
         await expect(voices).to_have_count(2, timeout=LIVE)
         for n in range(2):
